@@ -1,0 +1,125 @@
+// PageStore: fixed-size pages of cached objects, keyed by (file id, page index).
+//
+// The file id is derived from an object's under-store URI and its version (see
+// MakeFileId), so pages of two versions of one object never share a key. A store holds
+// at most `capacity` bytes of page data; when full it asks its EvictionPolicy for
+// victims, never evicting pinned pages. A miss is an empty optional, not an error.
+//
+// Implementations: the memory store, the disk store (one or more directories, each with
+// a byte quota; checksummed, atomic writes, recovered after restart; see
+// docs/page_format.md) and the tiered store (memory in front of disk).
+//
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/hash.h"
+#include "sluice/status.h"
+
+namespace sluice::pagestore {
+
+struct PageKey {
+  Hash128 file_id;
+  uint64_t index = 0;
+  bool operator==(const PageKey&) const = default;
+  auto operator<=>(const PageKey&) const = default;
+  std::string ToString() const;  // "<file id hex>:<index>"
+};
+
+struct PageKeyHash {
+  size_t operator()(const PageKey& k) const {
+    return static_cast<size_t>(k.file_id.lo ^ (k.file_id.hi * 0x9e3779b97f4a7c15ULL) ^
+                               (k.index * 0xff51afd7ed558ccdULL));
+  }
+};
+
+// The file id of an object: a 128-bit hash of (uri, version).
+Hash128 MakeFileId(std::string_view object_uri, std::string_view version);
+
+struct PutOptions {
+  bool pinned = false;  // a pinned page is never evicted until unpinned
+};
+
+struct PageStoreStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t bytes_read = 0;          // bytes returned by hits
+  uint64_t puts = 0;                // pages admitted
+  uint64_t bytes_written = 0;
+  uint64_t evictions = 0;
+  uint64_t bytes_evicted = 0;
+  uint64_t admissions_refused = 0;  // Put refused (policy `none` full, page too big, all pinned)
+  uint64_t checksum_failures = 0;   // pages dropped because their checksum did not match
+  uint64_t io_errors = 0;           // disk errors (the page is treated as missing)
+  uint64_t pages = 0;               // pages held now
+  uint64_t bytes_used = 0;          // page bytes held now
+  uint64_t capacity = 0;            // byte capacity
+  uint64_t pinned_pages = 0;
+};
+
+class PageStore {
+ public:
+  virtual ~PageStore() = default;
+
+  virtual std::string_view Name() const = 0;
+
+  // Copies up to out.size() bytes of the page, starting at `offset` within it, into
+  // `out`. Returns the number of bytes copied (0 if offset is at or past the page's
+  // end), or nullopt on a miss. A page that fails its checksum is dropped and reported
+  // as a miss.
+  virtual std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) = 0;
+
+  // Stores (or replaces) a page. Fails with kResourceExhausted when admission is
+  // refused, kIoError when the medium fails; the store is unchanged on failure.
+  virtual Status Put(const PageKey& key, std::string_view data, const PutOptions& options = {}) = 0;
+
+  virtual bool Contains(const PageKey& key) const = 0;
+  // Size in bytes of a held page.
+  virtual std::optional<size_t> PageSize(const PageKey& key) const = 0;
+
+  // Drops one page; returns whether it was held.
+  virtual bool Remove(const PageKey& key) = 0;
+  // Drops every page of a file; returns how many.
+  virtual size_t RemoveFile(const Hash128& file_id) = 0;
+  // Pins or unpins every held page of a file; returns how many changed.
+  virtual size_t SetPinned(const Hash128& file_id, bool pinned) = 0;
+  // Visits the keys of every held page (snapshot order, unspecified).
+  virtual void ForEachKey(const std::function<void(const PageKey&)>& fn) const = 0;
+
+  virtual PageStoreStats GetStats() const = 0;
+};
+
+struct MemoryStoreOptions {
+  uint64_t capacity = 0;             // bytes
+  std::string eviction = "s3fifo";   // s3fifo | lru | none
+};
+
+struct DiskDir {
+  std::string path;
+  uint64_t quota = 0;  // bytes of page data this directory may hold
+};
+
+struct DiskStoreOptions {
+  std::vector<DiskDir> dirs;
+  std::string eviction = "s3fifo";
+  bool fsync = false;  // fsync page files before rename (durability vs. speed)
+};
+
+Result<std::unique_ptr<PageStore>> MakeMemoryStore(const MemoryStoreOptions& options);
+// Opens (creating if needed) and recovers a disk store.
+Result<std::unique_ptr<PageStore>> OpenDiskStore(const DiskStoreOptions& options);
+// Memory in front of disk: reads try memory then disk (promoting hits); writes go to
+// both. If the disk tier fails or is full, pages live in memory only (a warning is
+// logged) rather than failing the caller. Either tier may be null.
+std::unique_ptr<PageStore> MakeTieredStore(std::unique_ptr<PageStore> memory,
+                                           std::unique_ptr<PageStore> disk);
+
+}  // namespace sluice::pagestore

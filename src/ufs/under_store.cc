@@ -1,0 +1,38 @@
+#include "ufs/under_store.h"
+
+#include <fmt/format.h>
+
+namespace sluice::ufs {
+
+std::string ObjectInfo::Version() const {
+  if (!etag.empty()) return etag;
+  return fmt::format("s{}-m{}", size, mtime_ns);
+}
+
+Result<std::string> NormalizeKey(std::string_view key) {
+  if (key.size() > 4096) return Status::InvalidArgument("key longer than 4096 bytes");
+  if (key.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument("key contains a NUL byte");
+  }
+  std::string out;
+  out.reserve(key.size());
+  size_t i = 0;
+  while (i <= key.size()) {
+    size_t j = key.find('/', i);
+    if (j == std::string_view::npos) j = key.size();
+    std::string_view seg = key.substr(i, j - i);
+    if (seg == "..") {
+      return Status::PermissionDenied(fmt::format("key '{}' escapes its mount ('..')", key));
+    }
+    if (!seg.empty() && seg != ".") {
+      if (!out.empty()) out += '/';
+      out += seg;
+    }
+    i = j + 1;
+  }
+  // Keep a trailing '/' (a directory marker or a prefix) when the input had one.
+  if (!out.empty() && !key.empty() && key.back() == '/') out += '/';
+  return out;
+}
+
+}  // namespace sluice::ufs
