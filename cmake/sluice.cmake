@@ -1,21 +1,32 @@
-# sluice_component(NAME DEPS...): one static library per folder from its *.cc files
-# (tests excluded), plus one gtest binary from its *_test.cc files, registered with CTest.
+# sluice_component(NAME DEPS ... TEST_DEPS ...): one static library `sluice_NAME` from the
+# folder's *.cc files; its testing_*.cc files form `sluice_NAME_testing` (test helpers that
+# other components' tests may link); its *_test.cc files form the gtest binary NAME_test,
+# registered with CTest.
 function(sluice_component name)
   cmake_parse_arguments(ARG "" "" "DEPS;TEST_DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
   list(FILTER srcs EXCLUDE REGEX "_test\\.cc$")
-  list(FILTER srcs EXCLUDE REGEX "/testing_.*\\.cc$")
+  list(FILTER srcs EXCLUDE REGEX "/testing_[^/]*\\.cc$")
+  if(NOT srcs)  # a component still being written: keep the tree configurable
+    set(srcs ${PROJECT_BINARY_DIR}/empty.cc)
+    file(WRITE ${srcs} "")
+  endif()
   add_library(sluice_${name} STATIC ${srcs})
   target_include_directories(sluice_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/include)
   target_link_libraries(sluice_${name} PUBLIC ${ARG_DEPS})
   if(SLUICE_BUILD_TESTS)
-    file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc
-                                      ${CMAKE_CURRENT_SOURCE_DIR}/testing_*.cc)
+    file(GLOB testing CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/testing_*.cc)
+    if(testing)
+      add_library(sluice_${name}_testing STATIC ${testing})
+      target_link_libraries(sluice_${name}_testing PUBLIC sluice_${name} GTest::gtest)
+      target_compile_definitions(sluice_${name}_testing PRIVATE SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+      list(APPEND ARG_TEST_DEPS sluice_${name}_testing)
+    endif()
+    file(GLOB tests CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*_test.cc)
     if(tests)
       add_executable(${name}_test ${tests})
       target_link_libraries(${name}_test PRIVATE sluice_${name} ${ARG_TEST_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-      target_compile_definitions(${name}_test PRIVATE
-        SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+      target_compile_definitions(${name}_test PRIVATE SLUICE_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
       include(GoogleTest)
       gtest_discover_tests(${name}_test DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
     endif()

@@ -1,0 +1,11 @@
+// The `sluice` subcommands. Each Register* adds one subcommand (and its flags) to the
+// app; the callback runs it and sets the process exit code through `*exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace sluice::cli {
+
+void RegisterBench(CLI::App* app, int* exit_code);
+
+}  // namespace sluice::cli

@@ -1,0 +1,70 @@
+// MemoryStore: the memory tier. Pages are immutable shared buffers in a hash map, split
+// into shards by key; each shard has its own lock, eviction policy and an equal part of
+// the byte capacity (one shard below 128 MiB, so small stores behave exactly; at most 16).
+// A page never exceeds its shard's capacity (>= 64 MiB in sharded stores, the whole
+// capacity otherwise).
+//
+// A hit holds the shard lock only to find the page and take a reference; the copy into
+// the caller's buffer happens outside the lock, so a concurrent replace or eviction
+// never tears a read. Pinned pages are invisible to the policy, so they are never
+// evicted; a per-file index makes RemoveFile and SetPinned proportional to the file.
+//
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pagestore/eviction_policy.h"
+#include "pagestore/file_index.h"
+#include "pagestore/page_store.h"
+
+namespace sluice::pagestore {
+
+class MemoryStore final : public PageStore {
+ public:
+  static Result<std::unique_ptr<PageStore>> Make(const MemoryStoreOptions& options);
+
+  std::string_view Name() const override { return "memory"; }
+  std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) override;
+  Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
+  bool Contains(const PageKey& key) const override;
+  std::optional<size_t> PageSize(const PageKey& key) const override;
+  bool Remove(const PageKey& key) override;
+  size_t RemoveFile(const Hash128& file_id) override;
+  size_t SetPinned(const Hash128& file_id, bool pinned) override;
+  void ForEachKey(const std::function<void(const PageKey&)>& fn) const override;
+  PageStoreStats GetStats() const override;
+
+ private:
+  using Buffer = std::shared_ptr<const std::string>;
+  struct Page {
+    Buffer data;
+    bool pinned = false;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    uint64_t capacity = 0;                                  // const after Make
+    std::unique_ptr<EvictionPolicy> policy;                 // GUARDED_BY(mu)
+    std::unordered_map<PageKey, Page, PageKeyHash> pages;   // GUARDED_BY(mu)
+    FileIndex files;                                        // GUARDED_BY(mu)
+    uint64_t bytes_used = 0;                                // GUARDED_BY(mu)
+    uint64_t pinned_bytes = 0;                              // GUARDED_BY(mu)
+    PageStoreStats stats;  // GUARDED_BY(mu); counters only, gauges are computed
+  };
+
+  explicit MemoryStore(std::vector<std::unique_ptr<Shard>> shards)
+      : shards_(std::move(shards)) {}
+
+  Shard& ShardFor(const PageKey& key) const;
+  // Drops a held page. REQUIRES: shard.mu held. `it` is invalidated.
+  static void EraseLocked(Shard& shard, std::unordered_map<PageKey, Page, PageKeyHash>::iterator it,
+                          bool tracked, std::vector<Buffer>* freed);
+
+  const std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace sluice::pagestore

@@ -1,0 +1,21 @@
+// PageKey helpers and file ids.
+#include <string>
+
+#include <fmt/format.h>
+
+#include "pagestore/page_store.h"
+
+namespace sluice::pagestore {
+
+std::string PageKey::ToString() const { return fmt::format("{}:{}", file_id.ToHex(), index); }
+
+Hash128 MakeFileId(std::string_view object_uri, std::string_view version) {
+  std::string buf;
+  buf.reserve(object_uri.size() + 1 + version.size());
+  buf.append(object_uri);
+  buf.push_back('\0');
+  buf.append(version);
+  return Hash128Of(buf);
+}
+
+}  // namespace sluice::pagestore

@@ -1,0 +1,391 @@
+// file:// under store: keys are paths below a root directory. Every path is resolved
+// with openat2(RESOLVE_BENEATH), so neither ".." nor a symlink can reach outside the
+// root. Writes go to a temp file beside the target and are renamed into place on Close.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "ufs/factory.h"
+
+namespace sluice::ufs {
+namespace {
+
+constexpr std::string_view kTempPrefix = ".sluice-tmp-";
+
+Status ErrnoStatus(int err, std::string_view what) {
+  std::string msg = fmt::format("{}: {}", what, std::strerror(err));
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR: return Status::NotFound(msg);
+    case EXDEV:
+    case ELOOP:
+    case EACCES:
+    case EPERM: return Status::PermissionDenied(msg);
+    case ENOSPC:
+    case EDQUOT: return Status::ResourceExhausted(msg);
+    case EEXIST: return Status::AlreadyExists(msg);
+    case EISDIR:
+    case EINVAL:
+    case ENAMETOOLONG: return Status::InvalidArgument(msg);
+    default: return Status::IoError(msg);
+  }
+}
+
+int64_t MtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+// Opens `rel` beneath `root_fd`; never follows anything out of the root.
+int OpenBeneath(int root_fd, const std::string& rel, uint64_t flags, mode_t mode = 0) {
+  struct open_how how = {};
+  how.flags = flags | O_CLOEXEC;
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  const char* path = rel.empty() ? "." : rel.c_str();
+  return static_cast<int>(syscall(SYS_openat2, root_fd, path, &how, sizeof(how)));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  int get() const { return fd_; }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+std::string DirOf(const std::string& key) {
+  size_t p = key.rfind('/');
+  return p == std::string::npos ? "" : key.substr(0, p);
+}
+
+std::string BaseOf(const std::string& key) {
+  size_t p = key.rfind('/');
+  return p == std::string::npos ? key : key.substr(p + 1);
+}
+
+class FileStore;
+
+class FileWriter : public Writer {
+ public:
+  FileWriter(Fd dir, std::string tmp_name, std::string final_name, Fd file, FileStore* store,
+             std::string key)
+      : dir_(std::move(dir)),
+        tmp_name_(std::move(tmp_name)),
+        final_name_(std::move(final_name)),
+        file_(std::move(file)),
+        store_(store),
+        key_(std::move(key)) {}
+  ~FileWriter() override { Abort(); }
+
+  Status Append(std::string_view data) override;
+  Result<ObjectInfo> Close() override;
+  void Abort() override {
+    if (!done_) {
+      done_ = true;
+      unlinkat(dir_.get(), tmp_name_.c_str(), 0);
+    }
+  }
+
+ private:
+  Fd dir_;
+  std::string tmp_name_, final_name_;
+  Fd file_;
+  FileStore* store_;
+  std::string key_;
+  bool done_ = false;
+};
+
+class FileStore : public UnderStore {
+ public:
+  FileStore(std::string uri, Fd root) : uri_(std::move(uri)), root_(std::move(root)) {}
+
+  const std::string& Uri() const override { return uri_; }
+
+  Result<ObjectInfo> Stat(std::string_view key) override {
+    stats_++;
+    SLUICE_ASSIGN_OR_RETURN(std::string k, Clean(key));
+    Fd fd(OpenBeneath(root_.get(), k, O_PATH));
+    if (!fd.ok()) return Err(errno, "stat", k);
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return Err(errno, "stat", k);
+    return InfoOf(k, st);
+  }
+
+  Result<ListPage> List(const ListOptions& o) override {
+    lists_++;
+    if (o.max_keys <= 0) return Status::InvalidArgument("max_keys must be positive");
+    // Walk from the deepest directory the prefix names; with delimiter "/" one level only.
+    std::string base = DirOf(o.prefix);
+    std::vector<std::pair<std::string, ObjectInfo>> entries;  // (key, info) unsorted
+    SLUICE_RETURN_IF_ERROR(Walk(base, o.delimiter != "/", o.prefix, &entries));
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    ListPage page;
+    std::string after = std::max(o.start_after, o.continuation_token);
+    int n = 0;
+    for (auto& [k, info] : entries) {
+      if (!after.empty() && k <= after) continue;
+      std::string prefix_entry;
+      if (!o.delimiter.empty()) {
+        size_t pos = k.find(o.delimiter, o.prefix.size());
+        if (pos != std::string::npos) prefix_entry = k.substr(0, pos + o.delimiter.size());
+      }
+      if (!prefix_entry.empty() && !page.common_prefixes.empty() &&
+          page.common_prefixes.back() == prefix_entry) {
+        continue;
+      }
+      if (!after.empty() && !prefix_entry.empty() && prefix_entry <= after) continue;
+      if (n == o.max_keys) {
+        page.truncated = true;
+        break;
+      }
+      if (!prefix_entry.empty()) {
+        page.common_prefixes.push_back(prefix_entry);
+        page.next_token = prefix_entry;
+      } else {
+        page.objects.push_back(std::move(info));
+        page.next_token = k;
+      }
+      ++n;
+    }
+    if (!page.truncated) page.next_token.clear();
+    return page;
+  }
+
+  Result<std::string> Read(std::string_view key, uint64_t offset, uint64_t length,
+                           std::string_view expected_version) override {
+    reads_++;
+    SLUICE_ASSIGN_OR_RETURN(std::string k, Clean(key));
+    Fd fd(OpenBeneath(root_.get(), k, O_RDONLY));
+    if (!fd.ok()) return Err(errno, "open", k);
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return Err(errno, "stat", k);
+    if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(fmt::format("'{}' is a directory", k));
+    if (!expected_version.empty()) {
+      std::string v = InfoOf(k, st).Version();
+      if (v != expected_version) {
+        return Status::FailedPrecondition(
+            fmt::format("{}: '{}' changed (version {} != {})", uri_, k, v, expected_version));
+      }
+    }
+    uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (offset >= size) return std::string();
+    std::string out(std::min(length, size - offset), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t r = pread(fd.get(), out.data() + done, out.size() - done,
+                        static_cast<off_t>(offset + done));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return Err(errno, "read", k);
+      if (r == 0) break;  // truncated under us: return what exists
+      done += static_cast<size_t>(r);
+    }
+    out.resize(done);
+    bytes_read_ += done;
+    return out;
+  }
+
+  Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) override {
+    writes_++;
+    SLUICE_ASSIGN_OR_RETURN(std::string k, Clean(key));
+    if (k.empty() || k.back() == '/') {
+      return Status::InvalidArgument(fmt::format("cannot write '{}': not an object key", key));
+    }
+    SLUICE_ASSIGN_OR_RETURN(Fd dir, MakeDirs(DirOf(k)));
+    static std::atomic<uint64_t> counter{0};
+    std::string tmp = fmt::format("{}{}-{}", kTempPrefix, getpid(), counter++);
+    Fd f(openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!f.ok()) return Err(errno, "create", k);
+    return std::unique_ptr<Writer>(
+        new FileWriter(std::move(dir), tmp, BaseOf(k), std::move(f), this, k));
+  }
+
+  Status Delete(std::string_view key) override {
+    deletes_++;
+    SLUICE_ASSIGN_OR_RETURN(std::string k, Clean(key));
+    std::string dir = DirOf(k);
+    Fd d(OpenBeneath(root_.get(), dir, O_PATH | O_DIRECTORY));
+    if (!d.ok()) return Err(errno, "delete", k);
+    if (unlinkat(d.get(), BaseOf(k).c_str(), 0) != 0) return Err(errno, "delete", k);
+    // Objects have no directories: prune parents that became empty (not the root).
+    while (!dir.empty()) {
+      if (unlinkat(root_.get(), dir.c_str(), AT_REMOVEDIR) != 0) break;
+      dir = DirOf(dir);
+    }
+    return Status::OK();
+  }
+
+  UnderStoreStats GetStats() const override {
+    UnderStoreStats s;
+    s.stats = stats_;
+    s.lists = lists_;
+    s.reads = reads_;
+    s.writes = writes_;
+    s.deletes = deletes_;
+    s.bytes_read = bytes_read_;
+    s.bytes_written = bytes_written_;
+    s.errors = errors_;
+    return s;
+  }
+
+  void AddWritten(uint64_t n) { bytes_written_ += n; }
+  Status Err(int err, std::string_view op, std::string_view key) {
+    errors_++;
+    return ErrnoStatus(err, fmt::format("{} {}/{}", op, uri_, key));
+  }
+  ObjectInfo InfoOf(const std::string& key, const struct stat& st) const {
+    ObjectInfo info;
+    info.key = key;
+    info.is_dir = S_ISDIR(st.st_mode);
+    info.size = info.is_dir ? 0 : static_cast<uint64_t>(st.st_size);
+    info.mtime_ns = MtimeNs(st);
+    return info;
+  }
+
+ private:
+  Result<std::string> Clean(std::string_view key) {
+    SLUICE_ASSIGN_OR_RETURN(std::string k, NormalizeKey(key));
+    if (!k.empty() && k.back() == '/') k.pop_back();
+    return k;
+  }
+
+  // Creates the directories of `dir` beneath the root; returns the last one opened.
+  Result<Fd> MakeDirs(const std::string& dir) {
+    Fd cur(OpenBeneath(root_.get(), "", O_PATH | O_DIRECTORY));
+    if (!cur.ok()) return Err(errno, "open root", "");
+    size_t i = 0;
+    while (i < dir.size()) {
+      size_t j = dir.find('/', i);
+      if (j == std::string::npos) j = dir.size();
+      std::string seg = dir.substr(i, j - i);
+      if (mkdirat(cur.get(), seg.c_str(), 0755) != 0 && errno != EEXIST) {
+        return Err(errno, "mkdir", dir.substr(0, j));
+      }
+      Fd next(OpenBeneath(root_.get(), dir.substr(0, j), O_PATH | O_DIRECTORY));
+      if (!next.ok()) return Err(errno, "mkdir", dir.substr(0, j));
+      cur = std::move(next);
+      i = j + 1;
+    }
+    return cur;
+  }
+
+  // Collects objects below `dir` whose keys start with `prefix`. Subdirectories are
+  // entered when `recursive`; otherwise they are reported as "<dir>/" placeholders
+  // (ObjectInfo with is_dir) so that delimiter listing can group them.
+  Status Walk(const std::string& dir, bool recursive, const std::string& prefix,
+              std::vector<std::pair<std::string, ObjectInfo>>* out) {
+    int fd = OpenBeneath(root_.get(), dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return Status::OK();  // empty listing
+      return Err(errno, "list", dir);
+    }
+    DIR* dp = fdopendir(fd);  // owns fd from here on; closedir closes it
+    if (dp == nullptr) {
+      int err = errno;
+      close(fd);
+      return Err(err, "list", dir);
+    }
+    std::vector<std::string> subdirs;
+    while (struct dirent* e = readdir(dp)) {
+      std::string name = e->d_name;
+      if (name == "." || name == ".." || name.starts_with(kTempPrefix)) continue;
+      std::string key = dir.empty() ? name : dir + "/" + name;
+      // Prune entries that cannot match the prefix (neither it nor a parent of it).
+      if (!key.starts_with(prefix) && !prefix.starts_with(key + "/")) continue;
+      struct stat st;
+      if (fstatat(dirfd(dp), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISLNK(st.st_mode)) {
+        // Follow only links that stay beneath the root.
+        Fd t(OpenBeneath(root_.get(), key, O_PATH));
+        if (!t.ok() || fstat(t.get(), &st) != 0) continue;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (recursive) {
+          subdirs.push_back(key);
+        } else if (key.starts_with(prefix)) {
+          out->emplace_back(key + "/", InfoOf(key + "/", st));
+        } else {
+          subdirs.push_back(key);  // a parent of the prefix: descend to reach it
+        }
+      } else if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
+        out->emplace_back(key, InfoOf(key, st));
+      }
+    }
+    closedir(dp);
+    for (const auto& sub : subdirs) SLUICE_RETURN_IF_ERROR(Walk(sub, recursive, prefix, out));
+    return Status::OK();
+  }
+
+  const std::string uri_;
+  Fd root_;
+  std::atomic<uint64_t> stats_{0}, lists_{0}, reads_{0}, writes_{0}, deletes_{0};
+  std::atomic<uint64_t> bytes_read_{0}, bytes_written_{0}, errors_{0};
+};
+
+Status FileWriter::Append(std::string_view data) {
+  if (done_) return Status::FailedPrecondition("writer already closed");
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = write(file_.get(), data.data() + off, data.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      Status s = store_->Err(errno, "write", key_);
+      Abort();
+      return s;
+    }
+    off += static_cast<size_t>(w);
+  }
+  store_->AddWritten(data.size());
+  return Status::OK();
+}
+
+Result<ObjectInfo> FileWriter::Close() {
+  if (done_) return Status::FailedPrecondition("writer already closed");
+  if (fdatasync(file_.get()) != 0 ||
+      renameat(dir_.get(), tmp_name_.c_str(), dir_.get(), final_name_.c_str()) != 0) {
+    Status s = store_->Err(errno, "commit", key_);
+    Abort();
+    return s;
+  }
+  done_ = true;
+  struct stat st;
+  if (fstat(file_.get(), &st) != 0) return store_->Err(errno, "stat", key_);
+  return store_->InfoOf(key_, st);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UnderStore>> OpenFileStore(std::string_view uri) {
+  if (!uri.starts_with("file://")) return Status::InvalidArgument("not a file:// URI");
+  std::string path(uri.substr(7));
+  if (path.empty() || path[0] != '/') {
+    return Status::InvalidArgument(fmt::format("'{}': file:// needs an absolute path", uri));
+  }
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  Fd root(open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root.ok()) return ErrnoStatus(errno, fmt::format("open {}", uri));
+  return std::unique_ptr<UnderStore>(new FileStore("file://" + path, std::move(root)));
+}
+
+}  // namespace sluice::ufs

@@ -1,0 +1,113 @@
+// file:// specifics: a path can never escape the root, '..' and symlinks included.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "ufs/factory.h"
+#include "ufs/mount_table.h"
+#include "ufs/testing_env.h"
+
+namespace sluice::ufs {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FileStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = outer_.path() + "/root";
+    fs::create_directories(root_ + "/data");
+    std::ofstream(root_ + "/data/ok.txt") << "inside";
+    std::ofstream(outer_.path() + "/secret.txt") << "outside";
+    auto s = OpenFileStore("file://" + root_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+  testing::TempDir outer_;
+  std::string root_;
+  std::unique_ptr<UnderStore> store_;
+};
+
+TEST_F(FileStoreTest, RefusesDotDotEscape) {
+  EXPECT_EQ(store_->Stat("../secret.txt").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->Read("data/../../secret.txt", 0, 10).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->OpenWrite("../evil").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_FALSE(fs::exists(outer_.path() + "/evil"));
+}
+
+TEST_F(FileStoreTest, RefusesSymlinkEscape) {
+  fs::create_symlink(outer_.path() + "/secret.txt", root_ + "/data/link");
+  fs::create_symlink(outer_.path(), root_ + "/dirlink");
+  EXPECT_EQ(store_->Read("data/link", 0, 10).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->Read("dirlink/secret.txt", 0, 10).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_FALSE(store_->OpenWrite("dirlink/planted").ok());
+  EXPECT_FALSE(fs::exists(outer_.path() + "/planted"));
+  // Listing does not follow the escaping links either.
+  ListOptions o;
+  auto page = store_->List(o);
+  ASSERT_TRUE(page.ok());
+  for (const auto& obj : page->objects) EXPECT_EQ(obj.key, "data/ok.txt");
+}
+
+TEST_F(FileStoreTest, FollowsSymlinksThatStayInside) {
+  fs::create_symlink("ok.txt", root_ + "/data/alias");
+  EXPECT_EQ(*store_->Read("data/alias", 0, 100), "inside");
+}
+
+TEST_F(FileStoreTest, AbsoluteKeysStayInside) {
+  // A leading '/' is part of the namespace path, not the host's root.
+  EXPECT_EQ(*store_->Read("/data/ok.txt", 0, 100), "inside");
+  EXPECT_EQ(store_->Stat("/etc/passwd").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(FileStoreTest, DeletePrunesEmptyDirectories) {
+  auto w = store_->OpenWrite("a/b/c.bin");
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Append("x").ok());
+  ASSERT_TRUE((*w)->Close().ok());
+  ASSERT_TRUE(store_->Delete("a/b/c.bin").ok());
+  EXPECT_FALSE(fs::exists(root_ + "/a"));
+  EXPECT_TRUE(fs::exists(root_));
+}
+
+TEST(MountTableTest, ResolvesNamespacePaths) {
+  MountTable t;
+  testing::TempDir d;
+  ASSERT_TRUE(t.AddUri("data", "file://" + d.path(), {}).ok());
+  auto r = t.Resolve("/data/a/b.txt");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->mount, "data");
+  EXPECT_EQ(r->key, "a/b.txt");
+  EXPECT_EQ(r->ObjectUri(), "file://" + d.path() + "/a/b.txt");
+  EXPECT_EQ(t.Resolve("/").value().mount, "");
+  EXPECT_EQ(t.Resolve("/other/x").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(t.Resolve("/data/../etc").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(t.AddUri("data", "file://" + d.path(), {}).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(t.AddUri("bad/name", "file://" + d.path(), {}).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(MountTableTest, ParsesMountSpecs) {
+  auto m = ParseMountSpec("data=s3://bucket/prefix?endpoint=http://127.0.0.1:9000");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->first, "data");
+  EXPECT_EQ(m->second, "s3://bucket/prefix?endpoint=http://127.0.0.1:9000");
+  EXPECT_FALSE(ParseMountSpec("nouri").ok());
+  EXPECT_FALSE(ParseMountSpec("=x").ok());
+}
+
+TEST(NormalizeKeyTest, CollapsesAndRefuses) {
+  EXPECT_EQ(*NormalizeKey("/a//b/./c"), "a/b/c");
+  EXPECT_EQ(*NormalizeKey("a/b/"), "a/b/");
+  EXPECT_EQ(*NormalizeKey(""), "");
+  EXPECT_EQ(NormalizeKey("a/../b").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(NormalizeKey(std::string("a\0b", 3)).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sluice::ufs

@@ -1,0 +1,87 @@
+#include "ufs/mount_table.h"
+
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "ufs/factory.h"
+
+namespace sluice::ufs {
+
+std::string Resolved::ObjectUri() const {
+  if (!store) return "/";
+  return key.empty() ? store->Uri() : store->Uri() + "/" + key;
+}
+
+Status ValidateMountName(std::string_view name) {
+  if (name.empty() || name.size() > 63) {
+    return Status::InvalidArgument(fmt::format("mount name '{}' must be 1-63 characters", name));
+  }
+  if (name == "." || name == "..") return Status::InvalidArgument("mount name cannot be . or ..");
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return Status::InvalidArgument(
+          fmt::format("mount name '{}' may only hold letters, digits, '.', '_' and '-'", name));
+    }
+  }
+  return Status::OK();
+}
+
+Result<std::pair<std::string, std::string>> ParseMountSpec(std::string_view spec) {
+  size_t eq = spec.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == spec.size()) {
+    return Status::InvalidArgument(fmt::format("mount '{}' is not NAME=URI", spec));
+  }
+  std::string name(spec.substr(0, eq));
+  if (!name.empty() && name[0] == '/') name.erase(0, 1);
+  SLUICE_RETURN_IF_ERROR(ValidateMountName(name));
+  return std::make_pair(name, std::string(spec.substr(eq + 1)));
+}
+
+Status MountTable::Add(const std::string& name, const std::string& uri,
+                       std::shared_ptr<UnderStore> store) {
+  SLUICE_RETURN_IF_ERROR(ValidateMountName(name));
+  std::unique_lock lock(mu_);
+  if (mounts_.count(name)) {
+    return Status::AlreadyExists(fmt::format("mount '{}' already exists", name));
+  }
+  mounts_[name] = Mount{name, uri, std::move(store)};
+  return Status::OK();
+}
+
+Status MountTable::AddUri(const std::string& name, const std::string& uri,
+                          const UnderStoreOptions& options) {
+  auto store = OpenUnderStore(uri, options);
+  if (!store.ok()) return store.status().WithContext(fmt::format("mount '{}'", name));
+  return Add(name, uri, std::shared_ptr<UnderStore>(std::move(store).value()));
+}
+
+Status MountTable::Remove(const std::string& name) {
+  std::unique_lock lock(mu_);
+  if (mounts_.erase(name) == 0) return Status::NotFound(fmt::format("no mount '{}'", name));
+  return Status::OK();
+}
+
+Result<Resolved> MountTable::Resolve(std::string_view path) const {
+  SLUICE_ASSIGN_OR_RETURN(std::string norm, NormalizeKey(path));
+  Resolved r;
+  if (norm.empty()) return r;
+  size_t slash = norm.find('/');
+  std::string name = norm.substr(0, slash);
+  std::shared_lock lock(mu_);
+  auto it = mounts_.find(name);
+  if (it == mounts_.end()) return Status::NotFound(fmt::format("no mount named '{}'", name));
+  r.store = it->second.store;
+  r.mount = name;
+  r.key = slash == std::string::npos ? "" : norm.substr(slash + 1);
+  return r;
+}
+
+std::vector<Mount> MountTable::List() const {
+  std::shared_lock lock(mu_);
+  std::vector<Mount> out;
+  for (const auto& [n, m] : mounts_) out.push_back(m);
+  return out;
+}
+
+}  // namespace sluice::ufs

@@ -1,0 +1,56 @@
+// MountTable: the namespace. The root lists the mounts; "/NAME/a/b" is key "a/b" of the
+// under store mounted as NAME. Mount names are one path segment of [A-Za-z0-9._-].
+// Paths are normalised on resolution and can never leave their mount.
+//
+// Thread-safety: all methods are thread-safe; resolution takes a shared lock.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ufs/options.h"
+#include "ufs/under_store.h"
+
+namespace sluice::ufs {
+
+struct Mount {
+  std::string name;
+  std::string uri;
+  std::shared_ptr<UnderStore> store;
+};
+
+// What a namespace path names.
+struct Resolved {
+  std::shared_ptr<UnderStore> store;  // null for the root
+  std::string mount;                  // "" for the root
+  std::string key;                    // key within the mount; "" for the mount's root
+  // The URI identifying this object for cache keys: store URI + "/" + key.
+  std::string ObjectUri() const;
+};
+
+// Parses "NAME=URI" (the --mount flag).
+Result<std::pair<std::string, std::string>> ParseMountSpec(std::string_view spec);
+Status ValidateMountName(std::string_view name);
+
+class MountTable {
+ public:
+  Status Add(const std::string& name, const std::string& uri, std::shared_ptr<UnderStore> store);
+  // Opens the store for `uri` and adds it.
+  Status AddUri(const std::string& name, const std::string& uri, const UnderStoreOptions& options);
+  Status Remove(const std::string& name);
+
+  // "/NAME/a/b" -> {store, "NAME", "a/b"}; "/" -> root; unknown NAME -> kNotFound;
+  // escapes -> kPermissionDenied.
+  Result<Resolved> Resolve(std::string_view path) const;
+  std::vector<Mount> List() const;
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::map<std::string, Mount> mounts_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace sluice::ufs

@@ -1,0 +1,179 @@
+#include "worker/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "common/yaml_util.h"
+#include "ufs/mount_table.h"
+
+namespace sluice::worker {
+namespace {
+
+Status ApplyS3(const YAML::Node& n, ufs::S3Options* o) {
+  SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
+      n,
+      {"endpoint", "region", "access_key", "secret_key", "session_token", "addressing",
+       "max_retries", "retry_base_delay", "connect_timeout", "request_timeout",
+       "multipart_threshold", "part_size", "max_connections"},
+      "s3"));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "endpoint", &o->endpoint));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "region", &o->region));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "access_key", &o->access_key));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "secret_key", &o->secret_key));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "session_token", &o->session_token));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "addressing", &o->addressing));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "max_retries", &o->max_retries));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(n, "retry_base_delay", &o->retry_base_delay));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(n, "connect_timeout", &o->connect_timeout));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(n, "request_timeout", &o->request_timeout));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "multipart_threshold", &o->multipart_threshold));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "part_size", &o->part_size));
+  return yaml::ReadNumber(n, "max_connections", &o->max_connections);
+}
+
+Status ApplyCache(const YAML::Node& n, CacheOptions* o) {
+  SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
+      n,
+      {"page_size", "metadata_ttl", "metadata_max_entries", "readahead_pages", "max_fetch_pages",
+       "fetch_threads", "fetch_attempts"},
+      "cache"));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "page_size", &o->page_size));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(n, "metadata_ttl", &o->metadata_ttl));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "metadata_max_entries", &o->metadata_max_entries));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "readahead_pages", &o->readahead_pages));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "max_fetch_pages", &o->max_fetch_pages));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "fetch_threads", &o->fetch_threads));
+  return yaml::ReadNumber(n, "fetch_attempts", &o->fetch_attempts);
+}
+
+}  // namespace
+
+Status PageStoreConfig::Validate() const {
+  if (memory == 0 && cache_dirs.empty()) {
+    return Status::InvalidArgument("the cache needs memory or at least one cache_dir");
+  }
+  for (const auto& d : cache_dirs) {
+    if (d.path.empty()) return Status::InvalidArgument("cache_dir with an empty path");
+    if (d.quota == 0) return Status::InvalidArgument(fmt::format("cache_dir '{}': quota is 0", d.path));
+  }
+  if (eviction != "s3fifo" && eviction != "lru" && eviction != "none") {
+    return Status::InvalidArgument(
+        fmt::format("eviction '{}' is not one of s3fifo, lru, none", eviction));
+  }
+  return Status::OK();
+}
+
+Status WorkerConfig::Validate() const {
+  for (const auto& m : mounts) {
+    SLUICE_RETURN_IF_ERROR(ufs::ValidateMountName(m.name));
+    if (m.uri.empty()) return Status::InvalidArgument(fmt::format("mount '{}': empty uri", m.name));
+  }
+  SLUICE_RETURN_IF_ERROR(pages.Validate());
+  SLUICE_RETURN_IF_ERROR(cache.Validate());
+  return ufs.Validate();
+}
+
+Result<pagestore::DiskDir> ParseCacheDir(std::string_view spec) {
+  size_t colon = spec.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == spec.size()) {
+    return Status::InvalidArgument(fmt::format("cache dir '{}' is not DIR:SIZE", spec));
+  }
+  auto quota = ParseSize(spec.substr(colon + 1));
+  if (!quota.ok()) return quota.status().WithContext(fmt::format("cache dir '{}'", spec));
+  return pagestore::DiskDir{std::string(spec.substr(0, colon)), *quota};
+}
+
+Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(fmt::format("config: {}", e.what()));
+  }
+  if (!root || root.IsNull()) return Status::OK();
+  try {
+    SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
+        root, {"log_level", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache", "s3"},
+        "the top level"));
+    SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "log_level", &c->log_level));
+    SLUICE_RETURN_IF_ERROR(yaml::ReadSize(root, "memory", &c->pages.memory));
+    SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "eviction", &c->pages.eviction));
+    SLUICE_RETURN_IF_ERROR(yaml::ReadBool(root, "fsync", &c->pages.fsync));
+    if (const auto m = root["mounts"]) {
+      if (!m.IsSequence()) return Status::InvalidArgument("config: 'mounts' must be a list");
+      for (const auto& e : m) {
+        SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(e, {"name", "uri"}, "a mount"));
+        MountConfig mc;
+        SLUICE_RETURN_IF_ERROR(yaml::ReadString(e, "name", &mc.name));
+        SLUICE_RETURN_IF_ERROR(yaml::ReadString(e, "uri", &mc.uri));
+        c->mounts.push_back(mc);
+      }
+    }
+    if (const auto d = root["cache_dirs"]) {
+      if (!d.IsSequence()) return Status::InvalidArgument("config: 'cache_dirs' must be a list");
+      for (const auto& e : d) {
+        SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(e, {"path", "quota"}, "a cache_dir"));
+        pagestore::DiskDir dir;
+        SLUICE_RETURN_IF_ERROR(yaml::ReadString(e, "path", &dir.path));
+        SLUICE_RETURN_IF_ERROR(yaml::ReadSize(e, "quota", &dir.quota));
+        c->pages.cache_dirs.push_back(dir);
+      }
+    }
+    if (const auto n = root["cache"]) SLUICE_RETURN_IF_ERROR(ApplyCache(n, &c->cache));
+    if (const auto n = root["s3"]) SLUICE_RETURN_IF_ERROR(ApplyS3(n, &c->ufs.s3));
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(fmt::format("config: {}", e.what()));
+  }
+  return Status::OK();
+}
+
+Result<WorkerConfig> LoadWorkerConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound(fmt::format("config file '{}' cannot be read", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  WorkerConfig c;
+  Status s = ApplyWorkerYaml(ss.str(), &c);
+  if (!s.ok()) return s.WithContext(path);
+  return c;
+}
+
+Result<std::shared_ptr<pagestore::PageStore>> BuildPageStore(const PageStoreConfig& config) {
+  SLUICE_RETURN_IF_ERROR(config.Validate());
+  std::unique_ptr<pagestore::PageStore> memory, disk;
+  if (config.memory > 0) {
+    SLUICE_ASSIGN_OR_RETURN(memory, pagestore::MakeMemoryStore(
+                                        pagestore::MemoryStoreOptions{config.memory, config.eviction}));
+  }
+  if (!config.cache_dirs.empty()) {
+    pagestore::DiskStoreOptions o;
+    o.dirs = config.cache_dirs;
+    o.eviction = config.eviction;
+    o.fsync = config.fsync;
+    SLUICE_ASSIGN_OR_RETURN(disk, pagestore::OpenDiskStore(o));
+  }
+  if (memory && !disk) return std::shared_ptr<pagestore::PageStore>(std::move(memory));
+  if (disk && !memory) return std::shared_ptr<pagestore::PageStore>(std::move(disk));
+  return std::shared_ptr<pagestore::PageStore>(
+      pagestore::MakeTieredStore(std::move(memory), std::move(disk)));
+}
+
+}  // namespace sluice::worker
+
+namespace sluice::worker {
+
+Result<Engine> BuildEngine(const WorkerConfig& config) {
+  SLUICE_RETURN_IF_ERROR(config.Validate());
+  Engine e;
+  e.mounts = std::make_shared<ufs::MountTable>();
+  for (const auto& m : config.mounts) {
+    SLUICE_RETURN_IF_ERROR(e.mounts->AddUri(m.name, m.uri, config.ufs));
+  }
+  SLUICE_ASSIGN_OR_RETURN(e.pages, BuildPageStore(config.pages));
+  e.cache = std::make_shared<ReadThroughCache>(config.cache, e.mounts, e.pages);
+  return e;
+}
+
+}  // namespace sluice::worker

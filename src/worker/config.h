@@ -1,0 +1,59 @@
+// The worker's configuration: one tree of plain structs composed from its components'
+// options, loaded from YAML (see deploy/sluice.yaml for every key, commented) and then
+// overridden by command-line flags. Validate() reports the first bad field.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pagestore/page_store.h"
+#include "ufs/options.h"
+#include "worker/read_through.h"
+
+namespace sluice::worker {
+
+struct MountConfig {
+  std::string name;  // the first path segment: /NAME/...
+  std::string uri;   // file:///dir, s3://bucket/prefix?endpoint=..., http(s)://...
+};
+
+struct PageStoreConfig {
+  uint64_t memory = 1 * kGiB;                 // memory tier capacity; 0 disables it
+  std::vector<pagestore::DiskDir> cache_dirs; // disk tier: directories with quotas
+  std::string eviction = "s3fifo";            // s3fifo | lru | none
+  bool fsync = false;                         // fsync disk pages before publishing them
+  Status Validate() const;
+};
+
+struct WorkerConfig {
+  std::string log_level = "info";
+  std::vector<MountConfig> mounts;
+  PageStoreConfig pages;
+  CacheOptions cache;
+  ufs::UnderStoreOptions ufs;
+  Status Validate() const;
+};
+
+// Loads a YAML file over the defaults. Unknown keys are errors.
+Result<WorkerConfig> LoadWorkerConfig(const std::string& path);
+Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* config);
+
+// Parses "DIR:SIZE" (the --cache-dir flag).
+Result<pagestore::DiskDir> ParseCacheDir(std::string_view spec);
+
+// Builds the page store a PageStoreConfig describes (memory, disk or both, tiered).
+Result<std::shared_ptr<pagestore::PageStore>> BuildPageStore(const PageStoreConfig& config);
+
+}  // namespace sluice::worker
+
+namespace sluice::worker {
+
+// The single-node cache a WorkerConfig describes: its mounts, page store and engine.
+struct Engine {
+  std::shared_ptr<ufs::MountTable> mounts;
+  std::shared_ptr<pagestore::PageStore> pages;
+  std::shared_ptr<ReadThroughCache> cache;
+};
+Result<Engine> BuildEngine(const WorkerConfig& config);
+
+}  // namespace sluice::worker

@@ -1,0 +1,65 @@
+#include "worker/config.h"
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace sluice::worker {
+namespace {
+
+TEST(WorkerConfigTest, SampleConfigLoadsAndValidates) {
+  auto c = LoadWorkerConfig(std::string(SLUICE_SOURCE_DIR) + "/deploy/sluice.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->pages.memory, kGiB);
+  EXPECT_EQ(c->cache.page_size, kMiB);
+  EXPECT_EQ(c->cache.metadata_ttl, std::chrono::seconds(30));
+  ASSERT_EQ(c->mounts.size(), 1u);
+  EXPECT_EQ(c->mounts[0].uri, "file:///srv/data");
+  EXPECT_TRUE(c->Validate().ok());
+}
+
+TEST(WorkerConfigTest, OverridesDefaults) {
+  WorkerConfig c;
+  ASSERT_TRUE(ApplyWorkerYaml(R"(
+memory: 256MiB
+eviction: none
+cache_dirs:
+  - {path: /tmp/x, quota: 10GiB}
+cache: {page_size: 4MiB, metadata_ttl: 500ms}
+s3: {max_retries: 2}
+)",
+                              &c)
+                  .ok());
+  EXPECT_EQ(c.pages.memory, 256 * kMiB);
+  EXPECT_EQ(c.pages.eviction, "none");
+  ASSERT_EQ(c.pages.cache_dirs.size(), 1u);
+  EXPECT_EQ(c.pages.cache_dirs[0].quota, 10 * kGiB);
+  EXPECT_EQ(c.cache.page_size, 4 * kMiB);
+  EXPECT_EQ(c.cache.metadata_ttl, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.ufs.s3.max_retries, 2);
+}
+
+TEST(WorkerConfigTest, RejectsTyposAndBadValues) {
+  WorkerConfig c;
+  EXPECT_EQ(ApplyWorkerYaml("memroy: 1GiB", &c).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyWorkerYaml("memory: lots", &c).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyWorkerYaml("cache: {page_size: 1KiB}", &c).code(), StatusCode::kOk);
+  EXPECT_EQ(c.Validate().code(), StatusCode::kInvalidArgument);  // page size too small
+  WorkerConfig d;
+  EXPECT_EQ(ApplyWorkerYaml("eviction: random", &d).code(), StatusCode::kOk);
+  EXPECT_EQ(d.Validate().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyWorkerYaml("{{{", &d).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadWorkerConfig("/nonexistent.yaml").status().code(), StatusCode::kNotFound);
+}
+
+TEST(WorkerConfigTest, ParsesCacheDirSpecs) {
+  auto d = ParseCacheDir("/mnt/nvme:100GiB");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->path, "/mnt/nvme");
+  EXPECT_EQ(d->quota, 100 * kGiB);
+  EXPECT_FALSE(ParseCacheDir("/mnt/nvme").ok());
+  EXPECT_FALSE(ParseCacheDir("/mnt/nvme:lots").ok());
+}
+
+}  // namespace
+}  // namespace sluice::worker

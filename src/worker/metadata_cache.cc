@@ -1,0 +1,73 @@
+#include "worker/metadata_cache.h"
+
+#include <functional>
+
+namespace sluice::worker {
+
+MetadataCache::MetadataCache(Duration ttl, size_t max_entries, Clock* clock)
+    : ttl_(ttl), max_per_shard_(std::max<size_t>(1, max_entries / kShards)), clock_(clock) {}
+
+MetadataCache::Shard& MetadataCache::ShardFor(const std::string& uri) {
+  return shards_[std::hash<std::string>{}(uri) % kShards];
+}
+
+std::optional<Result<ufs::ObjectInfo>> MetadataCache::Get(const std::string& uri) {
+  Shard& s = ShardFor(uri);
+  std::lock_guard lock(s.mu);
+  auto it = s.map.find(uri);
+  if (it == s.map.end()) {
+    misses_++;
+    return std::nullopt;
+  }
+  if (clock_->Now() >= it->second.expires) {
+    s.map.erase(it);
+    expirations_++;
+    misses_++;
+    return std::nullopt;
+  }
+  hits_++;
+  if (!it->second.result.ok()) negative_hits_++;
+  return it->second.result;
+}
+
+void MetadataCache::Put(const std::string& uri, const Result<ufs::ObjectInfo>& result) {
+  if (ttl_.count() <= 0) return;
+  if (!result.ok() && !result.status().Is(StatusCode::kNotFound)) return;
+  Shard& s = ShardFor(uri);
+  std::lock_guard lock(s.mu);
+  if (s.map.size() >= max_per_shard_) s.map.clear();
+  s.map.insert_or_assign(uri, Entry{result, clock_->Now() + ttl_});
+}
+
+void MetadataCache::Invalidate(const std::string& uri) {
+  Shard& s = ShardFor(uri);
+  std::lock_guard lock(s.mu);
+  if (s.map.erase(uri)) invalidations_++;
+}
+
+void MetadataCache::InvalidatePrefix(const std::string& prefix) {
+  for (Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    std::erase_if(s.map, [&](const auto& kv) {
+      bool match = kv.first.starts_with(prefix);
+      if (match) invalidations_++;
+      return match;
+    });
+  }
+}
+
+MetadataCacheStats MetadataCache::GetStats() const {
+  MetadataCacheStats st;
+  st.hits = hits_;
+  st.misses = misses_;
+  st.negative_hits = negative_hits_;
+  st.expirations = expirations_;
+  st.invalidations = invalidations_;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    st.entries += s.map.size();
+  }
+  return st;
+}
+
+}  // namespace sluice::worker

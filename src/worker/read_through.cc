@@ -1,0 +1,349 @@
+#include "worker/read_through.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/logging.h"
+
+namespace sluice::worker {
+
+using pagestore::PageKey;
+
+struct ReadThroughCache::Target {
+  ufs::Resolved where;
+  std::string uri;  // object URI
+  ufs::ObjectInfo info;
+  std::string version;
+  Hash128 file_id;
+};
+
+struct ReadThroughCache::Flight {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;                          // GUARDED_BY(mu)
+  Status status;                              // GUARDED_BY(mu)
+  std::shared_ptr<const std::string> data;    // GUARDED_BY(mu)
+};
+
+Status CacheOptions::Validate() const {
+  if (page_size < 64 * kKiB || page_size > 16 * kMiB) {
+    return Status::InvalidArgument("page_size must be between 64KiB and 16MiB");
+  }
+  if (metadata_ttl.count() < 0) return Status::InvalidArgument("metadata_ttl must be >= 0");
+  if (max_fetch_pages == 0) return Status::InvalidArgument("max_fetch_pages must be >= 1");
+  if (fetch_threads < 1 || fetch_threads > 256) {
+    return Status::InvalidArgument("fetch_threads must be between 1 and 256");
+  }
+  if (fetch_attempts < 1) return Status::InvalidArgument("fetch_attempts must be >= 1");
+  return Status::OK();
+}
+
+ReadThroughCache::ReadThroughCache(CacheOptions options, std::shared_ptr<ufs::MountTable> mounts,
+                                   std::shared_ptr<pagestore::PageStore> pages, Clock* clock)
+    : options_(std::move(options)),
+      mounts_(std::move(mounts)),
+      pages_(std::move(pages)),
+      clock_(clock),
+      metadata_(options_.metadata_ttl, options_.metadata_max_entries, clock),
+      fetchers_(std::make_unique<ThreadPool>(options_.fetch_threads)) {}
+
+ReadThroughCache::~ReadThroughCache() { fetchers_.reset(); }
+
+Result<ufs::ObjectInfo> ReadThroughCache::Stat(std::string_view path) {
+  SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
+  if (!r.store || r.key.empty()) {
+    ufs::ObjectInfo dir;
+    dir.key = r.mount;
+    dir.is_dir = true;
+    return dir;
+  }
+  return StatResolved(r, /*bypass_cache=*/false);
+}
+
+Result<ufs::ObjectInfo> ReadThroughCache::StatResolved(const ufs::Resolved& r, bool bypass_cache) {
+  std::string uri = r.ObjectUri();
+  if (!bypass_cache) {
+    if (auto cached = metadata_.Get(uri)) return *cached;
+  }
+  Result<ufs::ObjectInfo> res = r.store->Stat(r.key);
+  metadata_.Put(uri, res);
+  return res;
+}
+
+Result<std::string> ReadThroughCache::ReadRange(std::string_view path, uint64_t offset,
+                                                uint64_t length) {
+  SLUICE_ASSIGN_OR_RETURN(ufs::ObjectInfo info, Stat(path));
+  if (info.is_dir) return Status::InvalidArgument(fmt::format("'{}' is a directory", path));
+  uint64_t avail = offset < info.size ? info.size - offset : 0;
+  std::string out(std::min(length, avail), '\0');
+  SLUICE_ASSIGN_OR_RETURN(size_t n, Read(path, offset, std::span<char>(out.data(), out.size())));
+  out.resize(n);
+  return out;
+}
+
+Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset,
+                                      std::span<char> out) {
+  reads_++;
+  SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
+  if (!r.store || r.key.empty()) {
+    return Status::InvalidArgument(fmt::format("'{}' is a directory", path));
+  }
+  for (int attempt = 0;; ++attempt) {
+    SLUICE_ASSIGN_OR_RETURN(ufs::ObjectInfo info, StatResolved(r, /*bypass_cache=*/attempt > 0));
+    if (info.is_dir) return Status::InvalidArgument(fmt::format("'{}' is a directory", path));
+    Target t;
+    t.where = r;
+    t.uri = r.ObjectUri();
+    t.version = info.Version();
+    t.file_id = pagestore::MakeFileId(t.uri, t.version);
+    t.info = std::move(info);
+    Result<size_t> n = ReadOnce(t, offset, out);
+    if (n.ok()) {
+      bytes_served_ += *n;
+      MaybeReadAhead(t, offset, offset + *n);
+      return n;
+    }
+    if (n.status().Is(StatusCode::kNotFound)) metadata_.Invalidate(t.uri);
+    if (!n.status().Is(StatusCode::kFailedPrecondition) || attempt > 0) return n.status();
+    // The object changed under a cached stat: drop the old version and start again.
+    version_changes_++;
+    metadata_.Invalidate(t.uri);
+    pages_->RemoveFile(t.file_id);
+  }
+}
+
+uint64_t ReadThroughCache::PageLength(const Target& t, uint64_t index) const {
+  uint64_t start = index * options_.page_size;
+  return start >= t.info.size ? 0 : std::min(options_.page_size, t.info.size - start);
+}
+
+Result<size_t> ReadThroughCache::ReadOnce(const Target& t, uint64_t offset, std::span<char> out) {
+  const uint64_t size = t.info.size;
+  if (offset >= size || out.empty()) return size_t{0};
+  const uint64_t end = std::min<uint64_t>(offset + out.size(), size);
+  const uint64_t ps = options_.page_size;
+  const uint64_t first = offset / ps, last = (end - 1) / ps;
+
+  // The slice of `out` that page p fills, as [lo, hi) object offsets.
+  auto slice = [&](uint64_t p) {
+    uint64_t lo = std::max(offset, p * ps), hi = std::min(end, p * ps + ps);
+    return std::pair{lo, hi};
+  };
+  auto from_store = [&](uint64_t p) {
+    auto [lo, hi] = slice(p);
+    auto got = pages_->Read(PageKey{t.file_id, p}, lo - p * ps,
+                            out.subspan(lo - offset, hi - lo));
+    return got.has_value() && *got == hi - lo;
+  };
+
+  std::vector<uint64_t> missing;
+  for (uint64_t p = first; p <= last; ++p) {
+    if (from_store(p)) {
+      page_hits_++;
+    } else {
+      missing.push_back(p);
+    }
+  }
+  page_misses_ += missing.size();
+
+  Status last_error;
+  for (int round = 0; round < 3 && !missing.empty(); ++round) {
+    std::unordered_map<uint64_t, std::shared_ptr<const std::string>> fetched;
+    Status s = FetchPages(t, missing, /*wait=*/true, &fetched);
+    if (!s.ok()) return s;
+    std::vector<uint64_t> still;
+    for (uint64_t p : missing) {
+      auto it = fetched.find(p);
+      if (it == fetched.end()) {
+        if (!from_store(p)) still.push_back(p);
+        continue;
+      }
+      auto [lo, hi] = slice(p);
+      const std::string& data = *it->second;
+      if (data.size() < hi - p * ps) {
+        return Status::DataLoss(fmt::format("{}: page {} is {} bytes, expected at least {}", t.uri,
+                                            p, data.size(), hi - p * ps));
+      }
+      std::memcpy(out.data() + (lo - offset), data.data() + (lo - p * ps), hi - lo);
+    }
+    missing = std::move(still);
+  }
+  if (!missing.empty()) {
+    return Status::Unavailable(
+        fmt::format("{}: {} page(s) could not be fetched (fetches kept failing)", t.uri,
+                    missing.size()));
+  }
+  return static_cast<size_t>(end - offset);
+}
+
+Status ReadThroughCache::FetchPages(
+    const Target& t, const std::vector<uint64_t>& pages, bool wait,
+    std::unordered_map<uint64_t, std::shared_ptr<const std::string>>* fetched) {
+  std::vector<uint64_t> owned;
+  std::vector<std::pair<uint64_t, std::shared_ptr<Flight>>> joined;
+  {
+    std::lock_guard lock(flights_mu_);
+    for (uint64_t p : pages) {
+      PageKey key{t.file_id, p};
+      if (auto it = flights_.find(key); it != flights_.end()) {
+        if (wait) joined.emplace_back(p, it->second);
+        continue;
+      }
+      if (pages_->Contains(key)) continue;  // stored by a fetch that just finished
+      flights_.emplace(key, std::make_shared<Flight>());
+      owned.push_back(p);
+    }
+  }
+
+  Status first_error;
+  for (size_t i = 0; i < owned.size();) {
+    size_t j = i;
+    while (j + 1 < owned.size() && owned[j + 1] == owned[j] + 1 &&
+           j + 1 - i < options_.max_fetch_pages) {
+      ++j;
+    }
+    std::vector<std::shared_ptr<const std::string>> data;
+    Status s = FetchRun(t, owned[i], j - i + 1, &data);
+    for (size_t k = i; k <= j; ++k) {
+      PageKey key{t.file_id, owned[k]};
+      std::shared_ptr<const std::string> page = s.ok() ? data[k - i] : nullptr;
+      if (page) {
+        Status put = pages_->Put(key, *page);
+        if (!put.ok()) {
+          store_put_failures_++;
+          int64_t now = clock_->Now().time_since_epoch().count();
+          int64_t last = last_put_warning_ns_.load();
+          if (!put.Is(StatusCode::kResourceExhausted) && now - last > 10'000'000'000LL &&
+              last_put_warning_ns_.compare_exchange_strong(last, now)) {
+            SLUICE_LOG_WARN("page store failed, serving pass-through: {}", put.ToString());
+          }
+        }
+        (*fetched)[owned[k]] = page;
+      }
+      std::shared_ptr<Flight> f;
+      {
+        std::lock_guard lock(flights_mu_);
+        auto it = flights_.find(key);
+        f = it->second;
+        flights_.erase(it);
+      }
+      {
+        std::lock_guard lock(f->mu);
+        f->done = true;
+        f->status = s;
+        f->data = page;
+      }
+      f->cv.notify_all();
+    }
+    if (!s.ok() && first_error.ok()) first_error = s;
+    i = j + 1;
+  }
+
+  for (auto& [p, f] : joined) {
+    std::unique_lock lock(f->mu);
+    f->cv.wait(lock, [&] { return f->done; });
+    single_flight_waits_++;
+    // A failed joined fetch leaves the page missing: the caller fetches it itself.
+    if (f->status.ok() && f->data) (*fetched)[p] = f->data;
+  }
+  return first_error;
+}
+
+Status ReadThroughCache::FetchRun(const Target& t, uint64_t first, uint64_t count,
+                                  std::vector<std::shared_ptr<const std::string>>* out) {
+  const uint64_t ps = options_.page_size;
+  uint64_t expected = 0;
+  for (uint64_t p = first; p < first + count; ++p) expected += PageLength(t, p);
+  uint64_t got = 0;
+  for (int attempt = 0; attempt < options_.fetch_attempts; ++attempt) {
+    ufs_reads_++;
+    Result<std::string> r = t.where.store->Read(t.where.key, first * ps, expected, t.version);
+    if (!r.ok()) {
+      ufs_errors_++;
+      return r.status();
+    }
+    ufs_bytes_ += r->size();
+    got = r->size();
+    if (got != expected) {
+      truncated_fetches_++;
+      continue;
+    }
+    out->clear();
+    for (uint64_t p = 0; p < count; ++p) {
+      out->push_back(std::make_shared<const std::string>(
+          r->substr(p * ps, PageLength(t, first + p))));
+    }
+    return Status::OK();
+  }
+  return Status::DataLoss(fmt::format("{}: short read at page {}: got {} of {} bytes, {} tries",
+                                      t.uri, first, got, expected, options_.fetch_attempts));
+}
+
+void ReadThroughCache::MaybeReadAhead(const Target& t, uint64_t offset, uint64_t end) {
+  if (options_.readahead_pages == 0 || end <= offset) return;
+  const uint64_t ps = options_.page_size;
+  const uint64_t npages = (t.info.size + ps - 1) / ps;
+  uint64_t from, to;
+  {
+    std::lock_guard lock(streams_mu_);
+    if (streams_.size() > 4096) streams_.clear();
+    auto [it, fresh] = streams_.try_emplace(t.uri);
+    Stream& s = it->second;
+    if (!fresh && offset == s.next_offset) {
+      s.window = std::min<uint32_t>(options_.readahead_pages, std::max<uint32_t>(1, s.window * 2));
+    } else {
+      s.window = 0;
+      s.ahead_until = 0;
+    }
+    s.next_offset = end;
+    if (s.window == 0) return;
+    uint64_t next = (end - 1) / ps + 1;
+    from = std::max(next, s.ahead_until);
+    to = std::min(npages, next + s.window);
+    if (from >= to) return;
+    s.ahead_until = to;
+  }
+  if (fetchers_->Pending() > 64) return;  // the fetchers are behind: readers come first
+  fetchers_->Submit([this, t, from, to] {
+    std::vector<uint64_t> pages;
+    for (uint64_t p = from; p < to; ++p) {
+      if (!pages_->Contains(PageKey{t.file_id, p})) pages.push_back(p);
+    }
+    if (pages.empty()) return;
+    std::unordered_map<uint64_t, std::shared_ptr<const std::string>> fetched;
+    Status s = FetchPages(t, pages, /*wait=*/false, &fetched);
+    readahead_pages_ += fetched.size();
+    if (!s.ok()) SLUICE_LOG_DEBUG("read-ahead of {} failed: {}", t.uri, s.ToString());
+  });
+}
+
+void ReadThroughCache::Invalidate(std::string_view path) {
+  auto r = mounts_->Resolve(path);
+  if (!r.ok() || !r->store) return;
+  std::string uri = r->ObjectUri();
+  if (auto cached = metadata_.Get(uri); cached && cached->ok()) {
+    pages_->RemoveFile(pagestore::MakeFileId(uri, (*cached)->Version()));
+  }
+  metadata_.Invalidate(uri);
+}
+
+ReadThroughStats ReadThroughCache::GetStats() const {
+  ReadThroughStats s;
+  s.reads = reads_;
+  s.bytes_served = bytes_served_;
+  s.page_hits = page_hits_;
+  s.page_misses = page_misses_;
+  s.ufs_reads = ufs_reads_;
+  s.ufs_bytes = ufs_bytes_;
+  s.ufs_errors = ufs_errors_;
+  s.single_flight_waits = single_flight_waits_;
+  s.readahead_pages = readahead_pages_;
+  s.version_changes = version_changes_;
+  s.store_put_failures = store_put_failures_;
+  s.truncated_fetches = truncated_fetches_;
+  return s;
+}
+
+}  // namespace sluice::worker

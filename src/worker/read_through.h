@@ -1,0 +1,135 @@
+// ReadThroughCache: serves any byte range of any object in the namespace from cached
+// pages, fetching what is missing from the under store.
+//
+// Contract:
+// - Pages are keyed by (MakeFileId(object URI, version), page index). The version comes
+//   from the object's stat, cached for `metadata_ttl`; after the TTL a changed object is
+//   seen and read anew. Every under-store read names the expected version, so a read
+//   never mixes bytes of two versions: on a version change mid-read, the metadata is
+//   refreshed and the read restarts (once).
+// - Single flight: however many readers miss the same page at once, the under store is
+//   read once; the others wait for that fetch.
+// - Adjacent missing pages are fetched with one ranged read (up to max_fetch_pages).
+// - Sequential readers get read-ahead: the next pages are fetched in the background on
+//   `fetch_threads` threads, the window doubling up to `readahead_pages`.
+// - A page store that refuses or fails a page is not an error to the reader: the bytes
+//   are served from the fetch (pass-through) and a warning is logged (rate-limited).
+// - Under-store errors are returned as they are (kNotFound, kUnavailable, ...).
+//
+// Thread-safety: all methods are thread-safe. Read blocks on the under store on a miss:
+// call it from worker threads, never from an I/O thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/thread_pool.h"
+#include "common/units.h"
+#include "pagestore/page_store.h"
+#include "ufs/mount_table.h"
+#include "worker/metadata_cache.h"
+
+namespace sluice::worker {
+
+struct CacheOptions {
+  uint64_t page_size = 1 * kMiB;          // 64 KiB .. 16 MiB
+  Duration metadata_ttl = std::chrono::seconds(30);  // stat results (and misses) live this long
+  size_t metadata_max_entries = 1'000'000;
+  uint32_t readahead_pages = 16;          // largest read-ahead window, in pages; 0 disables
+  uint32_t max_fetch_pages = 16;          // most pages in one under-store read
+  int fetch_threads = 8;                  // background read-ahead fetchers
+  int fetch_attempts = 3;                 // tries per fetch on a short (truncated) body
+
+  Status Validate() const;
+};
+
+struct ReadThroughStats {
+  uint64_t reads = 0;              // Read calls
+  uint64_t bytes_served = 0;
+  uint64_t page_hits = 0;          // pages served from the page store
+  uint64_t page_misses = 0;        // pages a reader had to fetch or wait for
+  uint64_t ufs_reads = 0;          // ranged reads issued to under stores
+  uint64_t ufs_bytes = 0;
+  uint64_t ufs_errors = 0;
+  uint64_t single_flight_waits = 0;  // misses satisfied by another reader's fetch
+  uint64_t readahead_pages = 0;    // pages fetched ahead of readers
+  uint64_t version_changes = 0;    // reads that found a new object version
+  uint64_t store_put_failures = 0; // pages served pass-through (store full or failing)
+  uint64_t truncated_fetches = 0;  // fetches that returned fewer bytes than expected
+};
+
+class ReadThroughCache {
+ public:
+  ReadThroughCache(CacheOptions options, std::shared_ptr<ufs::MountTable> mounts,
+                   std::shared_ptr<pagestore::PageStore> pages, Clock* clock = Clock::Real());
+  ~ReadThroughCache();
+
+  // Stat of a namespace path, through the metadata cache. The root and mount roots are
+  // directories.
+  Result<ufs::ObjectInfo> Stat(std::string_view path);
+
+  // Reads bytes [offset, offset + out.size()) of the object at `path` into `out`.
+  // Returns the number of bytes read: fewer only at the end of the object.
+  Result<size_t> Read(std::string_view path, uint64_t offset, std::span<char> out);
+  Result<std::string> ReadRange(std::string_view path, uint64_t offset, uint64_t length);
+
+  // Forgets the metadata and cached pages of `path` (its current version).
+  void Invalidate(std::string_view path);
+
+  ReadThroughStats GetStats() const;
+  MetadataCacheStats GetMetadataStats() const { return metadata_.GetStats(); }
+  const CacheOptions& options() const { return options_; }
+  pagestore::PageStore* page_store() const { return pages_.get(); }
+
+ private:
+  struct Target;   // a resolved object at one version
+  struct Flight;   // one in-progress page fetch
+  using FlightMap =
+      std::unordered_map<pagestore::PageKey, std::shared_ptr<Flight>, pagestore::PageKeyHash>;
+
+  Result<ufs::ObjectInfo> StatResolved(const ufs::Resolved& r, bool bypass_cache);
+  Result<size_t> ReadOnce(const Target& t, uint64_t offset, std::span<char> out);
+  // Fetches `pages` (sorted) of `t`, joining flights already under way. On return each
+  // page is either in `fetched` or (if another fetch stored it) in the page store.
+  Status FetchPages(const Target& t, const std::vector<uint64_t>& pages, bool wait,
+                    std::unordered_map<uint64_t, std::shared_ptr<const std::string>>* fetched);
+  Status FetchRun(const Target& t, uint64_t first, uint64_t count,
+                  std::vector<std::shared_ptr<const std::string>>* out);
+  void MaybeReadAhead(const Target& t, uint64_t offset, uint64_t end);
+  uint64_t PageLength(const Target& t, uint64_t index) const;
+
+  const CacheOptions options_;
+  std::shared_ptr<ufs::MountTable> mounts_;
+  std::shared_ptr<pagestore::PageStore> pages_;
+  Clock* const clock_;
+  MetadataCache metadata_;
+
+  std::mutex flights_mu_;
+  FlightMap flights_;  // GUARDED_BY(flights_mu_)
+
+  struct Stream {
+    uint64_t next_offset = 0;   // where a sequential reader continues
+    uint32_t window = 0;        // read-ahead window in pages
+    uint64_t ahead_until = 0;   // first page not yet scheduled for read-ahead
+  };
+  std::mutex streams_mu_;
+  std::unordered_map<std::string, Stream> streams_;  // GUARDED_BY(streams_mu_); by object URI
+
+  std::atomic<uint64_t> reads_{0}, bytes_served_{0}, page_hits_{0}, page_misses_{0},
+      ufs_reads_{0}, ufs_bytes_{0}, ufs_errors_{0}, single_flight_waits_{0},
+      readahead_pages_{0}, version_changes_{0}, store_put_failures_{0}, truncated_fetches_{0};
+  std::atomic<int64_t> last_put_warning_ns_{0};
+
+  // Declared last: destroyed first, so background fetches finish while members live.
+  std::unique_ptr<ThreadPool> fetchers_;
+};
+
+}  // namespace sluice::worker

@@ -1,0 +1,263 @@
+#include "worker/read_through.h"
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "ufs/fake_store.h"
+#include "ufs/testing_env.h"
+
+namespace sluice::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using ufs::FakeOp;
+using ufs::FakeStore;
+
+constexpr uint64_t kPage = 64 * kKiB;
+
+std::string Pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  std::mt19937 rng(seed);
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class ReadThroughTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake_ = std::make_shared<FakeStore>();
+    mounts_ = std::make_shared<ufs::MountTable>();
+    ASSERT_TRUE(mounts_->Add("data", fake_->Uri(), fake_).ok());
+    options_.page_size = kPage;
+    options_.metadata_ttl = std::chrono::seconds(10);
+  }
+
+  void UseMemory(uint64_t capacity = 64 * kMiB, const std::string& eviction = "s3fifo") {
+    auto s = pagestore::MakeMemoryStore({capacity, eviction});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    pages_ = std::shared_ptr<pagestore::PageStore>(std::move(s).value());
+  }
+
+  void UseDisk(const std::string& dir) {
+    pagestore::DiskStoreOptions o;
+    o.dirs = {{dir, 64 * kMiB}};
+    auto s = pagestore::OpenDiskStore(o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    pages_ = std::shared_ptr<pagestore::PageStore>(std::move(s).value());
+  }
+
+  ReadThroughCache& Cache() {
+    if (!cache_) cache_ = std::make_unique<ReadThroughCache>(options_, mounts_, pages_, &clock_);
+    return *cache_;
+  }
+
+  std::string MustRead(const std::string& path, uint64_t off, uint64_t len) {
+    auto r = Cache().ReadRange(path, off, len);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : "";
+  }
+
+  FakeClock clock_;
+  CacheOptions options_;
+  std::shared_ptr<FakeStore> fake_;
+  std::shared_ptr<ufs::MountTable> mounts_;
+  std::shared_ptr<pagestore::PageStore> pages_;
+  std::unique_ptr<ReadThroughCache> cache_;
+};
+
+TEST_F(ReadThroughTest, ServesAnyRangeAcrossPages) {
+  UseMemory();
+  std::string src = Pattern(3 * kPage + 1234, 1);
+  fake_->Put("obj", src);
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    uint64_t off = rng() % (src.size() + 10);
+    uint64_t len = rng() % (2 * kPage);
+    std::string want = off < src.size() ? src.substr(off, len) : "";
+    ASSERT_EQ(MustRead("/data/obj", off, len), want) << "off=" << off << " len=" << len;
+  }
+}
+
+TEST_F(ReadThroughTest, SecondReadHitsPagesOnly) {
+  UseMemory();
+  options_.readahead_pages = 0;
+  fake_->Put("obj", Pattern(2 * kPage, 2));
+  MustRead("/data/obj", 0, 2 * kPage);
+  uint64_t reads = fake_->CallCount(FakeOp::kRead);
+  EXPECT_EQ(MustRead("/data/obj", 0, 2 * kPage), Pattern(2 * kPage, 2));
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), reads);
+  EXPECT_EQ(Cache().GetStats().page_hits, 2u);
+}
+
+TEST_F(ReadThroughTest, ConcurrentReadersOfOneMissingPageCauseOneUnderStoreRead) {
+  UseMemory();
+  options_.readahead_pages = 0;
+  fake_->Put("hot", Pattern(kPage, 3));
+  ASSERT_TRUE(Cache().Stat("/data/hot").ok());  // warm metadata; the test is about pages
+  fake_->SetLatency(std::chrono::milliseconds(200));
+  std::vector<std::thread> readers;
+  std::atomic<int> good{0};
+  for (int i = 0; i < 32; ++i) {
+    readers.emplace_back([&, i] {
+      auto r = Cache().ReadRange("/data/hot", static_cast<uint64_t>(i) * 100, 1000);
+      if (r.ok() && *r == Pattern(kPage, 3).substr(static_cast<size_t>(i) * 100, 1000)) good++;
+    });
+  }
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(good.load(), 32);
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), 1u);
+  EXPECT_EQ(Cache().GetStats().ufs_reads, 1u);
+}
+
+TEST_F(ReadThroughTest, CoalescesAdjacentMissingPagesIntoOneRead) {
+  UseMemory();
+  options_.readahead_pages = 0;
+  fake_->Put("obj", Pattern(8 * kPage, 4));
+  EXPECT_EQ(MustRead("/data/obj", 0, 8 * kPage), Pattern(8 * kPage, 4));
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), 1u);
+}
+
+TEST_F(ReadThroughTest, SequentialReaderGetsReadAhead) {
+  UseMemory();
+  options_.readahead_pages = 8;
+  std::string src = Pattern(32 * kPage, 5);
+  fake_->Put("seq", src);
+  for (uint64_t off = 0; off < src.size(); off += kPage / 2) {
+    ASSERT_EQ(MustRead("/data/seq", off, kPage / 2), src.substr(off, kPage / 2));
+  }
+  auto st = Cache().GetStats();
+  EXPECT_GT(st.readahead_pages, 0u);
+  // Read-ahead turns most page fetches into hits for the reader.
+  EXPECT_GT(st.page_hits, st.page_misses);
+}
+
+TEST_F(ReadThroughTest, ReplacedObjectIsServedNewAfterTtl) {
+  UseMemory();
+  fake_->Put("model.bin", std::string(1000, 'a'));
+  EXPECT_EQ(MustRead("/data/model.bin", 0, 1000), std::string(1000, 'a'));
+  fake_->Replace("model.bin", std::string(1000, 'b'));
+  // Within the TTL the cached version is served whole: old bytes, never a mix.
+  EXPECT_EQ(MustRead("/data/model.bin", 0, 1000), std::string(1000, 'a'));
+  clock_.Advance(std::chrono::seconds(11));
+  EXPECT_EQ(MustRead("/data/model.bin", 0, 1000), std::string(1000, 'b'));
+}
+
+TEST_F(ReadThroughTest, VersionChangeMidReadRestartsInsteadOfMixing) {
+  UseMemory();
+  options_.readahead_pages = 0;
+  fake_->Put("obj", std::string(2 * kPage, 'a'));
+  MustRead("/data/obj", 0, 10);  // caches page 0 of version a, and its stat
+  fake_->Replace("obj", std::string(2 * kPage, 'b'));
+  // Page 0 is cached (old), page 1 is not: the fetch of page 1 sees the new version.
+  std::string got = MustRead("/data/obj", 0, 2 * kPage);
+  EXPECT_EQ(got, std::string(2 * kPage, 'b'));
+  EXPECT_EQ(Cache().GetStats().version_changes, 1u);
+}
+
+TEST_F(ReadThroughTest, CorruptPageFileIsDroppedAndRefetched) {
+  ufs::testing::TempDir dir;
+  UseDisk(dir.path());
+  options_.readahead_pages = 0;
+  std::string src = Pattern(kPage, 6);
+  fake_->Put("obj", src);
+  EXPECT_EQ(MustRead("/data/obj", 0, kPage), src);
+  int corrupted = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path())) {
+    if (e.is_regular_file() && e.path().extension() == ".page") {
+      std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(-1, std::ios::end);
+      f.put('\x5a' ^ src.back());
+      corrupted++;
+    }
+  }
+  ASSERT_EQ(corrupted, 1);
+  uint64_t before = fake_->CallCount(FakeOp::kRead);
+  EXPECT_EQ(MustRead("/data/obj", 0, kPage), src);  // never the corrupt bytes
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), before + 1);
+  EXPECT_EQ(pages_->GetStats().checksum_failures, 1u);
+  EXPECT_EQ(MustRead("/data/obj", 0, kPage), src);  // refetched page is good again
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), before + 1);
+}
+
+TEST_F(ReadThroughTest, RestartKeepsDiskCacheHot) {
+  ufs::testing::TempDir dir;
+  std::string src = Pattern(4 * kPage, 7);
+  fake_->Put("obj", src);
+  UseDisk(dir.path());
+  EXPECT_EQ(MustRead("/data/obj", 0, src.size()), src);
+  cache_.reset();
+  pages_.reset();
+  // A new process: new page store over the same directory, same under-store objects.
+  UseDisk(dir.path());
+  uint64_t before = fake_->CallCount(FakeOp::kRead);
+  EXPECT_EQ(MustRead("/data/obj", 0, src.size()), src);
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), before);
+}
+
+TEST_F(ReadThroughTest, UnderStoreErrorsAreReportedThenRecover) {
+  UseMemory();
+  fake_->Put("obj", "payload");
+  fake_->FailAll(FakeOp::kRead, Status::Unavailable("store down"));
+  auto r = Cache().ReadRange("/data/obj", 0, 7);
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  fake_->ClearFaults();
+  EXPECT_EQ(MustRead("/data/obj", 0, 7), "payload");
+}
+
+TEST_F(ReadThroughTest, TruncatedBodyIsNeverServed) {
+  UseMemory();
+  fake_->Put("obj", Pattern(kPage, 8));
+  fake_->TruncateReads(100);
+  auto r = Cache().ReadRange("/data/obj", 0, kPage);
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(Cache().GetStats().truncated_fetches, static_cast<uint64_t>(options_.fetch_attempts));
+  fake_->ClearFaults();
+  EXPECT_EQ(MustRead("/data/obj", 0, kPage), Pattern(kPage, 8));
+}
+
+TEST_F(ReadThroughTest, FullStoreDegradesToPassThrough) {
+  UseMemory(2 * kPage, "none");
+  options_.readahead_pages = 0;
+  std::string src = Pattern(6 * kPage, 9);
+  fake_->Put("big", src);
+  EXPECT_EQ(MustRead("/data/big", 0, src.size()), src);
+  EXPECT_EQ(MustRead("/data/big", 0, src.size()), src);
+  EXPECT_GT(Cache().GetStats().store_put_failures, 0u);
+}
+
+TEST_F(ReadThroughTest, VanishedDiskDegradesToPassThrough) {
+  ufs::testing::TempDir dir;
+  UseDisk(dir.path());
+  options_.readahead_pages = 0;
+  std::string src = Pattern(2 * kPage, 10);
+  fake_->Put("obj", src);
+  fs::remove_all(dir.path());
+  std::ofstream(dir.path()) << "not a directory any more";
+  EXPECT_EQ(MustRead("/data/obj", 0, src.size()), src);
+  EXPECT_GT(Cache().GetStats().store_put_failures, 0u);
+}
+
+TEST_F(ReadThroughTest, MissingObjectIsNotFoundAndNegativelyCached) {
+  UseMemory();
+  EXPECT_EQ(Cache().ReadRange("/data/nope", 0, 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Cache().ReadRange("/data/nope", 0, 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(fake_->CallCount(FakeOp::kStat), 1u);
+  fake_->Put("nope", "now it exists");
+  clock_.Advance(std::chrono::seconds(11));
+  EXPECT_EQ(MustRead("/data/nope", 0, 100), "now it exists");
+}
+
+TEST_F(ReadThroughTest, PathEscapeIsRefused) {
+  UseMemory();
+  EXPECT_EQ(Cache().ReadRange("/data/../../etc/passwd", 0, 1).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(Cache().ReadRange("/elsewhere/x", 0, 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Cache().ReadRange("/data", 0, 1).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sluice::worker
