@@ -1,13 +1,13 @@
 // `sluice bench cache`: reads a namespace path through a single-node cache engine
 // several times and reports each pass: the demo of the read-through core, and a
 // quick way to measure a mount's cold and warm behaviour.
+#include <fmt/format.h>
+
 #include <atomic>
 #include <chrono>
 #include <iostream>
-#include <thread>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/setup.h"
@@ -85,8 +85,8 @@ Status Generate(const worker::Engine& e, const BenchFlags& f, int threads) {
   Status first_error;
   auto worker = [&] {
     for (uint64_t i = next++; i < count; i = next++) {
-      Status s = WriteObject(r.store.get(), fmt::format("{}small/{:06}.bin", base, i),
-                             Content(i, size));
+      Status s =
+          WriteObject(r.store.get(), fmt::format("{}small/{:06}.bin", base, i), Content(i, size));
       if (!s.ok()) {
         std::lock_guard lock(mu);
         if (first_error.ok()) first_error = s;
@@ -216,14 +216,21 @@ int Run(const BenchFlags& f) {
     j["bytes"] = total;
     j["consistent"] = consistent;
     for (const auto& r : results) {
-      j["passes"].push_back({{"pass", r.pass}, {"seconds", r.seconds}, {"bytes", r.bytes},
-                             {"errors", r.errors}, {"hit_ratio", r.HitRatio()},
-                             {"page_hits", r.page_hits}, {"page_misses", r.page_misses},
-                             {"ufs_reads", r.ufs_reads}, {"ufs_bytes", r.ufs_bytes}});
+      j["passes"].push_back({{"pass", r.pass},
+                             {"seconds", r.seconds},
+                             {"bytes", r.bytes},
+                             {"errors", r.errors},
+                             {"hit_ratio", r.HitRatio()},
+                             {"page_hits", r.page_hits},
+                             {"page_misses", r.page_misses},
+                             {"ufs_reads", r.ufs_reads},
+                             {"ufs_bytes", r.ufs_bytes}});
     }
     auto ps = engine->pages->GetStats();
-    j["page_store"] = {{"pages", ps.pages}, {"bytes_used", ps.bytes_used},
-                       {"capacity", ps.capacity}, {"evictions", ps.evictions}};
+    j["page_store"] = {{"pages", ps.pages},
+                       {"bytes_used", ps.bytes_used},
+                       {"capacity", ps.capacity},
+                       {"evictions", ps.evictions}};
     std::cout << j.dump(2) << "\n";
   } else {
     if (results.size() > 1 && results.front().seconds > 0) {

@@ -2,10 +2,9 @@
 // flags (--config, --mount, --memory, --cache-dir, ...) mapped onto WorkerConfig.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "worker/config.h"
 

@@ -1,8 +1,7 @@
 #include "common/hash.h"
 
-#include <xxhash.h>
-
 #include <fmt/format.h>
+#include <xxhash.h>
 
 namespace sluice {
 
@@ -14,9 +13,12 @@ bool Hash128::FromHex(std::string_view hex, Hash128* out) {
     *v = 0;
     for (char c : s) {
       int d;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else return false;
+      if (c >= '0' && c <= '9')
+        d = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        d = c - 'a' + 10;
+      else
+        return false;
       *v = (*v << 4) | static_cast<uint64_t>(d);
     }
     return true;

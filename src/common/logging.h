@@ -2,9 +2,9 @@
 // etc. Thread-safe.
 #pragma once
 
-#include <string_view>
-
 #include <spdlog/spdlog.h>
+
+#include <string_view>
 
 namespace sluice {
 // level: trace, debug, info, warn, error, off. Returns false for an unknown level.

@@ -1,8 +1,8 @@
 #include "common/metrics.h"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 namespace sluice::metrics {
 namespace {
@@ -42,10 +42,14 @@ std::string FormatLabels(const Labels& labels, const std::string& extra_key = ""
 std::string EscapeLabelValue(const std::string& v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -53,8 +57,7 @@ std::string EscapeLabelValue(const std::string& v) {
 void Gauge::Add(double d) { AtomicAdd(&v_, d); }
 
 Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(std::move(bounds)),
-      buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+    : bounds_(std::move(bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i] = 0;
 }
 
@@ -81,7 +84,7 @@ Histogram::Snapshot Histogram::Snap() const {
 
 std::vector<double> Histogram::LatencyBounds() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10};
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 Counter* Registry::GetCounter(const std::string& name, const std::string& help,
@@ -95,8 +98,7 @@ Counter* Registry::GetCounter(const std::string& name, const std::string& help,
   return slot.get();
 }
 
-Gauge* Registry::GetGauge(const std::string& name, const std::string& help,
-                          const Labels& labels) {
+Gauge* Registry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   Family& f = families_[name];
   f.type = "gauge";
@@ -152,8 +154,8 @@ std::string Registry::Render() const {
     for (const auto& [l, h] : f.histograms) {
       auto s = h->Snap();
       for (size_t i = 0; i < s.bounds.size(); ++i) {
-        out += fmt::format("{}_bucket{} {}\n", name, FormatLabels(l, "le", FormatValue(s.bounds[i])),
-                           s.cumulative[i]);
+        out += fmt::format("{}_bucket{} {}\n", name,
+                           FormatLabels(l, "le", FormatValue(s.bounds[i])), s.cumulative[i]);
       }
       out += fmt::format("{}_bucket{} {}\n", name, FormatLabels(l, "le", "+Inf"), s.count);
       out += fmt::format("{}_sum{} {}\n", name, FormatLabels(l), FormatValue(s.sum));

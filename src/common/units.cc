@@ -1,9 +1,9 @@
 #include "common/units.h"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <charconv>
-
-#include <fmt/format.h>
 
 namespace sluice {
 namespace {
@@ -14,7 +14,8 @@ Status SplitNumber(std::string_view text, double* number, std::string_view* suff
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
     ++i;
   }
-  if (i == 0) return Status::InvalidArgument(fmt::format("'{}' does not start with a number", text));
+  if (i == 0)
+    return Status::InvalidArgument(fmt::format("'{}' does not start with a number", text));
   std::string digits(text.substr(0, i));
   char* end = nullptr;
   *number = std::strtod(digits.c_str(), &end);
@@ -40,12 +41,18 @@ Result<uint64_t> ParseSize(std::string_view text) {
   SLUICE_RETURN_IF_ERROR(SplitNumber(text, &n, &suffix));
   std::string s = Lower(suffix);
   uint64_t mult = 0;
-  if (s.empty() || s == "b") mult = 1;
-  else if (s == "k" || s == "kb" || s == "kib") mult = kKiB;
-  else if (s == "m" || s == "mb" || s == "mib") mult = kMiB;
-  else if (s == "g" || s == "gb" || s == "gib") mult = kGiB;
-  else if (s == "t" || s == "tb" || s == "tib") mult = 1024 * kGiB;
-  else return Status::InvalidArgument(fmt::format("'{}': unknown size unit '{}'", text, suffix));
+  if (s.empty() || s == "b")
+    mult = 1;
+  else if (s == "k" || s == "kb" || s == "kib")
+    mult = kKiB;
+  else if (s == "m" || s == "mb" || s == "mib")
+    mult = kMiB;
+  else if (s == "g" || s == "gb" || s == "gib")
+    mult = kGiB;
+  else if (s == "t" || s == "tb" || s == "tib")
+    mult = 1024 * kGiB;
+  else
+    return Status::InvalidArgument(fmt::format("'{}': unknown size unit '{}'", text, suffix));
   double bytes = n * static_cast<double>(mult);
   if (bytes > 1.8e19) return Status::InvalidArgument(fmt::format("'{}' is too large", text));
   return static_cast<uint64_t>(bytes);
@@ -57,14 +64,22 @@ Result<Duration> ParseDuration(std::string_view text) {
   SLUICE_RETURN_IF_ERROR(SplitNumber(text, &n, &suffix));
   std::string s = Lower(suffix);
   double ns_per = 0;
-  if (s == "ns") ns_per = 1;
-  else if (s == "us") ns_per = 1e3;
-  else if (s == "ms") ns_per = 1e6;
-  else if (s.empty() || s == "s") ns_per = 1e9;
-  else if (s == "m") ns_per = 60e9;
-  else if (s == "h") ns_per = 3600e9;
-  else if (s == "d") ns_per = 86400e9;
-  else return Status::InvalidArgument(fmt::format("'{}': unknown duration unit '{}'", text, suffix));
+  if (s == "ns")
+    ns_per = 1;
+  else if (s == "us")
+    ns_per = 1e3;
+  else if (s == "ms")
+    ns_per = 1e6;
+  else if (s.empty() || s == "s")
+    ns_per = 1e9;
+  else if (s == "m")
+    ns_per = 60e9;
+  else if (s == "h")
+    ns_per = 3600e9;
+  else if (s == "d")
+    ns_per = 86400e9;
+  else
+    return Status::InvalidArgument(fmt::format("'{}': unknown duration unit '{}'", text, suffix));
   return Duration(static_cast<int64_t>(n * ns_per));
 }
 

@@ -7,7 +7,8 @@ namespace {
 
 Result<std::string> Scalar(const YAML::Node& node, const char* key) {
   const YAML::Node v = node[key];
-  if (!v.IsScalar()) return Status::InvalidArgument(fmt::format("config: '{}' must be a scalar", key));
+  if (!v.IsScalar())
+    return Status::InvalidArgument(fmt::format("config: '{}' must be a scalar", key));
   return v.as<std::string>();
 }
 
@@ -40,9 +41,12 @@ Status ReadString(const YAML::Node& node, const char* key, std::string* out) {
 Status ReadBool(const YAML::Node& node, const char* key, bool* out) {
   if (!node[key]) return Status::OK();
   SLUICE_ASSIGN_OR_RETURN(std::string s, Scalar(node, key));
-  if (s == "true" || s == "yes" || s == "on") *out = true;
-  else if (s == "false" || s == "no" || s == "off") *out = false;
-  else return Status::InvalidArgument(fmt::format("config: '{}' must be true or false", key));
+  if (s == "true" || s == "yes" || s == "on")
+    *out = true;
+  else if (s == "false" || s == "no" || s == "off")
+    *out = false;
+  else
+    return Status::InvalidArgument(fmt::format("config: '{}' must be true or false", key));
   return Status::OK();
 }
 
@@ -55,7 +59,8 @@ Status ReadInt(const YAML::Node& node, const char* key, int64_t* out) {
     if (used != s.size()) throw std::invalid_argument(s);
     *out = v;
   } catch (const std::exception&) {
-    return Status::InvalidArgument(fmt::format("config: '{}' must be an integer, got '{}'", key, s));
+    return Status::InvalidArgument(
+        fmt::format("config: '{}' must be an integer, got '{}'", key, s));
   }
   return Status::OK();
 }
@@ -68,7 +73,8 @@ Status CheckKeys(const YAML::Node& node, std::initializer_list<const char*> allo
     std::string k = kv.first.as<std::string>();
     bool ok = false;
     for (const char* a : allowed) ok = ok || k == a;
-    if (!ok) return Status::InvalidArgument(fmt::format("config: unknown key '{}' in {}", k, where));
+    if (!ok)
+      return Status::InvalidArgument(fmt::format("config: unknown key '{}' in {}", k, where));
   }
   return Status::OK();
 }

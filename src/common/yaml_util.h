@@ -3,9 +3,9 @@
 // the destination unchanged otherwise. Thread-safe (pure functions).
 #pragma once
 
-#include <string>
-
 #include <yaml-cpp/yaml.h>
+
+#include <string>
 
 #include "common/units.h"
 #include "sluice/status.h"

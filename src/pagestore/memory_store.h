@@ -53,6 +53,7 @@ class MemoryStore final : public PageStore {
     FileIndex files;                                        // GUARDED_BY(mu)
     uint64_t bytes_used = 0;                                // GUARDED_BY(mu)
     uint64_t pinned_bytes = 0;                              // GUARDED_BY(mu)
+    uint64_t pinned_pages = 0;                              // GUARDED_BY(mu)
     PageStoreStats stats;  // GUARDED_BY(mu); counters only, gauges are computed
   };
 

@@ -1,9 +1,9 @@
 #include "ufs/fake_store.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "common/hash.h"
 

@@ -69,8 +69,9 @@ class FakeStore : public UnderStore {
   const std::string uri_;
   mutable std::mutex mu_;
   std::map<std::string, Object> objects_;  // GUARDED_BY(mu_)
-  std::map<FakeOp, std::pair<int, Status>> nth_faults_;  // GUARDED_BY(mu_): op -> (countdown, status)
-  std::map<FakeOp, Status> all_faults_;                  // GUARDED_BY(mu_)
+  std::map<FakeOp, std::pair<int, Status>>
+      nth_faults_;                       // GUARDED_BY(mu_): op -> (countdown, status)
+  std::map<FakeOp, Status> all_faults_;  // GUARDED_BY(mu_)
   std::atomic<uint64_t> calls_[5] = {};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int64_t> latency_ns_{0};

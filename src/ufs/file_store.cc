@@ -3,6 +3,7 @@
 // root. Writes go to a temp file beside the target and are renamed into place on Close.
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,8 +14,6 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "ufs/factory.h"
 
@@ -27,18 +26,24 @@ Status ErrnoStatus(int err, std::string_view what) {
   std::string msg = fmt::format("{}: {}", what, std::strerror(err));
   switch (err) {
     case ENOENT:
-    case ENOTDIR: return Status::NotFound(msg);
+    case ENOTDIR:
+      return Status::NotFound(msg);
     case EXDEV:
     case ELOOP:
     case EACCES:
-    case EPERM: return Status::PermissionDenied(msg);
+    case EPERM:
+      return Status::PermissionDenied(msg);
     case ENOSPC:
-    case EDQUOT: return Status::ResourceExhausted(msg);
-    case EEXIST: return Status::AlreadyExists(msg);
+    case EDQUOT:
+      return Status::ResourceExhausted(msg);
+    case EEXIST:
+      return Status::AlreadyExists(msg);
     case EISDIR:
     case EINVAL:
-    case ENAMETOOLONG: return Status::InvalidArgument(msg);
-    default: return Status::IoError(msg);
+    case ENAMETOOLONG:
+      return Status::InvalidArgument(msg);
+    default:
+      return Status::IoError(msg);
   }
 }
 
@@ -194,8 +199,8 @@ class FileStore : public UnderStore {
     std::string out(std::min(length, size - offset), '\0');
     size_t done = 0;
     while (done < out.size()) {
-      ssize_t r = pread(fd.get(), out.data() + done, out.size() - done,
-                        static_cast<off_t>(offset + done));
+      ssize_t r =
+          pread(fd.get(), out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) return Err(errno, "read", k);
       if (r == 0) break;  // truncated under us: return what exists

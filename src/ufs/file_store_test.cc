@@ -1,11 +1,10 @@
 // file:// specifics: a path can never escape the root, '..' and symlinks included.
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "ufs/factory.h"
 #include "ufs/mount_table.h"

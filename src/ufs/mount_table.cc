@@ -1,8 +1,8 @@
 #include "ufs/mount_table.h"
 
-#include <mutex>
-
 #include <fmt/format.h>
+
+#include <mutex>
 
 #include "ufs/factory.h"
 

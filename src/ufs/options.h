@@ -25,7 +25,7 @@ struct S3Options {
   // "path" (http://endpoint/bucket/key) or "virtual" (http://bucket.endpoint/key).
   // Empty: from ?addressing=, else "path" for custom endpoints and "virtual" for AWS.
   std::string addressing;
-  int max_retries = 4;              // retries after the first attempt on 5xx/throttle/timeout
+  int max_retries = 4;  // retries after the first attempt on 5xx/throttle/timeout
   Duration retry_base_delay = std::chrono::milliseconds(50);  // jittered exponential back-off
   Duration connect_timeout = std::chrono::seconds(5);
   Duration request_timeout = std::chrono::seconds(60);  // per attempt, whole transfer

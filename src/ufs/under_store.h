@@ -21,10 +21,10 @@
 namespace sluice::ufs {
 
 struct ObjectInfo {
-  std::string key;        // relative to the store root; directories end without '/'
+  std::string key;  // relative to the store root; directories end without '/'
   uint64_t size = 0;
-  int64_t mtime_ns = 0;   // last modification, nanoseconds since the Unix epoch
-  std::string etag;       // as the store reports it, without quotes; may be empty
+  int64_t mtime_ns = 0;  // last modification, nanoseconds since the Unix epoch
+  std::string etag;      // as the store reports it, without quotes; may be empty
   bool is_dir = false;
 
   // The version string pages are keyed by: the ETag, else "s<size>-m<mtime_ns>".
@@ -40,9 +40,9 @@ struct ListOptions {
 };
 
 struct ListPage {
-  std::vector<ObjectInfo> objects;          // sorted by key
-  std::vector<std::string> common_prefixes; // each ends with the delimiter
-  std::string next_token;                   // non-empty iff truncated
+  std::vector<ObjectInfo> objects;           // sorted by key
+  std::vector<std::string> common_prefixes;  // each ends with the delimiter
+  std::string next_token;                    // non-empty iff truncated
   bool truncated = false;
 };
 

@@ -1,9 +1,9 @@
 // One contract suite for every UnderStore: the fake, file:// and s3:// (against a real
 // s3rver started by the fixture). Each environment makes a fresh, empty store.
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <memory>
-
-#include <gtest/gtest.h>
 
 #include "ufs/factory.h"
 #include "ufs/fake_store.h"

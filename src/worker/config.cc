@@ -1,9 +1,9 @@
 #include "worker/config.h"
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "common/yaml_util.h"
 #include "ufs/mount_table.h"
@@ -12,12 +12,12 @@ namespace sluice::worker {
 namespace {
 
 Status ApplyS3(const YAML::Node& n, ufs::S3Options* o) {
-  SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
-      n,
-      {"endpoint", "region", "access_key", "secret_key", "session_token", "addressing",
-       "max_retries", "retry_base_delay", "connect_timeout", "request_timeout",
-       "multipart_threshold", "part_size", "max_connections"},
-      "s3"));
+  SLUICE_RETURN_IF_ERROR(
+      yaml::CheckKeys(n,
+                      {"endpoint", "region", "access_key", "secret_key", "session_token",
+                       "addressing", "max_retries", "retry_base_delay", "connect_timeout",
+                       "request_timeout", "multipart_threshold", "part_size", "max_connections"},
+                      "s3"));
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "endpoint", &o->endpoint));
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "region", &o->region));
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "access_key", &o->access_key));
@@ -34,11 +34,11 @@ Status ApplyS3(const YAML::Node& n, ufs::S3Options* o) {
 }
 
 Status ApplyCache(const YAML::Node& n, CacheOptions* o) {
-  SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
-      n,
-      {"page_size", "metadata_ttl", "metadata_max_entries", "readahead_pages", "max_fetch_pages",
-       "fetch_threads", "fetch_attempts"},
-      "cache"));
+  SLUICE_RETURN_IF_ERROR(
+      yaml::CheckKeys(n,
+                      {"page_size", "metadata_ttl", "metadata_max_entries", "readahead_pages",
+                       "max_fetch_pages", "fetch_threads", "fetch_attempts"},
+                      "cache"));
   SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "page_size", &o->page_size));
   SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(n, "metadata_ttl", &o->metadata_ttl));
   SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "metadata_max_entries", &o->metadata_max_entries));
@@ -56,7 +56,8 @@ Status PageStoreConfig::Validate() const {
   }
   for (const auto& d : cache_dirs) {
     if (d.path.empty()) return Status::InvalidArgument("cache_dir with an empty path");
-    if (d.quota == 0) return Status::InvalidArgument(fmt::format("cache_dir '{}': quota is 0", d.path));
+    if (d.quota == 0)
+      return Status::InvalidArgument(fmt::format("cache_dir '{}': quota is 0", d.path));
   }
   if (eviction != "s3fifo" && eviction != "lru" && eviction != "none") {
     return Status::InvalidArgument(
@@ -144,8 +145,8 @@ Result<std::shared_ptr<pagestore::PageStore>> BuildPageStore(const PageStoreConf
   SLUICE_RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<pagestore::PageStore> memory, disk;
   if (config.memory > 0) {
-    SLUICE_ASSIGN_OR_RETURN(memory, pagestore::MakeMemoryStore(
-                                        pagestore::MemoryStoreOptions{config.memory, config.eviction}));
+    SLUICE_ASSIGN_OR_RETURN(memory, pagestore::MakeMemoryStore(pagestore::MemoryStoreOptions{
+                                        config.memory, config.eviction}));
   }
   if (!config.cache_dirs.empty()) {
     pagestore::DiskStoreOptions o;

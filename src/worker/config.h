@@ -18,10 +18,10 @@ struct MountConfig {
 };
 
 struct PageStoreConfig {
-  uint64_t memory = 1 * kGiB;                 // memory tier capacity; 0 disables it
-  std::vector<pagestore::DiskDir> cache_dirs; // disk tier: directories with quotas
-  std::string eviction = "s3fifo";            // s3fifo | lru | none
-  bool fsync = false;                         // fsync disk pages before publishing them
+  uint64_t memory = 1 * kGiB;                  // memory tier capacity; 0 disables it
+  std::vector<pagestore::DiskDir> cache_dirs;  // disk tier: directories with quotas
+  std::string eviction = "s3fifo";             // s3fifo | lru | none
+  bool fsync = false;                          // fsync disk pages before publishing them
   Status Validate() const;
 };
 

@@ -1,8 +1,8 @@
 #include "worker/config.h"
 
-#include <fstream>
-
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 namespace sluice::worker {
 namespace {

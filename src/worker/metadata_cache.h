@@ -55,8 +55,7 @@ class MetadataCache {
   const size_t max_per_shard_;
   Clock* const clock_;
   std::array<Shard, kShards> shards_;
-  std::atomic<uint64_t> hits_{0}, misses_{0}, negative_hits_{0}, expirations_{0},
-      invalidations_{0};
+  std::atomic<uint64_t> hits_{0}, misses_{0}, negative_hits_{0}, expirations_{0}, invalidations_{0};
 };
 
 }  // namespace sluice::worker

@@ -1,9 +1,9 @@
 #include "worker/read_through.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "common/logging.h"
 
@@ -22,9 +22,9 @@ struct ReadThroughCache::Target {
 struct ReadThroughCache::Flight {
   std::mutex mu;
   std::condition_variable cv;
-  bool done = false;                          // GUARDED_BY(mu)
-  Status status;                              // GUARDED_BY(mu)
-  std::shared_ptr<const std::string> data;    // GUARDED_BY(mu)
+  bool done = false;                        // GUARDED_BY(mu)
+  Status status;                            // GUARDED_BY(mu)
+  std::shared_ptr<const std::string> data;  // GUARDED_BY(mu)
 };
 
 Status CacheOptions::Validate() const {
@@ -83,8 +83,7 @@ Result<std::string> ReadThroughCache::ReadRange(std::string_view path, uint64_t 
   return out;
 }
 
-Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset,
-                                      std::span<char> out) {
+Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset, std::span<char> out) {
   reads_++;
   SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
   if (!r.store || r.key.empty()) {
@@ -133,8 +132,7 @@ Result<size_t> ReadThroughCache::ReadOnce(const Target& t, uint64_t offset, std:
   };
   auto from_store = [&](uint64_t p) {
     auto [lo, hi] = slice(p);
-    auto got = pages_->Read(PageKey{t.file_id, p}, lo - p * ps,
-                            out.subspan(lo - offset, hi - lo));
+    auto got = pages_->Read(PageKey{t.file_id, p}, lo - p * ps, out.subspan(lo - offset, hi - lo));
     return got.has_value() && *got == hi - lo;
   };
 
@@ -171,9 +169,8 @@ Result<size_t> ReadThroughCache::ReadOnce(const Target& t, uint64_t offset, std:
     missing = std::move(still);
   }
   if (!missing.empty()) {
-    return Status::Unavailable(
-        fmt::format("{}: {} page(s) could not be fetched (fetches kept failing)", t.uri,
-                    missing.size()));
+    return Status::Unavailable(fmt::format(
+        "{}: {} page(s) could not be fetched (fetches kept failing)", t.uri, missing.size()));
   }
   return static_cast<size_t>(end - offset);
 }
@@ -272,8 +269,8 @@ Status ReadThroughCache::FetchRun(const Target& t, uint64_t first, uint64_t coun
     }
     out->clear();
     for (uint64_t p = 0; p < count; ++p) {
-      out->push_back(std::make_shared<const std::string>(
-          r->substr(p * ps, PageLength(t, first + p))));
+      out->push_back(
+          std::make_shared<const std::string>(r->substr(p * ps, PageLength(t, first + p))));
     }
     return Status::OK();
   }

@@ -40,30 +40,30 @@
 namespace sluice::worker {
 
 struct CacheOptions {
-  uint64_t page_size = 1 * kMiB;          // 64 KiB .. 16 MiB
+  uint64_t page_size = 1 * kMiB;                     // 64 KiB .. 16 MiB
   Duration metadata_ttl = std::chrono::seconds(30);  // stat results (and misses) live this long
   size_t metadata_max_entries = 1'000'000;
-  uint32_t readahead_pages = 16;          // largest read-ahead window, in pages; 0 disables
-  uint32_t max_fetch_pages = 16;          // most pages in one under-store read
-  int fetch_threads = 8;                  // background read-ahead fetchers
-  int fetch_attempts = 3;                 // tries per fetch on a short (truncated) body
+  uint32_t readahead_pages = 16;  // largest read-ahead window, in pages; 0 disables
+  uint32_t max_fetch_pages = 16;  // most pages in one under-store read
+  int fetch_threads = 8;          // background read-ahead fetchers
+  int fetch_attempts = 3;         // tries per fetch on a short (truncated) body
 
   Status Validate() const;
 };
 
 struct ReadThroughStats {
-  uint64_t reads = 0;              // Read calls
+  uint64_t reads = 0;  // Read calls
   uint64_t bytes_served = 0;
-  uint64_t page_hits = 0;          // pages served from the page store
-  uint64_t page_misses = 0;        // pages a reader had to fetch or wait for
-  uint64_t ufs_reads = 0;          // ranged reads issued to under stores
+  uint64_t page_hits = 0;    // pages served from the page store
+  uint64_t page_misses = 0;  // pages a reader had to fetch or wait for
+  uint64_t ufs_reads = 0;    // ranged reads issued to under stores
   uint64_t ufs_bytes = 0;
   uint64_t ufs_errors = 0;
   uint64_t single_flight_waits = 0;  // misses satisfied by another reader's fetch
-  uint64_t readahead_pages = 0;    // pages fetched ahead of readers
-  uint64_t version_changes = 0;    // reads that found a new object version
-  uint64_t store_put_failures = 0; // pages served pass-through (store full or failing)
-  uint64_t truncated_fetches = 0;  // fetches that returned fewer bytes than expected
+  uint64_t readahead_pages = 0;      // pages fetched ahead of readers
+  uint64_t version_changes = 0;      // reads that found a new object version
+  uint64_t store_put_failures = 0;   // pages served pass-through (store full or failing)
+  uint64_t truncated_fetches = 0;    // fetches that returned fewer bytes than expected
 };
 
 class ReadThroughCache {
@@ -90,8 +90,8 @@ class ReadThroughCache {
   pagestore::PageStore* page_store() const { return pages_.get(); }
 
  private:
-  struct Target;   // a resolved object at one version
-  struct Flight;   // one in-progress page fetch
+  struct Target;  // a resolved object at one version
+  struct Flight;  // one in-progress page fetch
   using FlightMap =
       std::unordered_map<pagestore::PageKey, std::shared_ptr<Flight>, pagestore::PageKeyHash>;
 
@@ -116,16 +116,16 @@ class ReadThroughCache {
   FlightMap flights_;  // GUARDED_BY(flights_mu_)
 
   struct Stream {
-    uint64_t next_offset = 0;   // where a sequential reader continues
-    uint32_t window = 0;        // read-ahead window in pages
-    uint64_t ahead_until = 0;   // first page not yet scheduled for read-ahead
+    uint64_t next_offset = 0;  // where a sequential reader continues
+    uint32_t window = 0;       // read-ahead window in pages
+    uint64_t ahead_until = 0;  // first page not yet scheduled for read-ahead
   };
   std::mutex streams_mu_;
   std::unordered_map<std::string, Stream> streams_;  // GUARDED_BY(streams_mu_); by object URI
 
-  std::atomic<uint64_t> reads_{0}, bytes_served_{0}, page_hits_{0}, page_misses_{0},
-      ufs_reads_{0}, ufs_bytes_{0}, ufs_errors_{0}, single_flight_waits_{0},
-      readahead_pages_{0}, version_changes_{0}, store_put_failures_{0}, truncated_fetches_{0};
+  std::atomic<uint64_t> reads_{0}, bytes_served_{0}, page_hits_{0}, page_misses_{0}, ufs_reads_{0},
+      ufs_bytes_{0}, ufs_errors_{0}, single_flight_waits_{0}, readahead_pages_{0},
+      version_changes_{0}, store_put_failures_{0}, truncated_fetches_{0};
   std::atomic<int64_t> last_put_warning_ns_{0};
 
   // Declared last: destroyed first, so background fetches finish while members live.

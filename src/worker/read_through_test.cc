@@ -1,11 +1,11 @@
 #include "worker/read_through.h"
 
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "ufs/fake_store.h"
 #include "ufs/testing_env.h"

@@ -1,0 +1,227 @@
+#include "pagestore/memory_store.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "pagestore/stats_util.h"
+
+namespace sluice::pagestore {
+namespace {
+
+constexpr uint64_t kMinShardBytes = 64ULL << 20;  // >= 4x the largest page (16 MiB)
+constexpr size_t kMaxShards = 16;
+
+Status Refuse(PageStoreStats& stats, std::string message) {
+  ++stats.admissions_refused;
+  return Status::ResourceExhausted(std::move(message));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PageStore>> MemoryStore::Make(const MemoryStoreOptions& options) {
+  if (options.capacity == 0) return Status::InvalidArgument("memory store capacity must be > 0");
+  const size_t n = static_cast<size_t>(
+      std::clamp<uint64_t>(options.capacity / kMinShardBytes, 1, kMaxShards));
+  std::vector<std::unique_ptr<Shard>> shards;
+  for (size_t i = 0; i < n; ++i) {
+    auto shard = std::make_unique<Shard>();
+    shard->capacity = options.capacity / n + (i < options.capacity % n ? 1 : 0);
+    SLUICE_ASSIGN_OR_RETURN(shard->policy, MakeEvictionPolicy(options.eviction, shard->capacity));
+    shards.push_back(std::move(shard));
+  }
+  return std::unique_ptr<PageStore>(new MemoryStore(std::move(shards)));
+}
+
+MemoryStore::Shard& MemoryStore::ShardFor(const PageKey& key) const {
+  if (shards_.size() == 1) return *shards_[0];
+  return *shards_[MixKey(key) % shards_.size()];
+}
+
+void MemoryStore::EraseLocked(Shard& shard,
+                              std::unordered_map<PageKey, Page, PageKeyHash>::iterator it,
+                              bool in_policy, std::vector<Buffer>* freed) {
+  const uint64_t bytes = it->second.data->size();
+  if (it->second.pinned) {
+    shard.pinned_bytes -= bytes;
+    --shard.pinned_pages;
+  } else if (in_policy) {
+    shard.policy->OnRemove(it->first);
+  }
+  shard.bytes_used -= bytes;
+  shard.files.Remove(it->first);
+  freed->push_back(std::move(it->second.data));  // freed after the lock is released
+  shard.pages.erase(it);
+}
+
+std::optional<size_t> MemoryStore::Read(const PageKey& key, size_t offset, std::span<char> out) {
+  Shard& shard = ShardFor(key);
+  Buffer data;
+  size_t n = 0;
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.pages.find(key);
+    if (it == shard.pages.end()) {
+      ++shard.stats.misses;
+      return std::nullopt;
+    }
+    data = it->second.data;
+    if (!it->second.pinned) shard.policy->OnAccess(key);
+    n = offset < data->size() ? std::min(out.size(), data->size() - offset) : 0;
+    ++shard.stats.hits;
+    shard.stats.bytes_read += n;
+  }
+  if (n > 0) std::memcpy(out.data(), data->data() + offset, n);
+  return n;
+}
+
+Status MemoryStore::Put(const PageKey& key, std::string_view data, const PutOptions& options) {
+  Shard& shard = ShardFor(key);
+  const uint64_t size = data.size();
+  if (size > shard.capacity) {
+    std::lock_guard lock(shard.mu);
+    return Refuse(shard.stats, fmt::format("page {} of {} bytes exceeds the memory capacity "
+                                           "({} bytes per shard)",
+                                           key.ToString(), size, shard.capacity));
+  }
+  auto buffer = std::make_shared<const std::string>(data);  // copy outside the lock
+  std::vector<Buffer> freed;
+  std::lock_guard lock(shard.mu);
+  auto it = shard.pages.find(key);
+  const bool held = it != shard.pages.end();
+  const uint64_t old_bytes = held ? it->second.data->size() : 0;
+  const bool old_pinned = held && it->second.pinned;
+  const bool pinned = options.pinned || old_pinned;  // a re-put keeps a pin
+  const uint64_t unevictable = shard.pinned_bytes - (old_pinned ? old_bytes : 0);
+  if (unevictable + size > shard.capacity) {
+    return Refuse(shard.stats, fmt::format("no room for page {}: {} of {} memory bytes are pinned",
+                                           key.ToString(), unevictable, shard.capacity));
+  }
+  const bool full = shard.bytes_used - old_bytes + size > shard.capacity;
+  if ((full || !held) && !shard.policy->ShouldAdmit(key, full)) {
+    return Refuse(shard.stats, fmt::format("memory tier full: eviction policy '{}' refused page {}",
+                                           shard.policy->Name(), key.ToString()));
+  }
+  if (held) EraseLocked(shard, it, /*in_policy=*/true, &freed);
+  while (shard.bytes_used + size > shard.capacity) {
+    std::optional<PageKey> victim = shard.policy->Evict();
+    if (!victim) {  // only a policy that admitted without room to evict gets here
+      return Refuse(shard.stats, fmt::format("memory tier full: nothing evictable for page {}",
+                                             key.ToString()));
+    }
+    auto vit = shard.pages.find(*victim);
+    if (vit == shard.pages.end()) continue;  // defensive: policy and map disagree
+    ++shard.stats.evictions;
+    shard.stats.bytes_evicted += vit->second.data->size();
+    EraseLocked(shard, vit, /*in_policy=*/false, &freed);
+  }
+  shard.pages.emplace(key, Page{std::move(buffer), pinned});
+  shard.bytes_used += size;
+  shard.files.Add(key);
+  if (pinned) {
+    shard.pinned_bytes += size;
+    ++shard.pinned_pages;
+  } else {
+    shard.policy->OnInsert(key, size);
+  }
+  ++shard.stats.puts;
+  shard.stats.bytes_written += size;
+  return Status::OK();
+}
+
+bool MemoryStore::Contains(const PageKey& key) const {
+  Shard& shard = ShardFor(key);
+  std::lock_guard lock(shard.mu);
+  return shard.pages.contains(key);
+}
+
+std::optional<size_t> MemoryStore::PageSize(const PageKey& key) const {
+  Shard& shard = ShardFor(key);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.pages.find(key);
+  if (it == shard.pages.end()) return std::nullopt;
+  return it->second.data->size();
+}
+
+bool MemoryStore::Remove(const PageKey& key) {
+  Shard& shard = ShardFor(key);
+  std::vector<Buffer> freed;
+  std::lock_guard lock(shard.mu);
+  auto it = shard.pages.find(key);
+  if (it == shard.pages.end()) return false;
+  EraseLocked(shard, it, /*in_policy=*/true, &freed);
+  return true;
+}
+
+size_t MemoryStore::RemoveFile(const Hash128& file_id) {
+  size_t removed = 0;
+  for (const auto& shard : shards_) {
+    std::vector<Buffer> freed;
+    std::lock_guard lock(shard->mu);
+    for (uint64_t index : shard->files.Indices(file_id)) {
+      auto it = shard->pages.find(PageKey{file_id, index});
+      if (it == shard->pages.end()) continue;
+      EraseLocked(*shard, it, /*in_policy=*/true, &freed);
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+size_t MemoryStore::SetPinned(const Hash128& file_id, bool pinned) {
+  size_t changed = 0;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    for (uint64_t index : shard->files.Indices(file_id)) {
+      const PageKey key{file_id, index};
+      auto it = shard->pages.find(key);
+      if (it == shard->pages.end() || it->second.pinned == pinned) continue;
+      const uint64_t bytes = it->second.data->size();
+      it->second.pinned = pinned;
+      if (pinned) {
+        shard->policy->OnRemove(key);
+        shard->pinned_bytes += bytes;
+        ++shard->pinned_pages;
+      } else {
+        shard->pinned_bytes -= bytes;
+        --shard->pinned_pages;
+        shard->policy->OnInsert(key, bytes);
+      }
+      ++changed;
+    }
+  }
+  return changed;
+}
+
+void MemoryStore::ForEachKey(const std::function<void(const PageKey&)>& fn) const {
+  for (const auto& shard : shards_) {
+    std::vector<PageKey> keys;
+    {
+      std::lock_guard lock(shard->mu);
+      keys.reserve(shard->pages.size());
+      for (const auto& [key, page] : shard->pages) keys.push_back(key);
+    }
+    for (const PageKey& key : keys) fn(key);  // outside the lock: fn may call the store
+  }
+}
+
+PageStoreStats MemoryStore::GetStats() const {
+  PageStoreStats total;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    PageStoreStats s = shard->stats;
+    s.pages = shard->pages.size();
+    s.bytes_used = shard->bytes_used;
+    s.capacity = shard->capacity;
+    s.pinned_pages = shard->pinned_pages;
+    Accumulate(s, &total);
+  }
+  return total;
+}
+
+Result<std::unique_ptr<PageStore>> MakeMemoryStore(const MemoryStoreOptions& options) {
+  return MemoryStore::Make(options);
+}
+
+}  // namespace sluice::pagestore

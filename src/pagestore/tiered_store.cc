@@ -1,0 +1,137 @@
+#include "pagestore/tiered_store.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/logging.h"
+#include "pagestore/stats_util.h"
+
+namespace sluice::pagestore {
+
+std::optional<size_t> TieredStore::Read(const PageKey& key, size_t offset, std::span<char> out) {
+  std::optional<size_t> n;
+  if (memory_) n = memory_->Read(key, offset, out);
+  if (!n && disk_) n = ReadFromDisk(key, offset, out);
+  if (!n) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  bytes_read_.fetch_add(*n, std::memory_order_relaxed);
+  return n;
+}
+
+std::optional<size_t> TieredStore::ReadFromDisk(const PageKey& key, size_t offset,
+                                                std::span<char> out) {
+  if (!memory_) return disk_->Read(key, offset, out);
+  std::optional<size_t> size = disk_->PageSize(key);
+  if (!size) return disk_->Read(key, offset, out);  // counts the miss in the disk tier
+  // Read the whole page (straight into `out` when it covers it) so it can be promoted.
+  std::vector<char> scratch;
+  std::span<char> page = out.first(std::min(out.size(), *size));
+  const bool direct = offset == 0 && out.size() >= *size;
+  if (!direct) {
+    scratch.resize(*size);
+    page = scratch;
+  }
+  std::optional<size_t> got = disk_->Read(key, 0, page);
+  if (!got) return std::nullopt;
+  const std::string_view data(page.data(), *got);
+  (void)memory_->Put(key, data);  // best effort: memory may refuse (policy, pins)
+  if (direct) return *got;
+  const size_t n = offset < *got ? std::min(out.size(), *got - offset) : 0;
+  if (n > 0) std::memcpy(out.data(), data.data() + offset, n);
+  return n;
+}
+
+Status TieredStore::Put(const PageKey& key, std::string_view data, const PutOptions& options) {
+  Status mem = memory_ ? memory_->Put(key, data, options)
+                       : Status::FailedPrecondition("no memory tier");
+  Status disk = disk_ ? disk_->Put(key, data, options) : Status::FailedPrecondition("no disk tier");
+  if (!mem.ok() && !disk.ok()) return disk_ ? disk : mem;
+  // A tier that refused may still hold an older version of the page: drop it, so the
+  // two tiers never disagree about a key's bytes.
+  if (!mem.ok() && memory_) memory_->Remove(key);
+  if (!disk.ok() && disk_) {
+    disk_->Remove(key);
+    // Admission refusals (policy, quota, pins) are routine; anything else is a failing disk.
+    const bool refused = disk.code() == StatusCode::kResourceExhausted &&
+                         disk.message().find("refused") != std::string::npos;
+    if (!refused) WarnDiskFailure(disk);
+  }
+  puts_.fetch_add(1, std::memory_order_relaxed);
+  bytes_written_.fetch_add(data.size(), std::memory_order_relaxed);
+  return Status::OK();
+}
+
+void TieredStore::WarnDiskFailure(const Status& status) {
+  const uint64_t failures = disk_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_warn_ns_.load(std::memory_order_relaxed);
+  const int64_t interval = std::chrono::nanoseconds(kWarnInterval).count();
+  if (last != INT64_MIN && now - last < interval) return;
+  if (!last_warn_ns_.compare_exchange_strong(last, now)) return;  // another thread warns
+  disk_failures_.fetch_sub(failures, std::memory_order_relaxed);
+  SLUICE_LOG_WARN("disk tier failing, keeping pages in memory only ({} failures): {}", failures,
+                  status.ToString());
+}
+
+bool TieredStore::Contains(const PageKey& key) const {
+  return (memory_ && memory_->Contains(key)) || (disk_ && disk_->Contains(key));
+}
+
+std::optional<size_t> TieredStore::PageSize(const PageKey& key) const {
+  std::optional<size_t> size;
+  if (memory_) size = memory_->PageSize(key);
+  if (!size && disk_) size = disk_->PageSize(key);
+  return size;
+}
+
+bool TieredStore::Remove(const PageKey& key) {
+  const bool in_memory = memory_ && memory_->Remove(key);
+  const bool on_disk = disk_ && disk_->Remove(key);
+  return in_memory || on_disk;
+}
+
+size_t TieredStore::RemoveFile(const Hash128& file_id) {
+  const size_t in_memory = memory_ ? memory_->RemoveFile(file_id) : 0;
+  const size_t on_disk = disk_ ? disk_->RemoveFile(file_id) : 0;
+  return std::max(in_memory, on_disk);
+}
+
+size_t TieredStore::SetPinned(const Hash128& file_id, bool pinned) {
+  const size_t in_memory = memory_ ? memory_->SetPinned(file_id, pinned) : 0;
+  const size_t on_disk = disk_ ? disk_->SetPinned(file_id, pinned) : 0;
+  return std::max(in_memory, on_disk);
+}
+
+void TieredStore::ForEachKey(const std::function<void(const PageKey&)>& fn) const {
+  if (disk_) disk_->ForEachKey(fn);
+  if (memory_) {
+    memory_->ForEachKey([&](const PageKey& key) {
+      if (!disk_ || !disk_->Contains(key)) fn(key);
+    });
+  }
+}
+
+PageStoreStats TieredStore::GetStats() const {
+  PageStoreStats total;
+  if (memory_) Accumulate(memory_->GetStats(), &total);
+  if (disk_) Accumulate(disk_->GetStats(), &total);
+  total.hits = hits_.load(std::memory_order_relaxed);
+  total.misses = misses_.load(std::memory_order_relaxed);
+  total.bytes_read = bytes_read_.load(std::memory_order_relaxed);
+  total.puts = puts_.load(std::memory_order_relaxed);
+  total.bytes_written = bytes_written_.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::unique_ptr<PageStore> MakeTieredStore(std::unique_ptr<PageStore> memory,
+                                           std::unique_ptr<PageStore> disk) {
+  return std::make_unique<TieredStore>(std::move(memory), std::move(disk));
+}
+
+}  // namespace sluice::pagestore
