@@ -1,14 +1,13 @@
 #include "pagestore/cache_dir.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "common/logging.h"
 #include "pagestore/disk_format.h"
@@ -91,8 +90,8 @@ std::optional<size_t> CacheDir::Read(const PageKey& key, size_t offset, std::spa
     return std::nullopt;
   }
   PageHeader header;
-  if (err != 0 || !DecodePageHeader(std::span<const char, kPageHeaderSize>(header_bytes),
-                                    &header) ||
+  if (err != 0 ||
+      !DecodePageHeader(std::span<const char, kPageHeaderSize>(header_bytes), &header) ||
       header.key != key || header.data_length != length ||
       Checksum(data, length) != header.data_checksum) {
     FailRead(key, generation, ReadFailure::kCorrupt,
@@ -227,7 +226,7 @@ Status CacheDir::Put(const PageKey& key, std::string_view data, const PutOptions
   }
   bool pinned = options.pinned;
   if (auto it = index_.find(key); it != index_.end()) {
-    pinned = pinned || it->second.pinned;  // a re-put keeps a pin
+    pinned = pinned || it->second.pinned;                        // a re-put keeps a pin
     EraseLocked(it, /*in_policy=*/true, /*unlink_file=*/false);  // the rename replaced it
   }
   InsertLocked(key, size, pinned);

@@ -10,9 +10,9 @@
 // deleted and reported as a miss. Disk errors never abort: they count in io_errors and
 // the page is treated as missing (Read) or the Put fails with a Status.
 //
-// Thread-safety: all methods except Lock and Recover are thread-safe. Metadata (index, policy, stats)
-// is guarded by one mutex; file data is read and written outside it. A read that races
-// with a replace or eviction sees either the old or the new complete file.
+// Thread-safety: all methods except Lock and Recover are thread-safe. Metadata (index, policy,
+// stats) is guarded by one mutex; file data is read and written outside it. A read that races with
+// a replace or eviction sees either the old or the new complete file.
 #pragma once
 
 #include <atomic>
@@ -83,15 +83,14 @@ class CacheDir {
   void EraseLocked(Index::iterator it, bool in_policy, bool unlink_file);
   void InsertLocked(const PageKey& key, uint64_t bytes, bool pinned);
   // Counts a failed Read and drops the page if it is still the version that was read.
-  void FailRead(const PageKey& key, uint64_t generation, ReadFailure kind,
-                const std::string& what);
+  void FailRead(const PageKey& key, uint64_t generation, ReadFailure kind, const std::string& what);
   void CountIoErrorLocked(const std::string& what);
 
   const std::string path_;
   const uint64_t quota_;
   const bool fsync_;
-  uint64_t id_ = 0;    // set by Lock, then const
-  int lock_fd_ = -1;   // flock'd `sluice-pages/LOCK`, held for the store's lifetime
+  uint64_t id_ = 0;   // set by Lock, then const
+  int lock_fd_ = -1;  // flock'd `sluice-pages/LOCK`, held for the store's lifetime
   std::atomic<uint64_t> temp_counter_{0};
 
   mutable std::mutex mu_;

@@ -1,17 +1,16 @@
 // CacheDir::Lock and CacheDir::Recover: opening a cache directory after a restart.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "common/logging.h"
 #include "pagestore/cache_dir.h"
@@ -148,18 +147,22 @@ Status CacheDir::Recover(const std::function<bool(const PageKey&)>& belongs) {
       ++trimmed;
     }
     if (bytes_used_ + page.bytes > quota_) {  // a policy that never evicts: drop the newest
-      ::unlink(fmt::format("{}/{}/{}", root, PageSubdirName(page.key.file_id),
-                           PageFileName(page.key))
-                   .c_str());
+      ::unlink(
+          fmt::format("{}/{}/{}", root, PageSubdirName(page.key.file_id), PageFileName(page.key))
+              .c_str());
       ++trimmed;
       continue;
     }
     InsertLocked(page.key, page.bytes, /*pinned=*/false);
   }
-  SLUICE_LOG_INFO(
-      "disk cache {}: recovered {} pages ({} bytes of {}); removed {} temp files, {} invalid, "
-      "{} misplaced, {} over quota",
-      path_, index_.size(), bytes_used_, quota_, temps, invalid, misplaced, trimmed);
+  if (index_.empty() && temps + invalid + misplaced + trimmed == 0) {
+    SLUICE_LOG_DEBUG("disk cache {}: opened empty (quota {} bytes)", path_, quota_);
+  } else {
+    SLUICE_LOG_INFO(
+        "disk cache {}: recovered {} pages ({} bytes of {}); removed {} temp files, {} invalid, "
+        "{} misplaced, {} over quota",
+        path_, index_.size(), bytes_used_, quota_, temps, invalid, misplaced, trimmed);
+  }
   return Status::OK();
 }
 

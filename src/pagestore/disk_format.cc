@@ -1,9 +1,9 @@
 #include "pagestore/disk_format.h"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace sluice::pagestore {
 namespace {

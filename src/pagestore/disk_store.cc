@@ -1,11 +1,11 @@
 #include "pagestore/disk_store.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <filesystem>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "pagestore/stats_util.h"
 
@@ -22,13 +22,14 @@ Result<std::unique_ptr<PageStore>> DiskStore::Open(const DiskStoreOptions& optio
     if (dir.quota == 0) {
       return Status::InvalidArgument(fmt::format("cache directory {} has no quota", dir.path));
     }
-    const std::string normal = std::filesystem::path(dir.path).lexically_normal().string();
-    if (!seen.insert(normal).second) {
+    std::filesystem::path normal = std::filesystem::path(dir.path).lexically_normal();
+    if (!normal.has_filename()) normal = normal.parent_path();  // "a/b/" is "a/b"
+    if (!seen.insert(normal.string()).second) {
       return Status::InvalidArgument(fmt::format("cache directory {} listed twice", dir.path));
     }
     SLUICE_ASSIGN_OR_RETURN(auto policy, MakeEvictionPolicy(options.eviction, dir.quota));
-    dirs.push_back(std::make_unique<CacheDir>(dir.path, dir.quota, std::move(policy),
-                                               options.fsync));
+    dirs.push_back(
+        std::make_unique<CacheDir>(dir.path, dir.quota, std::move(policy), options.fsync));
   }
   for (auto& dir : dirs) SLUICE_RETURN_IF_ERROR(dir->Lock());
   std::unique_ptr<DiskStore> store(new DiskStore(std::move(dirs)));

@@ -1,12 +1,11 @@
 #include "pagestore/file_util.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace sluice::pagestore {
 

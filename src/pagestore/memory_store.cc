@@ -1,9 +1,9 @@
 #include "pagestore/memory_store.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "pagestore/stats_util.h"
 
@@ -22,8 +22,8 @@ Status Refuse(PageStoreStats& stats, std::string message) {
 
 Result<std::unique_ptr<PageStore>> MemoryStore::Make(const MemoryStoreOptions& options) {
   if (options.capacity == 0) return Status::InvalidArgument("memory store capacity must be > 0");
-  const size_t n = static_cast<size_t>(
-      std::clamp<uint64_t>(options.capacity / kMinShardBytes, 1, kMaxShards));
+  const size_t n =
+      static_cast<size_t>(std::clamp<uint64_t>(options.capacity / kMinShardBytes, 1, kMaxShards));
   std::vector<std::unique_ptr<Shard>> shards;
   for (size_t i = 0; i < n; ++i) {
     auto shard = std::make_unique<Shard>();
@@ -107,8 +107,8 @@ Status MemoryStore::Put(const PageKey& key, std::string_view data, const PutOpti
   while (shard.bytes_used + size > shard.capacity) {
     std::optional<PageKey> victim = shard.policy->Evict();
     if (!victim) {  // only a policy that admitted without room to evict gets here
-      return Refuse(shard.stats, fmt::format("memory tier full: nothing evictable for page {}",
-                                             key.ToString()));
+      return Refuse(shard.stats,
+                    fmt::format("memory tier full: nothing evictable for page {}", key.ToString()));
     }
     auto vit = shard.pages.find(*victim);
     if (vit == shard.pages.end()) continue;  // defensive: policy and map disagree

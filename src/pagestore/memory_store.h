@@ -47,18 +47,17 @@ class MemoryStore final : public PageStore {
   };
   struct Shard {
     mutable std::mutex mu;
-    uint64_t capacity = 0;                                  // const after Make
-    std::unique_ptr<EvictionPolicy> policy;                 // GUARDED_BY(mu)
-    std::unordered_map<PageKey, Page, PageKeyHash> pages;   // GUARDED_BY(mu)
-    FileIndex files;                                        // GUARDED_BY(mu)
-    uint64_t bytes_used = 0;                                // GUARDED_BY(mu)
-    uint64_t pinned_bytes = 0;                              // GUARDED_BY(mu)
-    uint64_t pinned_pages = 0;                              // GUARDED_BY(mu)
+    uint64_t capacity = 0;                                 // const after Make
+    std::unique_ptr<EvictionPolicy> policy;                // GUARDED_BY(mu)
+    std::unordered_map<PageKey, Page, PageKeyHash> pages;  // GUARDED_BY(mu)
+    FileIndex files;                                       // GUARDED_BY(mu)
+    uint64_t bytes_used = 0;                               // GUARDED_BY(mu)
+    uint64_t pinned_bytes = 0;                             // GUARDED_BY(mu)
+    uint64_t pinned_pages = 0;                             // GUARDED_BY(mu)
     PageStoreStats stats;  // GUARDED_BY(mu); counters only, gauges are computed
   };
 
-  explicit MemoryStore(std::vector<std::unique_ptr<Shard>> shards)
-      : shards_(std::move(shards)) {}
+  explicit MemoryStore(std::vector<std::unique_ptr<Shard>> shards) : shards_(std::move(shards)) {}
 
   Shard& ShardFor(const PageKey& key) const;
   // Drops a held page. REQUIRES: shard.mu held. `it` is invalidated.

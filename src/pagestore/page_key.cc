@@ -1,7 +1,7 @@
 // PageKey helpers and file ids.
-#include <string>
-
 #include <fmt/format.h>
+
+#include <string>
 
 #include "pagestore/page_store.h"
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "pagestore/file_index.h"
+
 namespace sluice::pagestore {
 
 S3FifoPolicy::S3FifoPolicy(uint64_t capacity, const Options& options)
@@ -12,10 +14,20 @@ void S3FifoPolicy::OnInsert(const PageKey& key, uint64_t bytes) {
   if (!inserted) return;  // contract violation: already tracked
   Entry& e = it->second;
   e.bytes = bytes;
-  auto ghost = ghost_.find(key);
-  if (ghost != ghost_.end()) {
+  // The key's past requests, not counting this one (which its rival cannot have had).
+  uint8_t seen = 0;
+  if (options_.frequency_gate) {
+    sketch_.EnsureCapacity(entries_.size());
+    seen = sketch_.Estimate(MixKey(key));
+    sketch_.Increment(MixKey(key));
+  }
+  bool from_ghost = false;
+  if (auto ghost = ghost_.find(key); ghost != ghost_.end()) {
     ghost_bytes_ -= ghost->second.bytes;
     ghost_.erase(ghost);  // its fifo record becomes stale
+    from_ghost = true;
+  }
+  if (from_ghost && AdmitToMain(seen, bytes)) {
     e.in_main = true;
     e.pos = main_.insert(main_.end(), key);
     main_bytes_ += bytes;
@@ -25,9 +37,21 @@ void S3FifoPolicy::OnInsert(const PageKey& key, uint64_t bytes) {
   }
 }
 
+bool S3FifoPolicy::AdmitToMain(uint8_t seen, uint64_t bytes) {
+  if (!options_.frequency_gate || main_.empty()) return true;
+  const auto main_budget =
+      static_cast<uint64_t>(static_cast<double>(capacity_) * (1.0 - options_.small_ratio));
+  if (main_bytes_ + bytes <= main_budget) return true;  // room: no one is displaced
+  // Main is full, so this page would push out main's oldest page. Only let it when it was
+  // requested more often recently; on a tie (e.g. every page once per shuffled epoch)
+  // main keeps what it has and the newcomer goes back on probation.
+  return seen > sketch_.Estimate(MixKey(main_.front()));
+}
+
 void S3FifoPolicy::OnAccess(const PageKey& key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
+  if (options_.frequency_gate) sketch_.Increment(MixKey(key));
   uint8_t& f = it->second.freq;
   if (f < options_.max_freq) ++f;
 }

@@ -10,6 +10,13 @@
 // holds >= 10% of the tracked bytes (pages with freq > 0 move to main, others leave and
 // are remembered in ghost), otherwise from main. Every operation is O(1) amortised.
 //
+// Sluice's addition, the frequency gate (on by default): a key returning from ghost while
+// main is full enters main only if a TinyLFU-style sketch says it was requested more often
+// recently (before this request) than main's oldest page; otherwise it goes back on
+// probation in small. Plain S3-FIFO lets every re-seen key displace a main page, which
+// under shuffled epochs (every key re-seen once per epoch) churns main and loses about
+// half of the achievable hits; with the gate main keeps a stable set (bench/hit_ratio.cc).
+//
 // Thread-safety: none (see EvictionPolicy).
 #pragma once
 
@@ -19,6 +26,7 @@
 #include <unordered_map>
 
 #include "pagestore/eviction_policy.h"
+#include "pagestore/frequency_sketch.h"
 
 namespace sluice::pagestore {
 
@@ -27,6 +35,9 @@ class S3FifoPolicy final : public EvictionPolicy {
   struct Options {
     double small_ratio = 0.10;  // share of the tracked bytes the small queue may hold
     uint8_t max_freq = 3;
+    // Gate ghost hits into a full main queue by recent request frequency (see above).
+    // false gives the paper's S3-FIFO.
+    bool frequency_gate = true;
   };
 
   explicit S3FifoPolicy(uint64_t capacity) : S3FifoPolicy(capacity, Options{}) {}
@@ -63,6 +74,9 @@ class S3FifoPolicy final : public EvictionPolicy {
     uint64_t bytes = 0;
   };
 
+  // Whether a key returning from ghost, requested `seen` times recently before now, may
+  // enter main (else it goes to small).
+  bool AdmitToMain(uint8_t seen, uint64_t bytes);
   bool EvictFromSmall(PageKey* victim);  // true when a page left the cache
   bool EvictFromMain(PageKey* victim);
   void AddGhost(const PageKey& key, uint64_t bytes);
@@ -80,6 +94,8 @@ class S3FifoPolicy final : public EvictionPolicy {
   std::deque<GhostRecord> ghost_fifo_;  // may hold stale records (seq mismatch)
   uint64_t ghost_bytes_ = 0;            // bytes of live ghost entries
   uint64_t ghost_seq_ = 0;
+
+  FrequencySketch sketch_;  // requests seen (inserts and accesses), when frequency_gate
 };
 
 }  // namespace sluice::pagestore

@@ -46,8 +46,8 @@ std::optional<size_t> TieredStore::ReadFromDisk(const PageKey& key, size_t offse
 }
 
 Status TieredStore::Put(const PageKey& key, std::string_view data, const PutOptions& options) {
-  Status mem = memory_ ? memory_->Put(key, data, options)
-                       : Status::FailedPrecondition("no memory tier");
+  Status mem =
+      memory_ ? memory_->Put(key, data, options) : Status::FailedPrecondition("no memory tier");
   Status disk = disk_ ? disk_->Put(key, data, options) : Status::FailedPrecondition("no disk tier");
   if (!mem.ok() && !disk.ok()) return disk_ ? disk : mem;
   // A tier that refused may still hold an older version of the page: drop it, so the

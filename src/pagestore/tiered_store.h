@@ -3,7 +3,8 @@
 //   Read     memory, then disk; a disk hit is copied into memory (promotion).
 //   Put      writes both tiers. The caller succeeds if either tier took the page: when
 //            the disk fails or refuses, the page lives in memory only, and disk I/O
-//            failures are logged as a warning at most once per kWarnInterval.
+//            failures are logged as a warning at most once per kWarnInterval. A tier
+//            that did not take the page drops any older copy of it.
 //   Remove, RemoveFile, SetPinned    apply to both tiers; counts are the larger tier's
 //            (the disk usually holds every page memory holds).
 //   ForEachKey  the union of both tiers' keys.
@@ -53,7 +54,7 @@ class TieredStore final : public PageStore {
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> puts_{0};
   std::atomic<uint64_t> bytes_written_{0};
-  std::atomic<uint64_t> disk_failures_{0};       // since the last warning
+  std::atomic<uint64_t> disk_failures_{0};        // since the last warning
   std::atomic<int64_t> last_warn_ns_{INT64_MIN};  // steady_clock; INT64_MIN: never
 };
 

@@ -10,6 +10,8 @@
 // Thread-safety: all methods are thread-safe; one client serves all threads.
 #pragma once
 
+#include <curl/curl.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -20,16 +22,15 @@
 #include <string_view>
 #include <vector>
 
-#include <curl/curl.h>
-
 #include "common/units.h"
 #include "sluice/status.h"
+#include "ufs/under_store.h"
 
 namespace sluice::ufs {
 
 struct HttpRequest {
-  std::string method = "GET";  // GET, HEAD, PUT, POST, DELETE
-  std::string url;             // fully encoded
+  std::string method = "GET";        // GET, HEAD, PUT, POST, DELETE
+  std::string url;                   // fully encoded
   std::vector<std::string> headers;  // "Name: value"
   std::string_view body;             // PUT/POST payload; must outlive Perform
   // SigV4 signing by libcurl ("aws:amz:REGION:s3") with "access:secret"; empty: unsigned.
@@ -108,5 +109,9 @@ std::string Unquote(std::string_view s);
 // to nanoseconds since the epoch; 0 if unparseable.
 int64_t ParseHttpDateNs(std::string_view s);
 int64_t ParseIso8601Ns(std::string_view s);
+
+// Fills size (Content-Length, or the total of a Content-Range), etag (unquoted) and
+// mtime_ns (Last-Modified) of `info` from a HEAD or GET response.
+void FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info);
 
 }  // namespace sluice::ufs

@@ -1,0 +1,73 @@
+// Tiered store behaviour beyond the PageStore contract.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "pagestore/page_store.h"
+#include "pagestore/testing_util.h"
+
+namespace sluice::pagestore {
+namespace {
+
+using testing::Key;
+using testing::PageData;
+using testing::TempDir;
+
+TEST(TieredStoreTest, PromotesDiskHitsToMemory) {
+  TempDir tmp;
+  auto memory = std::move(MakeMemoryStore({8 * 1024, "lru"}).value());
+  auto disk = std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value());
+  auto store = MakeTieredStore(std::move(memory), std::move(disk));
+  for (uint64_t i = 0; i < 4; ++i)
+    ASSERT_TRUE(store->Put(Key(1, i), PageData(Key(1, i), 4096)).ok());
+  // Memory holds the last two pages; page 0 comes from disk and is promoted.
+  char buf[100];
+  ASSERT_EQ(store->Read(Key(1, 0), 10, buf), 100u);
+  EXPECT_EQ(std::string(buf, 100), PageData(Key(1, 0), 4096).substr(10, 100));
+  // Proof of promotion: with the disk copy gone, the page is still served.
+  for (const auto& f : testing::PageFiles(tmp.path())) {
+    if (std::filesystem::path(f).filename().string().ends_with("-0.page")) {
+      std::filesystem::remove(f);
+    }
+  }
+  ASSERT_EQ(store->Read(Key(1, 0), 0, buf), 100u);
+  EXPECT_EQ(std::string(buf, 100), PageData(Key(1, 0), 4096).substr(0, 100));
+  EXPECT_EQ(store->GetStats().hits, 2u);
+  EXPECT_EQ(store->GetStats().misses, 0u);
+}
+
+TEST(TieredStoreTest, DiskFailureDegradesToMemory) {
+  TempDir tmp;
+  auto memory = std::move(MakeMemoryStore({1 << 20, "s3fifo"}).value());
+  auto disk = std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value());
+  auto store = MakeTieredStore(std::move(memory), std::move(disk));
+  ASSERT_TRUE(store->Put(Key(2, 0), "before").ok());
+  std::filesystem::remove_all(tmp.Sub("d"));
+  std::ofstream(tmp.Sub("d")) << "the disk is gone";
+
+  const PageKey k = Key(2, 1);
+  EXPECT_TRUE(store->Put(k, PageData(k, 4096)).ok());  // memory keeps it
+  std::string buf(4096, '\0');
+  ASSERT_EQ(store->Read(k, 0, buf), 4096u);
+  EXPECT_EQ(buf, PageData(k, 4096));
+  const PageStoreStats s = store->GetStats();
+  EXPECT_GE(s.io_errors, 1u);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_TRUE(store->Contains(Key(2, 0)));  // still in memory
+}
+
+TEST(TieredStoreTest, RefusedByMemoryStillServedFromDisk) {
+  TempDir tmp;
+  auto memory = std::move(MakeMemoryStore({4096, "none"}).value());
+  auto disk = std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value());
+  auto store = MakeTieredStore(std::move(memory), std::move(disk));
+  ASSERT_TRUE(store->Put(Key(3, 0), std::string(4096, 'a')).ok());
+  ASSERT_TRUE(store->Put(Key(3, 1), std::string(4096, 'b')).ok());  // memory full: disk only
+  char c;
+  ASSERT_EQ(store->Read(Key(3, 1), 0, std::span<char>(&c, 1)), 1u);
+  EXPECT_EQ(c, 'b');
+}
+
+}  // namespace
+}  // namespace sluice::pagestore

@@ -1,0 +1,137 @@
+#include "ufs/http_store.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "ufs/factory.h"
+
+namespace sluice::ufs {
+namespace {
+
+constexpr uint64_t kMaxReserve = 64 * kMiB;
+
+CurlClientOptions ClientOptions(const HttpOptions& options) {
+  CurlClientOptions o;
+  o.max_retries = options.max_retries;
+  o.connect_timeout = options.connect_timeout;
+  o.request_timeout = options.request_timeout;
+  return o;
+}
+
+}  // namespace
+
+HttpStore::HttpStore(std::string base_url, const HttpOptions& options)
+    : base_url_(std::move(base_url)), client_(ClientOptions(options)) {}
+
+Result<std::string> HttpStore::Url(std::string_view key) const {
+  SLUICE_ASSIGN_OR_RETURN(std::string norm, NormalizeKey(key));
+  if (norm.empty()) return Status::InvalidArgument(fmt::format("{}: empty key", base_url_));
+  return base_url_ + "/" + UriEncode(norm, /*keep_slash=*/true);
+}
+
+Status HttpStore::Failed(Status status) {
+  if (!status.Is(StatusCode::kNotFound)) errors_.fetch_add(1, std::memory_order_relaxed);
+  return status;
+}
+
+Result<ObjectInfo> HttpStore::Stat(std::string_view key) {
+  stats_.fetch_add(1, std::memory_order_relaxed);
+  Result<std::string> url = Url(key);
+  if (!url.ok()) return Failed(url.status());
+  HttpRequest req;
+  req.method = "HEAD";
+  req.url = *url;
+  Result<HttpResponse> r = client_.Perform(req);
+  if (!r.ok()) return Failed(r.status().WithContext(fmt::format("HEAD '{}'", key)));
+  if (r->status != 200) return Failed(HttpError(r->status, fmt::format("HEAD {}", *url)));
+  ObjectInfo info;
+  info.key = std::string(key);
+  FillInfoFromHeaders(*r, &info);
+  return info;
+}
+
+Result<std::string> HttpStore::Read(std::string_view key, uint64_t offset, uint64_t length,
+                                    std::string_view expected_version) {
+  reads_.fetch_add(1, std::memory_order_relaxed);
+  Result<std::string> url = Url(key);
+  if (!url.ok()) return Failed(url.status());
+  HttpRequest req;
+  req.method = length == 0 ? "HEAD" : "GET";
+  req.url = *url;
+  if (length > 0) {
+    uint64_t last = length > std::numeric_limits<uint64_t>::max() - offset
+                        ? std::numeric_limits<uint64_t>::max() - 1
+                        : offset + length - 1;
+    req.headers.push_back(fmt::format("Range: bytes={}-{}", offset, last));
+    req.expected_body_size = std::min(length, kMaxReserve);
+  }
+  Result<HttpResponse> r = client_.Perform(req);
+  if (!r.ok()) return Failed(r.status().WithContext(fmt::format("GET '{}'", key)));
+  if (r->status != 200 && r->status != 206 && r->status != 416) {
+    return Failed(HttpError(r->status, fmt::format("GET {}", *url)));
+  }
+  if (!expected_version.empty()) {
+    ObjectInfo seen;
+    FillInfoFromHeaders(*r, &seen);
+    // A 416 without an ETag says nothing about the version: only compare what was sent.
+    bool comparable = !seen.etag.empty() || r->status != 416;
+    if (comparable && seen.Version() != expected_version) {
+      return Failed(Status::FailedPrecondition(fmt::format(
+          "GET {}: version {} != expected {}", *url, seen.Version(), expected_version)));
+    }
+  }
+  if (r->status == 416 || length == 0) return std::string();
+  std::string data = std::move(r->body);
+  if (r->status == 200) {  // the origin ignored the range
+    data = offset < data.size() ? data.substr(offset, length) : std::string();
+  } else if (data.size() > length) {
+    data.resize(length);
+  }
+  bytes_read_.fetch_add(data.size(), std::memory_order_relaxed);
+  return data;
+}
+
+Result<ListPage> HttpStore::List(const ListOptions&) {
+  return Status::Unimplemented(fmt::format("{}: HTTP stores cannot list", base_url_));
+}
+
+Result<std::unique_ptr<Writer>> HttpStore::OpenWrite(std::string_view key) {
+  return Status::Unimplemented(fmt::format("{}: HTTP stores are read-only ('{}')", base_url_, key));
+}
+
+Status HttpStore::Delete(std::string_view key) {
+  return Status::Unimplemented(fmt::format("{}: HTTP stores are read-only ('{}')", base_url_, key));
+}
+
+UnderStoreStats HttpStore::GetStats() const {
+  UnderStoreStats s;
+  s.stats = stats_.load(std::memory_order_relaxed);
+  s.reads = reads_.load(std::memory_order_relaxed);
+  s.bytes_read = bytes_read_.load(std::memory_order_relaxed);
+  s.errors = errors_.load(std::memory_order_relaxed);
+  s.retries = client_.Retries();
+  return s;
+}
+
+Result<std::unique_ptr<UnderStore>> OpenHttpStore(std::string_view uri,
+                                                  const HttpOptions& options) {
+  SLUICE_RETURN_IF_ERROR(options.Validate());
+  size_t scheme_end = uri.find("://");
+  if (scheme_end == std::string_view::npos ||
+      (uri.substr(0, scheme_end) != "http" && uri.substr(0, scheme_end) != "https")) {
+    return Status::InvalidArgument(fmt::format("'{}': not an http(s):// URI", uri));
+  }
+  if (uri.find_first_of("?#") != std::string_view::npos) {
+    return Status::InvalidArgument(fmt::format("'{}': query strings are not supported", uri));
+  }
+  std::string base(uri);
+  while (base.size() > scheme_end + 3 && base.back() == '/') base.pop_back();
+  if (base.size() == scheme_end + 3) {
+    return Status::InvalidArgument(fmt::format("'{}': no host", uri));
+  }
+  return std::unique_ptr<UnderStore>(new HttpStore(std::move(base), options));
+}
+
+}  // namespace sluice::ufs

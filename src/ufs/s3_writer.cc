@@ -1,0 +1,165 @@
+// S3Writer: the Writer of S3Store. Buffers up to multipart_threshold; past it, starts a
+// multipart upload and sends part_size parts as they fill, so at most about
+// max(threshold, part_size) bytes are held. Close sends a single PUT (small objects) or
+// the last part and CompleteMultipartUpload; Abort (and the destructor of an unclosed
+// writer) sends AbortMultipartUpload. Nothing is visible under the key before Close.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <utility>
+#include <vector>
+
+#include "ufs/s3_store.h"
+#include "ufs/s3_xml.h"
+
+namespace sluice::ufs {
+
+class S3Writer : public Writer {
+ public:
+  S3Writer(S3Store* store, std::string key, std::string full_key)
+      : store_(store), key_(std::move(key)), full_key_(std::move(full_key)) {}
+  ~S3Writer() override {
+    if (!done_) Abort();
+  }
+
+  Status Append(std::string_view data) override {
+    if (done_) return Status::FailedPrecondition(Context("append after Close or Abort"));
+    if (!error_.ok()) return error_;
+    buffer_.append(data);
+    size_ += data.size();
+    if (upload_id_.empty() && buffer_.size() > store_->options_.multipart_threshold) {
+      error_ = CreateUpload();
+      if (!error_.ok()) return store_->Failed(error_);
+    }
+    while (!upload_id_.empty() && buffer_.size() >= store_->options_.part_size) {
+      error_ = UploadPart(std::string_view(buffer_).substr(0, store_->options_.part_size));
+      if (!error_.ok()) return store_->Failed(error_);
+      buffer_.erase(0, store_->options_.part_size);
+    }
+    return Status::OK();
+  }
+
+  Result<ObjectInfo> Close() override {
+    if (done_) return Status::FailedPrecondition(Context("Close after Close or Abort"));
+    if (!error_.ok()) {
+      Abort();
+      return error_;
+    }
+    Result<ObjectInfo> info = upload_id_.empty() ? PutObject() : CompleteUpload();
+    if (!info.ok()) {
+      Abort();
+      return store_->Failed(info.status());
+    }
+    done_ = true;
+    return info;
+  }
+
+  void Abort() override {
+    done_ = true;
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+    if (upload_id_.empty()) return;
+    std::string url = store_->config_.ObjectUrl(full_key_) +
+                      "?uploadId=" + UriEncode(upload_id_, /*keep_slash=*/false);
+    Result<HttpResponse> r = store_->client_.Perform(store_->NewRequest("DELETE", url));
+    if (!r.ok() || r->status / 100 != 2) {
+      store_->counters_.errors.fetch_add(1, std::memory_order_relaxed);  // leaves an orphan
+    }
+    upload_id_.clear();
+  }
+
+ private:
+  std::string Context(std::string_view what) const {
+    return fmt::format("write {} '{}': {}", store_->config_.uri, key_, what);
+  }
+
+  ObjectInfo Info(const HttpResponse& response, std::string etag) const {
+    ObjectInfo info;
+    info.key = key_;
+    info.size = size_;
+    info.etag = std::move(etag);
+    info.mtime_ns = ParseHttpDateNs(response.Header("last-modified"));
+    if (info.mtime_ns == 0) {
+      info.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    }
+    return info;
+  }
+
+  Result<ObjectInfo> PutObject() {
+    HttpRequest req = store_->NewRequest("PUT", store_->config_.ObjectUrl(full_key_));
+    req.body = buffer_;
+    SLUICE_ASSIGN_OR_RETURN(HttpResponse r, store_->client_.Perform(req));
+    if (r.status / 100 != 2) return store_->ErrorOf(r, "PUT", key_);
+    store_->counters_.bytes_written.fetch_add(buffer_.size(), std::memory_order_relaxed);
+    buffer_.clear();
+    return Info(r, Unquote(r.Header("etag")));
+  }
+
+  Status CreateUpload() {
+    HttpRequest req =
+        store_->NewRequest("POST", store_->config_.ObjectUrl(full_key_) + "?uploads=");
+    Result<HttpResponse> r = store_->client_.Perform(req);
+    if (!r.ok()) return r.status().WithContext(Context("CreateMultipartUpload"));
+    if (r->status != 200) return store_->ErrorOf(*r, "POST uploads", key_);
+    Result<std::string> id = ParseInitiateMultipartUpload(r->body);
+    if (!id.ok()) return id.status();
+    upload_id_ = *id;
+    return Status::OK();
+  }
+
+  Status UploadPart(std::string_view data) {
+    int number = static_cast<int>(parts_.size()) + 1;
+    std::string url =
+        fmt::format("{}?partNumber={}&uploadId={}", store_->config_.ObjectUrl(full_key_), number,
+                    UriEncode(upload_id_, /*keep_slash=*/false));
+    HttpRequest req = store_->NewRequest("PUT", std::move(url));
+    req.body = data;
+    Result<HttpResponse> r = store_->client_.Perform(req);
+    if (!r.ok()) return r.status().WithContext(Context("UploadPart"));
+    if (r->status != 200) return store_->ErrorOf(*r, fmt::format("PUT part {}", number), key_);
+    std::string etag = Unquote(r->Header("etag"));
+    if (etag.empty()) return Status::Internal(Context("UploadPart: no ETag"));
+    parts_.emplace_back(number, std::move(etag));
+    store_->counters_.bytes_written.fetch_add(data.size(), std::memory_order_relaxed);
+    return Status::OK();
+  }
+
+  Result<ObjectInfo> CompleteUpload() {
+    if (!buffer_.empty() || parts_.empty()) {
+      SLUICE_RETURN_IF_ERROR(UploadPart(buffer_));
+      buffer_.clear();
+    }
+    std::string url = store_->config_.ObjectUrl(full_key_) +
+                      "?uploadId=" + UriEncode(upload_id_, /*keep_slash=*/false);
+    HttpRequest req = store_->NewRequest("POST", std::move(url));
+    std::string xml = BuildCompleteMultipartUpload(parts_);
+    req.body = xml;
+    req.headers.push_back("Content-Type: application/xml");
+    SLUICE_ASSIGN_OR_RETURN(HttpResponse r, store_->client_.Perform(req));
+    if (r.status != 200) return store_->ErrorOf(r, "POST complete", key_);
+    SLUICE_ASSIGN_OR_RETURN(std::string etag, ParseCompleteMultipartUpload(r.body));
+    upload_id_.clear();  // committed: nothing to abort
+    return Info(r, std::move(etag));
+  }
+
+  S3Store* const store_;
+  const std::string key_;       // as given, for messages
+  const std::string full_key_;  // with the store's prefix
+  std::string buffer_;
+  uint64_t size_ = 0;
+  std::string upload_id_;                           // non-empty once multipart started
+  std::vector<std::pair<int, std::string>> parts_;  // (number, ETag) uploaded so far
+  Status error_;                                    // the first failure; sticky
+  bool done_ = false;
+};
+
+Result<std::unique_ptr<Writer>> S3Store::OpenWrite(std::string_view key) {
+  counters_.writes.fetch_add(1, std::memory_order_relaxed);
+  Result<std::string> full = FullKey(key);
+  if (!full.ok()) return Failed(full.status());
+  return std::unique_ptr<Writer>(new S3Writer(this, std::string(key), *full));
+}
+
+}  // namespace sluice::ufs

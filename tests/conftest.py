@@ -1,0 +1,87 @@
+"""Fixtures for black-box tests: real processes only (s3rver, the sluice binary)."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("SLUICE_BUILD", os.path.join(ROOT, "build"))
+SLUICE = os.path.join(BUILD, "sluice")
+S3RVER_JS = os.path.join(ROOT, "third_party/node/node_modules/s3rver/bin/s3rver.js")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on 127.0.0.1:{port}")
+
+
+class S3rver:
+    """A real s3rver with one bucket, on a free loopback port."""
+
+    def __init__(self, bucket):
+        if not os.path.exists(S3RVER_JS):
+            raise RuntimeError("s3rver is not installed: run scripts/bootstrap")
+        self.bucket = bucket
+        self.dir = tempfile.mkdtemp(prefix="sluice-s3rver-")
+        self.port = free_port()
+        self.log = open(os.path.join(self.dir, "s3rver.log"), "w")
+        self.proc = subprocess.Popen(
+            ["node", "--openssl-legacy-provider", S3RVER_JS, "-d", os.path.join(self.dir, "data"),
+             "-a", "127.0.0.1", "-p", str(self.port), "-s", "--configure-bucket", bucket],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_port(self.port)
+
+    @property
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def uri(self, prefix=""):
+        p = f"/{prefix}" if prefix else ""
+        return f"s3://{self.bucket}{p}?endpoint={self.endpoint}&region=us-east-1"
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def s3rver():
+    server = S3rver("test-bucket")
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def sluice_env():
+    env = dict(os.environ)
+    env["AWS_ACCESS_KEY_ID"] = "S3RVER"
+    env["AWS_SECRET_ACCESS_KEY"] = "S3RVER"
+    env.pop("AWS_CA_BUNDLE", None)
+    return env
+
+
+def run_sluice(args, env, timeout=300):
+    return subprocess.run([SLUICE] + args, env=env, capture_output=True, text=True,
+                          timeout=timeout)
