@@ -109,6 +109,7 @@ ObjectInfo FakeStore::InfoOf(const std::string& key, const Object& o) const {
 
 Result<ObjectInfo> FakeStore::Stat(std::string_view key) {
   SLUICE_RETURN_IF_ERROR(Enter(FakeOp::kStat));
+  SLUICE_RETURN_IF_ERROR(NormalizeKey(key).status());
   std::lock_guard lock(mu_);
   std::string k(key);
   if (auto it = objects_.find(k); it != objects_.end()) return InfoOf(k, it->second);
@@ -164,6 +165,7 @@ Result<ListPage> FakeStore::List(const ListOptions& options) {
 Result<std::string> FakeStore::Read(std::string_view key, uint64_t offset, uint64_t length,
                                     std::string_view expected_version) {
   SLUICE_RETURN_IF_ERROR(Enter(FakeOp::kRead));
+  SLUICE_RETURN_IF_ERROR(NormalizeKey(key).status());
   std::string out;
   {
     std::lock_guard lock(mu_);
@@ -188,11 +190,13 @@ Result<std::string> FakeStore::Read(std::string_view key, uint64_t offset, uint6
 
 Result<std::unique_ptr<Writer>> FakeStore::OpenWrite(std::string_view key) {
   SLUICE_RETURN_IF_ERROR(Enter(FakeOp::kWrite));
+  SLUICE_RETURN_IF_ERROR(NormalizeKey(key).status());
   return std::unique_ptr<Writer>(new FakeWriter(this, std::string(key)));
 }
 
 Status FakeStore::Delete(std::string_view key) {
   SLUICE_RETURN_IF_ERROR(Enter(FakeOp::kDelete));
+  SLUICE_RETURN_IF_ERROR(NormalizeKey(key).status());
   std::lock_guard lock(mu_);
   if (objects_.erase(std::string(key)) == 0) {
     return Status::NotFound(fmt::format("{}: no such key '{}'", uri_, key));
