@@ -188,6 +188,23 @@ Result<std::string> FakeStore::Read(std::string_view key, uint64_t offset, uint6
   return out;
 }
 
+Result<ReadResult> FakeStore::ReadWithInfo(std::string_view key, uint64_t offset,
+                                           uint64_t length) {
+  // One call, counted as a read: the info is taken under the same lock as the bytes.
+  ObjectInfo info;
+  {
+    std::lock_guard lock(mu_);
+    auto it = objects_.find(std::string(key));
+    if (it != objects_.end()) info = InfoOf(it->first, it->second);
+  }
+  if (info.key.empty()) {
+    SLUICE_RETURN_IF_ERROR(Enter(FakeOp::kRead));
+    return Status::NotFound(fmt::format("{}: no such key '{}'", uri_, key));
+  }
+  SLUICE_ASSIGN_OR_RETURN(std::string data, Read(key, offset, length, info.Version()));
+  return ReadResult{std::move(data), std::move(info)};
+}
+
 Result<std::unique_ptr<Writer>> FakeStore::OpenWrite(std::string_view key) {
   SLUICE_RETURN_IF_ERROR(Enter(FakeOp::kWrite));
   SLUICE_RETURN_IF_ERROR(NormalizeKey(key).status());

@@ -180,6 +180,19 @@ class FileStore : public UnderStore {
 
   Result<std::string> Read(std::string_view key, uint64_t offset, uint64_t length,
                            std::string_view expected_version) override {
+    return ReadImpl(key, offset, length, expected_version, nullptr);
+  }
+
+  Result<ReadResult> ReadWithInfo(std::string_view key, uint64_t offset,
+                                  uint64_t length) override {
+    ReadResult out;
+    SLUICE_ASSIGN_OR_RETURN(out.data, ReadImpl(key, offset, length, {}, &out.info));
+    return out;
+  }
+
+  // Reads through one open descriptor, so the bytes and *info (if wanted) agree.
+  Result<std::string> ReadImpl(std::string_view key, uint64_t offset, uint64_t length,
+                               std::string_view expected_version, ObjectInfo* info) {
     reads_++;
     SLUICE_ASSIGN_OR_RETURN(std::string k, Clean(key));
     Fd fd(OpenBeneath(root_.get(), k, O_RDONLY));
@@ -194,6 +207,7 @@ class FileStore : public UnderStore {
             fmt::format("{}: '{}' changed (version {} != {})", uri_, k, v, expected_version));
       }
     }
+    if (info != nullptr) *info = InfoOf(k, st);
     uint64_t size = static_cast<uint64_t>(st.st_size);
     if (offset >= size) return std::string();
     std::string out(std::min(length, size - offset), '\0');

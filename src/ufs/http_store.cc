@@ -93,6 +93,39 @@ Result<std::string> HttpStore::Read(std::string_view key, uint64_t offset, uint6
   return data;
 }
 
+Result<ReadResult> HttpStore::ReadWithInfo(std::string_view key, uint64_t offset,
+                                           uint64_t length) {
+  if (length == 0) return UnderStore::ReadWithInfo(key, offset, length);
+  reads_.fetch_add(1, std::memory_order_relaxed);
+  Result<std::string> url = Url(key);
+  if (!url.ok()) return Failed(url.status());
+  HttpRequest req;
+  req.method = "GET";
+  req.url = *url;
+  uint64_t last = length > std::numeric_limits<uint64_t>::max() - offset
+                      ? std::numeric_limits<uint64_t>::max() - 1
+                      : offset + length - 1;
+  req.headers.push_back(fmt::format("Range: bytes={}-{}", offset, last));
+  req.expected_body_size = std::min(length, kMaxReserve);
+  Result<HttpResponse> r = client_.Perform(req);
+  if (!r.ok()) return Failed(r.status().WithContext(fmt::format("GET '{}'", key)));
+  if (r->status == 416) return UnderStore::ReadWithInfo(key, offset, length);
+  if (r->status != 200 && r->status != 206) {
+    return Failed(HttpError(r->status, fmt::format("GET {}", *url)));
+  }
+  ReadResult out;
+  out.info.key = std::string(key);
+  FillInfoFromHeaders(*r, &out.info);
+  out.data = std::move(r->body);
+  if (r->status == 200) {  // the origin ignored the range
+    out.data = offset < out.data.size() ? out.data.substr(offset, length) : std::string();
+  } else if (out.data.size() > length) {
+    out.data.resize(length);
+  }
+  bytes_read_.fetch_add(out.data.size(), std::memory_order_relaxed);
+  return out;
+}
+
 Result<ListPage> HttpStore::List(const ListOptions&) {
   return Status::Unimplemented(fmt::format("{}: HTTP stores cannot list", base_url_));
 }

@@ -33,6 +33,8 @@ class HttpStore : public UnderStore {
   Result<ListPage> List(const ListOptions& options) override;
   Result<std::string> Read(std::string_view key, uint64_t offset, uint64_t length,
                            std::string_view expected_version = {}) override;
+  Result<ReadResult> ReadWithInfo(std::string_view key, uint64_t offset,
+                                  uint64_t length) override;
   Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) override;
   Status Delete(std::string_view key) override;
   UnderStoreStats GetStats() const override;

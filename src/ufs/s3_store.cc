@@ -140,6 +140,22 @@ Result<ListPage> S3Store::List(const ListOptions& options) {
 
 Result<std::string> S3Store::Read(std::string_view key, uint64_t offset, uint64_t length,
                                   std::string_view expected_version) {
+  return ReadImpl(key, offset, length, expected_version, nullptr);
+}
+
+Result<ReadResult> S3Store::ReadWithInfo(std::string_view key, uint64_t offset, uint64_t length) {
+  if (length == 0) return UnderStore::ReadWithInfo(key, offset, length);
+  ReadResult out;
+  Result<std::string> data = ReadImpl(key, offset, length, {}, &out.info);
+  if (!data.ok()) return data.status();
+  // Nothing came back (offset at or past the end): the headers may not carry the size.
+  if (data->empty()) return UnderStore::ReadWithInfo(key, offset, length);
+  out.data = std::move(data).value();
+  return out;
+}
+
+Result<std::string> S3Store::ReadImpl(std::string_view key, uint64_t offset, uint64_t length,
+                                      std::string_view expected_version, ObjectInfo* info) {
   counters_.reads.fetch_add(1, std::memory_order_relaxed);
   Result<std::string> full = FullKey(key);
   if (!full.ok()) return Failed(full.status());
@@ -175,6 +191,10 @@ Result<std::string> S3Store::Read(std::string_view key, uint64_t offset, uint64_
   if (!expected_version.empty() && !etag.empty() && etag != expected_version) {
     return Failed(Status::FailedPrecondition(fmt::format(
         "GET {} '{}': version {} != expected {}", config_.uri, key, etag, expected_version)));
+  }
+  if (info != nullptr) {
+    info->key = std::string(key);
+    FillInfoFromHeaders(*r, info);  // size from Content-Range's total (206/416) or the body
   }
   if (r->status == 416) return std::string();  // offset at or past the end
   std::string data = std::move(r->body);

@@ -38,6 +38,8 @@ class S3Store : public UnderStore {
   Result<ListPage> List(const ListOptions& options) override;
   Result<std::string> Read(std::string_view key, uint64_t offset, uint64_t length,
                            std::string_view expected_version = {}) override;
+  Result<ReadResult> ReadWithInfo(std::string_view key, uint64_t offset,
+                                  uint64_t length) override;
   Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) override;
   Status Delete(std::string_view key) override;
   UnderStoreStats GetStats() const override;
@@ -58,6 +60,9 @@ class S3Store : public UnderStore {
   HttpRequest NewRequest(std::string method, std::string url) const;
   // The Status of a failed response: "METHOD key: HTTP 503: SlowDown: message".
   Status ErrorOf(const HttpResponse& response, std::string_view method, std::string_view key) const;
+  // A ranged GET; fills *info from the response headers when info is not null.
+  Result<std::string> ReadImpl(std::string_view key, uint64_t offset, uint64_t length,
+                               std::string_view expected_version, ObjectInfo* info);
   Result<ListPage> ListRaw(const std::string& prefix, const ListOptions& options);
   // Counts a failure (other than kNotFound) and passes the status through.
   Status Failed(Status status);

@@ -9,6 +9,14 @@ std::string ObjectInfo::Version() const {
   return fmt::format("s{}-m{}", size, mtime_ns);
 }
 
+Result<ReadResult> UnderStore::ReadWithInfo(std::string_view key, uint64_t offset,
+                                            uint64_t length) {
+  SLUICE_ASSIGN_OR_RETURN(ObjectInfo info, Stat(key));
+  if (info.is_dir) return Status::InvalidArgument(fmt::format("'{}' is a directory", key));
+  SLUICE_ASSIGN_OR_RETURN(std::string data, Read(key, offset, length, info.Version()));
+  return ReadResult{std::move(data), std::move(info)};
+}
+
 Result<std::string> NormalizeKey(std::string_view key) {
   if (key.size() > 4096) return Status::InvalidArgument("key longer than 4096 bytes");
   if (key.find('\0') != std::string_view::npos) {

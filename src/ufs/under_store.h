@@ -46,6 +46,12 @@ struct ListPage {
   bool truncated = false;
 };
 
+// What ReadWithInfo returns: the bytes and the object they were read from.
+struct ReadResult {
+  std::string data;
+  ObjectInfo info;
+};
+
 // Streaming write of one object. Append any number of times, then Close to commit or
 // Abort to discard. Nothing is visible under the key before Close succeeds. Not
 // thread-safe: one writer per thread.
@@ -80,6 +86,13 @@ class UnderStore {
   // current version differs, fails with kFailedPrecondition.
   virtual Result<std::string> Read(std::string_view key, uint64_t offset, uint64_t length,
                                    std::string_view expected_version = {}) = 0;
+
+  // A ranged read that also returns the object's info as of this read (one request
+  // where the store allows it: S3/HTTP take size and ETag from the GET's headers), so a
+  // cold reader pays one round trip, not a stat and a read. info.size is the whole
+  // object's size. Default: Stat, then Read at the stat's version.
+  virtual Result<struct ReadResult> ReadWithInfo(std::string_view key, uint64_t offset,
+                                                 uint64_t length);
 
   // Starts a streaming write of `key`, replacing any existing object on Close.
   virtual Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) = 0;

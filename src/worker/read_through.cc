@@ -27,6 +27,13 @@ struct ReadThroughCache::Flight {
   std::shared_ptr<const std::string> data;  // GUARDED_BY(mu)
 };
 
+struct ReadThroughCache::OpenFlight {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;                               // GUARDED_BY(mu)
+  std::optional<Result<ufs::ObjectInfo>> result;   // GUARDED_BY(mu)
+};
+
 Status CacheOptions::Validate() const {
   if (page_size < 64 * kKiB || page_size > 16 * kMiB) {
     return Status::InvalidArgument("page_size must be between 64KiB and 16MiB");
@@ -47,6 +54,7 @@ ReadThroughCache::ReadThroughCache(CacheOptions options, std::shared_ptr<ufs::Mo
       pages_(std::move(pages)),
       clock_(clock),
       metadata_(options_.metadata_ttl, options_.metadata_max_entries, clock),
+      recovered_pages_(pages_->GetStats().pages > 0),
       fetchers_(std::make_unique<ThreadPool>(options_.fetch_threads)) {}
 
 ReadThroughCache::~ReadThroughCache() { fetchers_.reset(); }
@@ -74,12 +82,19 @@ Result<ufs::ObjectInfo> ReadThroughCache::StatResolved(const ufs::Resolved& r, b
 
 Result<std::string> ReadThroughCache::ReadRange(std::string_view path, uint64_t offset,
                                                 uint64_t length) {
-  SLUICE_ASSIGN_OR_RETURN(ufs::ObjectInfo info, Stat(path));
-  if (info.is_dir) return Status::InvalidArgument(fmt::format("'{}' is a directory", path));
-  uint64_t avail = offset < info.size ? info.size - offset : 0;
-  std::string out(std::min(length, avail), '\0');
-  SLUICE_ASSIGN_OR_RETURN(size_t n, Read(path, offset, std::span<char>(out.data(), out.size())));
-  out.resize(n);
+  // Reads in chunks, so a length far past the object's end allocates little and the
+  // first chunk of a cold object needs no separate stat.
+  const uint64_t chunk = options_.max_fetch_pages * options_.page_size;
+  std::string out;
+  while (out.size() < length) {
+    const size_t have = out.size();
+    const uint64_t n = std::min<uint64_t>(length - have, chunk);
+    out.resize(have + n);
+    SLUICE_ASSIGN_OR_RETURN(size_t got,
+                            Read(path, offset + have, std::span<char>(out.data() + have, n)));
+    out.resize(have + got);
+    if (got < n) break;
+  }
   return out;
 }
 
@@ -90,7 +105,13 @@ Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset, st
     return Status::InvalidArgument(fmt::format("'{}' is a directory", path));
   }
   for (int attempt = 0;; ++attempt) {
-    SLUICE_ASSIGN_OR_RETURN(ufs::ObjectInfo info, StatResolved(r, /*bypass_cache=*/attempt > 0));
+    std::optional<Result<ufs::ObjectInfo>> cached;
+    Prefetched fetched;
+    if (attempt == 0) cached = metadata_.Get(r.ObjectUri());
+    Result<ufs::ObjectInfo> stat = cached          ? std::move(*cached)
+                                   : attempt == 0 ? ColdOpen(r, offset, out.size(), &fetched)
+                                                  : StatResolved(r, /*bypass_cache=*/true);
+    SLUICE_ASSIGN_OR_RETURN(ufs::ObjectInfo info, std::move(stat));
     if (info.is_dir) return Status::InvalidArgument(fmt::format("'{}' is a directory", path));
     Target t;
     t.where = r;
@@ -98,7 +119,7 @@ Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset, st
     t.version = info.Version();
     t.file_id = pagestore::MakeFileId(t.uri, t.version);
     t.info = std::move(info);
-    Result<size_t> n = ReadOnce(t, offset, out);
+    Result<size_t> n = ReadOnce(t, offset, out, fetched);
     if (n.ok()) {
       bytes_served_ += *n;
       MaybeReadAhead(t, offset, offset + *n);
@@ -113,12 +134,102 @@ Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset, st
   }
 }
 
+Result<ufs::ObjectInfo> ReadThroughCache::ColdOpen(const ufs::Resolved& r, uint64_t offset,
+                                                   uint64_t length, Prefetched* fetched) {
+  const std::string uri = r.ObjectUri();
+  std::shared_ptr<OpenFlight> f;
+  bool owner = false;
+  {
+    std::lock_guard lock(opens_mu_);
+    auto [it, inserted] = opens_.try_emplace(uri);
+    if (inserted) it->second = std::make_shared<OpenFlight>();
+    f = it->second;
+    owner = inserted;
+  }
+  if (!owner) {
+    std::unique_lock lock(f->mu);
+    f->cv.wait(lock, [&] { return f->done; });
+    single_flight_waits_++;
+    return *f->result;
+  }
+  // Over a recovered disk cache the object's pages may already be here: a stat (no
+  // bytes) finds their version; fetching them again would waste the cache.
+  Result<ufs::ObjectInfo> res = recovered_pages_ ? StatResolved(r, /*bypass_cache=*/true)
+                                                 : FetchFirst(r, offset, length, fetched);
+  {
+    std::lock_guard lock(f->mu);
+    f->result = res;
+    f->done = true;
+  }
+  f->cv.notify_all();
+  std::lock_guard lock(opens_mu_);
+  opens_.erase(uri);
+  return res;
+}
+
+Result<ufs::ObjectInfo> ReadThroughCache::FetchFirst(const ufs::Resolved& r, uint64_t offset,
+                                                     uint64_t length, Prefetched* fetched) {
+  const uint64_t ps = options_.page_size;
+  const uint64_t first = offset / ps;
+  const uint64_t want = (offset + std::max<uint64_t>(length, 1) + ps - 1) / ps - first;
+  const uint64_t count = std::clamp<uint64_t>(want, 1, options_.max_fetch_pages);
+  const std::string uri = r.ObjectUri();
+  ufs_reads_++;
+  Result<ufs::ReadResult> rr = r.store->ReadWithInfo(r.key, first * ps, count * ps);
+  if (!rr.ok()) {
+    if (rr.status().Is(StatusCode::kNotFound)) {
+      metadata_.Put(uri, rr.status());
+    } else {
+      ufs_errors_++;
+    }
+    return rr.status();
+  }
+  ufs_bytes_ += rr->data.size();
+  metadata_.Put(uri, rr->info);
+  if (rr->info.is_dir) return std::move(rr->info);
+  Target t;
+  t.where = r;
+  t.uri = uri;
+  t.version = rr->info.Version();
+  t.file_id = pagestore::MakeFileId(uri, t.version);
+  t.info = rr->info;
+  uint64_t expected = 0;
+  for (uint64_t p = first; p < first + count; ++p) expected += PageLength(t, p);
+  if (rr->data.size() == expected) {
+    fetched->first = first;
+    StorePages(t, first, rr->data, &fetched->pages);
+  } else {
+    truncated_fetches_++;  // not cached: the read fetches these pages again
+  }
+  return std::move(rr->info);
+}
+
+void ReadThroughCache::StorePages(const Target& t, uint64_t first, const std::string& data,
+                                  std::vector<std::shared_ptr<const std::string>>* out) {
+  out->clear();
+  for (uint64_t off = 0, p = first; off < data.size(); off += options_.page_size, ++p) {
+    auto page = std::make_shared<const std::string>(data.substr(off, PageLength(t, p)));
+    Status put = pages_->Put(PageKey{t.file_id, p}, *page);
+    if (!put.ok()) {
+      store_put_failures_++;
+      int64_t now = clock_->Now().time_since_epoch().count();
+      int64_t last = last_put_warning_ns_.load();
+      if (!put.Is(StatusCode::kResourceExhausted) && now - last > 10'000'000'000LL &&
+          last_put_warning_ns_.compare_exchange_strong(last, now)) {
+        SLUICE_LOG_WARN("page store failed, serving pass-through: {}", put.ToString());
+      }
+    }
+    out->push_back(std::move(page));
+  }
+}
+
 uint64_t ReadThroughCache::PageLength(const Target& t, uint64_t index) const {
   uint64_t start = index * options_.page_size;
   return start >= t.info.size ? 0 : std::min(options_.page_size, t.info.size - start);
 }
 
-Result<size_t> ReadThroughCache::ReadOnce(const Target& t, uint64_t offset, std::span<char> out) {
+Result<size_t> ReadThroughCache::ReadOnce(const Target& t, uint64_t offset, std::span<char> out,
+                                          const Prefetched& fetched) {
   const uint64_t size = t.info.size;
   if (offset >= size || out.empty()) return size_t{0};
   const uint64_t end = std::min<uint64_t>(offset + out.size(), size);
@@ -138,6 +249,16 @@ Result<size_t> ReadThroughCache::ReadOnce(const Target& t, uint64_t offset, std:
 
   std::vector<uint64_t> missing;
   for (uint64_t p = first; p <= last; ++p) {
+    if (p >= fetched.first && p - fetched.first < fetched.pages.size()) {
+      // Fetched by this read's cold open: a miss, already in hand.
+      auto [lo, hi] = slice(p);
+      const std::string& data = *fetched.pages[p - fetched.first];
+      if (data.size() >= hi - p * ps) {
+        std::memcpy(out.data() + (lo - offset), data.data() + (lo - p * ps), hi - lo);
+        page_misses_++;
+        continue;
+      }
+    }
     if (from_store(p)) {
       page_hits_++;
     } else {
@@ -206,19 +327,7 @@ Status ReadThroughCache::FetchPages(
     for (size_t k = i; k <= j; ++k) {
       PageKey key{t.file_id, owned[k]};
       std::shared_ptr<const std::string> page = s.ok() ? data[k - i] : nullptr;
-      if (page) {
-        Status put = pages_->Put(key, *page);
-        if (!put.ok()) {
-          store_put_failures_++;
-          int64_t now = clock_->Now().time_since_epoch().count();
-          int64_t last = last_put_warning_ns_.load();
-          if (!put.Is(StatusCode::kResourceExhausted) && now - last > 10'000'000'000LL &&
-              last_put_warning_ns_.compare_exchange_strong(last, now)) {
-            SLUICE_LOG_WARN("page store failed, serving pass-through: {}", put.ToString());
-          }
-        }
-        (*fetched)[owned[k]] = page;
-      }
+      if (page) (*fetched)[owned[k]] = page;
       std::shared_ptr<Flight> f;
       {
         std::lock_guard lock(flights_mu_);
@@ -267,11 +376,7 @@ Status ReadThroughCache::FetchRun(const Target& t, uint64_t first, uint64_t coun
       truncated_fetches_++;
       continue;
     }
-    out->clear();
-    for (uint64_t p = 0; p < count; ++p) {
-      out->push_back(
-          std::make_shared<const std::string>(r->substr(p * ps, PageLength(t, first + p))));
-    }
+    StorePages(t, first, *r, out);  // stored before the flights complete
     return Status::OK();
   }
   return Status::DataLoss(fmt::format("{}: short read at page {}: got {} of {} bytes, {} tries",

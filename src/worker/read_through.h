@@ -9,6 +9,12 @@
 //   refreshed and the read restarts (once).
 // - Single flight: however many readers miss the same page at once, the under store is
 //   read once; the others wait for that fetch.
+// - A cold object (no cached stat) costs one under-store request, not two: a ranged read
+//   that also returns the object's size and version (UnderStore::ReadWithInfo) fills
+//   the metadata cache and the pages the read needs at once, single-flight per object.
+//   Exception: an engine started over a page store that already held pages (a restart
+//   over a disk cache) stats cold objects instead, so recovered pages are used, not
+//   fetched again.
 // - Adjacent missing pages are fetched with one ranged read (up to max_fetch_pages).
 // - Sequential readers get read-ahead: the next pages are fetched in the background on
 //   `fetch_threads` threads, the window doubling up to `readahead_pages`.
@@ -25,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -92,11 +99,27 @@ class ReadThroughCache {
  private:
   struct Target;  // a resolved object at one version
   struct Flight;  // one in-progress page fetch
+  struct OpenFlight;  // one in-progress cold open (stat + first pages) of an object
   using FlightMap =
       std::unordered_map<pagestore::PageKey, std::shared_ptr<Flight>, pagestore::PageKeyHash>;
 
   Result<ufs::ObjectInfo> StatResolved(const ufs::Resolved& r, bool bypass_cache);
-  Result<size_t> ReadOnce(const Target& t, uint64_t offset, std::span<char> out);
+  // For an object whose metadata is not cached: one under-store request returns its
+  // info and the pages a read at `offset` needs first (single flight per object).
+  // Pages a cold open fetched for its reader: served to it directly, counted as misses.
+  struct Prefetched {
+    uint64_t first = 0;
+    std::vector<std::shared_ptr<const std::string>> pages;
+  };
+  Result<ufs::ObjectInfo> ColdOpen(const ufs::Resolved& r, uint64_t offset, uint64_t length,
+                                   Prefetched* fetched);
+  Result<ufs::ObjectInfo> FetchFirst(const ufs::Resolved& r, uint64_t offset, uint64_t length,
+                                     Prefetched* fetched);
+  // Splits `data` (pages first.. of t) into pages and offers each to the page store.
+  void StorePages(const Target& t, uint64_t first, const std::string& data,
+                  std::vector<std::shared_ptr<const std::string>>* out);
+  Result<size_t> ReadOnce(const Target& t, uint64_t offset, std::span<char> out,
+                          const Prefetched& fetched);
   // Fetches `pages` (sorted) of `t`, joining flights already under way. On return each
   // page is either in `fetched` or (if another fetch stored it) in the page store.
   Status FetchPages(const Target& t, const std::vector<uint64_t>& pages, bool wait,
@@ -114,6 +137,8 @@ class ReadThroughCache {
 
   std::mutex flights_mu_;
   FlightMap flights_;  // GUARDED_BY(flights_mu_)
+  std::mutex opens_mu_;
+  std::unordered_map<std::string, std::shared_ptr<OpenFlight>> opens_;  // GUARDED_BY(opens_mu_)
 
   struct Stream {
     uint64_t next_offset = 0;  // where a sequential reader continues
@@ -127,6 +152,9 @@ class ReadThroughCache {
       ufs_bytes_{0}, ufs_errors_{0}, single_flight_waits_{0}, readahead_pages_{0},
       version_changes_{0}, store_put_failures_{0}, truncated_fetches_{0};
   std::atomic<int64_t> last_put_warning_ns_{0};
+  // The page store held pages when the engine started (a restart over a disk cache):
+  // cold opens stat the object instead of fetching its first pages.
+  const bool recovered_pages_;
 
   // Declared last: destroyed first, so background fetches finish while members live.
   std::unique_ptr<ThreadPool> fetchers_;
