@@ -7,5 +7,6 @@
 namespace sluice::cli {
 
 void RegisterBench(CLI::App* app, int* exit_code);
+void RegisterWorker(CLI::App* app, int* exit_code);
 
 }  // namespace sluice::cli

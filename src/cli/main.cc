@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     }
   });
   int exit_code = 0;
+  sluice::cli::RegisterWorker(&app, &exit_code);
   sluice::cli::RegisterBench(&app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;

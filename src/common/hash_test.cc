@@ -25,3 +25,20 @@ TEST(HashTest, ChecksumDetectsFlippedBit) {
 
 }  // namespace
 }  // namespace sluice
+
+#include "common/digest.h"
+
+namespace sluice {
+namespace {
+
+TEST(DigestTest, Md5MatchesKnownVectors) {
+  Md5 empty;
+  EXPECT_EQ(empty.HexDigest(), "d41d8cd98f00b204e9800998ecf8427e");
+  Md5 abc;
+  abc.Update("a");
+  abc.Update("bc");
+  EXPECT_EQ(abc.HexDigest(), "900150983cd24fb0d6963f7d28e17f72");
+}
+
+}  // namespace
+}  // namespace sluice

@@ -33,6 +33,7 @@ struct ServerOptions {
   size_t max_connections = 4096;
   Duration request_timeout = std::chrono::minutes(5);  // to receive a request's head + body
   Duration idle_timeout = std::chrono::seconds(60);    // keep-alive connection with no request
+  Duration send_timeout = std::chrono::seconds(60);    // a response write making no progress
   Status Validate() const;
 };
 

@@ -33,6 +33,24 @@ Status ApplyS3(const YAML::Node& n, ufs::S3Options* o) {
   return yaml::ReadNumber(n, "max_connections", &o->max_connections);
 }
 
+Status ApplyServer(const YAML::Node& n, net::ServerOptions* o) {
+  SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
+      n,
+      {"listen", "io_threads", "handler_threads", "max_header_bytes", "max_body_bytes",
+       "max_connections", "request_timeout", "idle_timeout"},
+      "server"));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "listen", &o->listen));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "io_threads", &o->io_threads));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "handler_threads", &o->handler_threads));
+  uint64_t header = o->max_header_bytes;
+  SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "max_header_bytes", &header));
+  o->max_header_bytes = header;
+  SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "max_body_bytes", &o->max_body_bytes));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "max_connections", &o->max_connections));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(n, "request_timeout", &o->request_timeout));
+  return yaml::ReadDuration(n, "idle_timeout", &o->idle_timeout);
+}
+
 Status ApplyCache(const YAML::Node& n, CacheOptions* o) {
   SLUICE_RETURN_IF_ERROR(
       yaml::CheckKeys(n,
@@ -67,6 +85,7 @@ Status PageStoreConfig::Validate() const {
 }
 
 Status WorkerConfig::Validate() const {
+  SLUICE_RETURN_IF_ERROR(server.Validate());
   for (const auto& m : mounts) {
     SLUICE_RETURN_IF_ERROR(ufs::ValidateMountName(m.name));
     if (m.uri.empty()) return Status::InvalidArgument(fmt::format("mount '{}': empty uri", m.name));
@@ -74,6 +93,23 @@ Status WorkerConfig::Validate() const {
   SLUICE_RETURN_IF_ERROR(pages.Validate());
   SLUICE_RETURN_IF_ERROR(cache.Validate());
   return ufs.Validate();
+}
+
+Result<std::map<std::string, std::string>> ParseCredentials(std::string_view spec) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  while (i < spec.size()) {
+    size_t j = spec.find(',', i);
+    if (j == std::string_view::npos) j = spec.size();
+    std::string_view pair = spec.substr(i, j - i);
+    size_t colon = pair.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == pair.size()) {
+      return Status::InvalidArgument("credentials must be ACCESS:SECRET[,ACCESS:SECRET...]");
+    }
+    out[std::string(pair.substr(0, colon))] = std::string(pair.substr(colon + 1));
+    i = j + 1;
+  }
+  return out;
 }
 
 Result<pagestore::DiskDir> ParseCacheDir(std::string_view spec) {
@@ -96,8 +132,27 @@ Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
   if (!root || root.IsNull()) return Status::OK();
   try {
     SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
-        root, {"log_level", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache", "s3"},
+        root,
+        {"log_level", "server", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache",
+         "s3", "s3_credentials", "cluster_token", "insecure", "staging_dir"},
         "the top level"));
+    SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_token", &c->cluster_token));
+    SLUICE_RETURN_IF_ERROR(yaml::ReadBool(root, "insecure", &c->insecure));
+    SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "staging_dir", &c->staging_dir));
+    if (const auto n = root["server"]) SLUICE_RETURN_IF_ERROR(ApplyServer(n, &c->server));
+    if (const auto cr = root["s3_credentials"]) {
+      if (!cr.IsSequence()) return Status::InvalidArgument("config: 's3_credentials' must be a list");
+      for (const auto& e : cr) {
+        SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(e, {"access_key", "secret_key"}, "a credential"));
+        std::string a, k;
+        SLUICE_RETURN_IF_ERROR(yaml::ReadString(e, "access_key", &a));
+        SLUICE_RETURN_IF_ERROR(yaml::ReadString(e, "secret_key", &k));
+        if (a.empty() || k.empty()) {
+          return Status::InvalidArgument("config: a credential needs access_key and secret_key");
+        }
+        c->s3_credentials[a] = k;
+      }
+    }
     SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "log_level", &c->log_level));
     SLUICE_RETURN_IF_ERROR(yaml::ReadSize(root, "memory", &c->pages.memory));
     SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "eviction", &c->pages.eviction));

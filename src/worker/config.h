@@ -3,9 +3,11 @@
 // overridden by command-line flags. Validate() reports the first bad field.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "net/http_server.h"
 #include "pagestore/page_store.h"
 #include "ufs/options.h"
 #include "worker/read_through.h"
@@ -27,7 +29,16 @@ struct PageStoreConfig {
 
 struct WorkerConfig {
   std::string log_level = "info";
+  net::ServerOptions server;  // listen address, threads, limits
   std::vector<MountConfig> mounts;
+  // S3 API credentials (access key -> secret). Empty: requests are not authenticated,
+  // which is allowed only on loopback unless `insecure`. Also SLUICE_S3_CREDENTIALS.
+  std::map<std::string, std::string> s3_credentials;
+  std::string cluster_token;  // required on /v1 when set (also SLUICE_CLUSTER_TOKEN)
+  bool insecure = false;      // allow listening beyond loopback without credentials
+  // Where uploads are staged (multipart parts, write-through copies). Default: the first
+  // cache dir's "staging" folder, else a folder under the system temp dir.
+  std::string staging_dir;
   PageStoreConfig pages;
   CacheOptions cache;
   ufs::UnderStoreOptions ufs;
@@ -37,6 +48,9 @@ struct WorkerConfig {
 // Loads a YAML file over the defaults. Unknown keys are errors.
 Result<WorkerConfig> LoadWorkerConfig(const std::string& path);
 Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* config);
+
+// Parses "ACCESS:SECRET[,ACCESS:SECRET...]" (SLUICE_S3_CREDENTIALS).
+Result<std::map<std::string, std::string>> ParseCredentials(std::string_view spec);
 
 // Parses "DIR:SIZE" (the --cache-dir flag).
 Result<pagestore::DiskDir> ParseCacheDir(std::string_view spec);

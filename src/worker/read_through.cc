@@ -98,7 +98,8 @@ Result<std::string> ReadThroughCache::ReadRange(std::string_view path, uint64_t 
   return out;
 }
 
-Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset, std::span<char> out) {
+Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset,
+                                      std::span<char> out, std::string_view expected_version) {
   reads_++;
   SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
   if (!r.store || r.key.empty()) {
@@ -113,6 +114,14 @@ Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset, st
                                                   : StatResolved(r, /*bypass_cache=*/true);
     SLUICE_ASSIGN_OR_RETURN(ufs::ObjectInfo info, std::move(stat));
     if (info.is_dir) return Status::InvalidArgument(fmt::format("'{}' is a directory", path));
+    if (!expected_version.empty() && info.Version() != expected_version) {
+      if (attempt == 0 && cached) {  // the cached stat may be the stale one: look again
+        metadata_.Invalidate(r.ObjectUri());
+        continue;
+      }
+      return Status::FailedPrecondition(fmt::format("'{}' changed: version {} is not {}", path,
+                                                    info.Version(), expected_version));
+    }
     Target t;
     t.where = r;
     t.uri = r.ObjectUri();
@@ -429,6 +438,52 @@ void ReadThroughCache::Invalidate(std::string_view path) {
     pages_->RemoveFile(pagestore::MakeFileId(uri, (*cached)->Version()));
   }
   metadata_.Invalidate(uri);
+}
+
+size_t ReadThroughCache::Forget(std::string_view path, const ufs::ObjectInfo& known) {
+  auto r = mounts_->Resolve(path);
+  if (!r.ok() || !r->store) return 0;
+  std::string uri = r->ObjectUri();
+  size_t dropped = pages_->RemoveFile(pagestore::MakeFileId(uri, known.Version()));
+  if (auto cached = metadata_.Get(uri); cached && cached->ok() &&
+                                        (*cached)->Version() != known.Version()) {
+    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, (*cached)->Version()));
+  }
+  metadata_.Invalidate(uri);
+  return dropped;
+}
+
+void ReadThroughCache::InvalidatePrefix(std::string_view path_prefix) {
+  auto r = mounts_->Resolve(path_prefix);
+  if (!r.ok() || !r->store) return;
+  metadata_.InvalidatePrefix(r->ObjectUri());
+}
+
+size_t ReadThroughCache::AdmitWritten(std::string_view path, const ufs::ObjectInfo& info,
+                                      const PageSource& source) {
+  auto r = mounts_->Resolve(path);
+  if (!r.ok() || !r->store) return 0;
+  Target t;
+  t.where = *r;
+  t.uri = r->ObjectUri();
+  t.version = info.Version();
+  t.file_id = pagestore::MakeFileId(t.uri, t.version);
+  t.info = info;
+  metadata_.Put(t.uri, info);
+  const uint64_t ps = options_.page_size;
+  std::string buf;
+  size_t cached = 0;
+  for (uint64_t p = 0; p * ps < info.size; ++p) {
+    buf.resize(PageLength(t, p));
+    auto n = source(p * ps, std::span<char>(buf.data(), buf.size()));
+    if (!n.ok() || *n != buf.size()) break;
+    if (pages_->Put(PageKey{t.file_id, p}, buf).ok()) {
+      cached++;
+    } else {
+      store_put_failures_++;
+    }
+  }
+  return cached;
 }
 
 ReadThroughStats ReadThroughCache::GetStats() const {

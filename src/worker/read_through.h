@@ -29,6 +29,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -85,11 +86,26 @@ class ReadThroughCache {
 
   // Reads bytes [offset, offset + out.size()) of the object at `path` into `out`.
   // Returns the number of bytes read: fewer only at the end of the object.
-  Result<size_t> Read(std::string_view path, uint64_t offset, std::span<char> out);
+  // With `expected_version`, fails with kFailedPrecondition instead of reading another
+  // version (a response whose headers named that version must not mix).
+  Result<size_t> Read(std::string_view path, uint64_t offset, std::span<char> out,
+                      std::string_view expected_version = {});
   Result<std::string> ReadRange(std::string_view path, uint64_t offset, uint64_t length);
 
   // Forgets the metadata and cached pages of `path` (its current version).
   void Invalidate(std::string_view path);
+  // Forgets the metadata of `path` and the cached pages of the version `known` names
+  // (for callers that know the version from a listing). Returns pages dropped.
+  size_t Forget(std::string_view path, const ufs::ObjectInfo& known);
+  // Forgets cached stats under a namespace prefix ("/mount/dir/").
+  void InvalidatePrefix(std::string_view path_prefix);
+
+  // Write-through: `path` was just written with `info`; caches its metadata and offers
+  // its pages, read from `source(offset, buffer)` (the bytes written), to the page
+  // store. Best effort: a page the store refuses is skipped. Returns pages cached.
+  using PageSource = std::function<Result<size_t>(uint64_t offset, std::span<char> out)>;
+  size_t AdmitWritten(std::string_view path, const ufs::ObjectInfo& info,
+                      const PageSource& source);
 
   ReadThroughStats GetStats() const;
   MetadataCacheStats GetMetadataStats() const { return metadata_.GetStats(); }

@@ -1,0 +1,87 @@
+// `sluice worker`: runs one cache worker in the foreground until SIGTERM or SIGINT, then
+// shuts down gracefully (stop accepting, finish in-flight requests, flush).
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/setup.h"
+#include "common/logging.h"
+#include "worker/worker.h"
+
+namespace sluice::cli {
+namespace {
+
+struct WorkerFlags {
+  EngineFlags engine;
+  std::string listen;
+  int io_threads = 0;
+  bool insecure = false;
+  std::string log_level;
+};
+
+int Run(const WorkerFlags& f) {
+  auto config = ConfigFromFlags(f.engine);
+  if (!config.ok()) return Fail(config.status());
+  worker::WorkerConfig c = std::move(config).value();
+  if (!f.listen.empty()) c.server.listen = f.listen;
+  if (f.io_threads > 0) c.server.io_threads = f.io_threads;
+  if (f.insecure) c.insecure = true;
+  if (const char* creds = std::getenv("SLUICE_S3_CREDENTIALS"); creds && *creds) {
+    auto parsed = worker::ParseCredentials(creds);
+    if (!parsed.ok()) return Fail(parsed.status().WithContext("SLUICE_S3_CREDENTIALS"));
+    c.s3_credentials.insert(parsed->begin(), parsed->end());
+  }
+  if (const char* token = std::getenv("SLUICE_CLUSTER_TOKEN"); token && *token) {
+    c.cluster_token = token;
+  }
+  if (!f.log_level.empty()) {
+    SetLogLevel(f.log_level);
+  } else if (!c.log_level.empty()) {
+    SetLogLevel(c.log_level);
+  }
+
+  // Signals are taken synchronously by this thread; every thread started below inherits
+  // the blocked mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  auto w = worker::Worker::Create(std::move(c));
+  if (!w.ok()) return Fail(w.status());
+  if (Status s = (*w)->Start(); !s.ok()) return Fail(s);
+  std::string mounts;
+  for (const auto& m : (*w)->engine().mounts->List()) {
+    mounts += fmt::format("{}{}={}", mounts.empty() ? "" : ", ", m.name, m.uri);
+  }
+  fmt::print("sluice worker: serving {} (mounts: {})\n", (*w)->endpoint(), mounts);
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  fmt::print("sluice worker: {} received, shutting down\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::fflush(stdout);
+  (*w)->Stop(std::chrono::seconds(10));
+  w->reset();
+  return 0;
+}
+
+}  // namespace
+
+void RegisterWorker(CLI::App* app, int* exit_code) {
+  auto flags = std::make_shared<WorkerFlags>();
+  auto* cmd = app->add_subcommand("worker", "Run a cache worker (S3 API, /v1 API, /metrics)");
+  AddEngineFlags(cmd, &flags->engine);
+  cmd->add_option("--listen", flags->listen, "HOST:PORT to serve on (default 127.0.0.1:7480)");
+  cmd->add_option("--io-threads", flags->io_threads, "HTTP I/O threads");
+  cmd->add_flag("--insecure", flags->insecure,
+                "allow listening beyond loopback without S3 credentials");
+  cmd->add_option("--worker-log-level", flags->log_level, "log level for the worker");
+  cmd->callback([flags, exit_code] { *exit_code = Run(*flags); });
+}
+
+}  // namespace sluice::cli

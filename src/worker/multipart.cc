@@ -1,0 +1,209 @@
+#include "worker/multipart.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "common/digest.h"
+
+namespace sluice::worker {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string NewUploadId() {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  return fmt::format("{:016x}{:016x}", rng(), rng());
+}
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status WriteAll(int fd, std::string_view data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = write(fd, data.data() + off, data.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      return errno == ENOSPC ? Status::ResourceExhausted("staging disk full")
+                             : Status::IoError(std::strerror(errno));
+    }
+    off += static_cast<size_t>(w);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+MultipartUploads::MultipartUploads(WriteThrough* writes, std::string staging_dir)
+    : writes_(writes), root_(staging_dir.empty() ? "" : staging_dir + "/uploads") {
+  if (!root_.empty()) {
+    std::error_code ec;
+    fs::remove_all(root_, ec);  // uploads of an earlier process are gone with it
+    fs::create_directories(root_, ec);
+  }
+}
+
+std::string MultipartUploads::DirOf(std::string_view id) const {
+  return fmt::format("{}/{}", root_, id);
+}
+
+Result<std::string> MultipartUploads::Create(std::string_view path) {
+  if (root_.empty()) return Status::Unimplemented("multipart uploads need a staging directory");
+  std::string id = NewUploadId();
+  std::error_code ec;
+  fs::create_directories(DirOf(id), ec);
+  if (ec) return Status::IoError(fmt::format("staging {}: {}", DirOf(id), ec.message()));
+  std::lock_guard lock(mu_);
+  uploads_[id] = State{std::string(path), {}};
+  return id;
+}
+
+Result<std::string> MultipartUploads::UploadPart(std::string_view upload_id, std::string_view path,
+                                                 int number, net::BodyReader& body,
+                                                 uint64_t max_part_bytes) {
+  if (number < 1 || number > 10000) {
+    return Status::InvalidArgument("part number must be between 1 and 10000");
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = uploads_.find(upload_id);
+    if (it == uploads_.end() || it->second.path != path) {
+      return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+    }
+  }
+  // Written under a unique name, then renamed: concurrent retries of one part never mix.
+  std::string tmp = fmt::format("{}/.part-{}-{}", DirOf(upload_id), number, NewUploadId());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IoError(fmt::format("staging part: {}", std::strerror(errno)));
+  Md5 md5;
+  uint64_t size = 0;
+  std::string buf(1 << 20, '\0');
+  Status st;
+  for (;;) {
+    Result<size_t> n = body.Read(std::span<char>(buf.data(), buf.size()));
+    if (!n.ok()) {
+      st = n.status();
+      break;
+    }
+    if (*n == 0) break;
+    size += *n;
+    if (size > max_part_bytes) {
+      st = Status::InvalidArgument("EntityTooLarge: part larger than the limit");
+      break;
+    }
+    std::string_view chunk(buf.data(), *n);
+    md5.Update(chunk);
+    st = WriteAll(fd, chunk);
+    if (!st.ok()) break;
+  }
+  close(fd);
+  if (!st.ok()) {
+    unlink(tmp.c_str());
+    return st;
+  }
+  std::string etag = md5.HexDigest();
+  std::string final_path = fmt::format("{}/part-{:05}", DirOf(upload_id), number);
+  std::lock_guard lock(mu_);
+  auto it = uploads_.find(upload_id);
+  if (it == uploads_.end()) {  // aborted while we were receiving
+    unlink(tmp.c_str());
+    return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+  }
+  if (rename(tmp.c_str(), final_path.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return Status::IoError(fmt::format("staging part: {}", std::strerror(errno)));
+  }
+  it->second.parts[number] = PartInfo{number, size, etag, NowNs()};
+  return etag;
+}
+
+Result<std::vector<PartInfo>> MultipartUploads::ListParts(std::string_view upload_id,
+                                                          std::string_view path) {
+  std::lock_guard lock(mu_);
+  auto it = uploads_.find(upload_id);
+  if (it == uploads_.end() || it->second.path != path) {
+    return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+  }
+  std::vector<PartInfo> out;
+  for (const auto& [n, p] : it->second.parts) out.push_back(p);
+  return out;
+}
+
+Result<ufs::ObjectInfo> MultipartUploads::Complete(
+    std::string_view upload_id, std::string_view path,
+    const std::vector<std::pair<int, std::string>>& parts) {
+  State state;
+  {
+    std::lock_guard lock(mu_);
+    auto it = uploads_.find(upload_id);
+    if (it == uploads_.end() || it->second.path != path) {
+      return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+    }
+    state = it->second;
+  }
+  if (parts.empty()) return Status::InvalidArgument("MalformedXML: no parts");
+  for (size_t i = 0; i < parts.size(); ++i) {
+    auto p = state.parts.find(parts[i].first);
+    if (p == state.parts.end() || p->second.etag != parts[i].second) {
+      return Status::InvalidArgument(
+          fmt::format("InvalidPart: part {} was not uploaded or its ETag differs", parts[i].first));
+    }
+    if (i > 0 && parts[i].first <= parts[i - 1].first) {
+      return Status::InvalidArgument("InvalidPartOrder: parts must be in ascending order");
+    }
+  }
+  uint64_t total = 0;
+  for (const auto& [n, etag] : parts) total += state.parts[n].size;
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<Upload> up, writes_->Begin(path, total));
+  std::string buf(1 << 20, '\0');
+  for (const auto& [n, etag] : parts) {
+    std::string file = fmt::format("{}/part-{:05}", DirOf(upload_id), n);
+    int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::IoError(fmt::format("staged part {}: {}", n, std::strerror(errno)));
+    for (;;) {
+      ssize_t r = read(fd, buf.data(), buf.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        close(fd);
+        return Status::IoError(fmt::format("staged part {}: {}", n, std::strerror(errno)));
+      }
+      if (r == 0) break;
+      Status s = up->Append(std::string_view(buf.data(), static_cast<size_t>(r)));
+      if (!s.ok()) {
+        close(fd);
+        return s;
+      }
+    }
+    close(fd);
+  }
+  SLUICE_ASSIGN_OR_RETURN(ufs::ObjectInfo info, up->Commit());
+  SLUICE_RETURN_IF_ERROR(Abort(upload_id, path));  // drops the staging
+  return info;
+}
+
+Status MultipartUploads::Abort(std::string_view upload_id, std::string_view path) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = uploads_.find(upload_id);
+    if (it == uploads_.end() || it->second.path != path) {
+      return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+    }
+    uploads_.erase(it);
+  }
+  std::error_code ec;
+  fs::remove_all(DirOf(upload_id), ec);
+  return Status::OK();
+}
+
+}  // namespace sluice::worker

@@ -1,0 +1,59 @@
+// MultipartUploads: S3 multipart uploads received by a worker. Parts are staged as files
+// under `<staging_dir>/uploads/<upload id>/` (never held in memory); Complete streams
+// them, in order, through WriteThrough into the under store (which uses its own multipart
+// upload for large objects) and caches the pages on the way. Abort deletes the staging.
+// Part ETags are the MD5 of the part, as S3's are.
+//
+// Upload state lives in this process: a restarted worker forgets open uploads (clients
+// see NoSuchUpload and start again); their staging directories are removed at start.
+//
+// Thread-safety: all methods are thread-safe; one upload's parts may arrive concurrently.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "net/http.h"
+#include "worker/write_through.h"
+
+namespace sluice::worker {
+
+struct PartInfo {
+  int number = 0;
+  uint64_t size = 0;
+  std::string etag;  // MD5 hex
+  int64_t mtime_ns = 0;
+};
+
+class MultipartUploads {
+ public:
+  MultipartUploads(WriteThrough* writes, std::string staging_dir);
+
+  // Returns the new upload id.
+  Result<std::string> Create(std::string_view path);
+  // Stores part `number` (1..10000) read from `body`; returns its ETag. Replaces an
+  // earlier part with the same number. kNotFound for an unknown upload (NoSuchUpload).
+  Result<std::string> UploadPart(std::string_view upload_id, std::string_view path, int number,
+                                 net::BodyReader& body, uint64_t max_part_bytes);
+  Result<std::vector<PartInfo>> ListParts(std::string_view upload_id, std::string_view path);
+  // Completes with the named parts (ascending, ETags must match: InvalidPart otherwise).
+  Result<ufs::ObjectInfo> Complete(std::string_view upload_id, std::string_view path,
+                                   const std::vector<std::pair<int, std::string>>& parts);
+  Status Abort(std::string_view upload_id, std::string_view path);
+
+ private:
+  struct State {
+    std::string path;
+    std::map<int, PartInfo> parts;
+  };
+  std::string DirOf(std::string_view id) const;
+
+  WriteThrough* writes_;
+  const std::string root_;  // <staging>/uploads
+  std::mutex mu_;
+  std::map<std::string, State, std::less<>> uploads_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace sluice::worker

@@ -1,0 +1,339 @@
+#include "worker/s3_service.h"
+
+#include <fmt/format.h>
+
+#include "common/digest.h"
+#include "common/hash.h"
+#include "common/logging.h"
+#include "net/s3_xml.h"
+#include "worker/s3_call.h"
+
+namespace sluice::worker {
+namespace {
+
+constexpr std::string_view kXml = "application/xml";
+
+// Body reader that hashes what it reads and, at the end of the body, fails with
+// XAmzContentSHA256Mismatch if the hash is not the one the request signed.
+class HashingReader : public net::BodyReader {
+ public:
+  HashingReader(net::BodyReader* inner, std::string expected)
+      : inner_(inner), expected_(std::move(expected)) {}
+  Result<size_t> Read(std::span<char> out) override {
+    SLUICE_ASSIGN_OR_RETURN(size_t n, inner_->Read(out));
+    if (n > 0) {
+      hasher_.Update(std::string_view(out.data(), n));
+    } else if (!finished_) {
+      finished_ = true;
+      if (hasher_.HexDigest() != expected_) {
+        return Status::InvalidArgument(
+            "XAmzContentSHA256Mismatch: the body does not match x-amz-content-sha256");
+      }
+    }
+    return n;
+  }
+
+ private:
+  net::BodyReader* inner_;
+  std::string expected_;
+  net::PayloadHasher hasher_;
+  bool finished_ = false;
+};
+
+// S3 codes that Sluice carries in a Status message as "Code: text".
+struct CodeInfo {
+  std::string_view code;
+  int http_status;
+};
+constexpr CodeInfo kKnownCodes[] = {
+    {"NoSuchUpload", 404},     {"InvalidPart", 400},        {"InvalidPartOrder", 400},
+    {"MalformedXML", 400},     {"EntityTooLarge", 400},     {"XAmzContentSHA256Mismatch", 400},
+    {"BadDigest", 400},        {"InvalidArgument", 400},    {"NotImplemented", 501},
+    {"InvalidBucketName", 400}, {"NoSuchBucket", 404},
+};
+
+}  // namespace
+
+std::string S3ETag(const ufs::ObjectInfo& info) {
+  if (!info.etag.empty()) return info.etag;
+  Hash128 h = Hash128Of(info.Version());
+  return h.ToHex();
+}
+
+S3Service::S3Service(S3ServiceOptions options, std::shared_ptr<ufs::MountTable> mounts,
+                     std::shared_ptr<ReadThroughCache> cache, std::shared_ptr<WriteThrough> writes,
+                     std::shared_ptr<MultipartUploads> uploads, metrics::Registry* registry,
+                     Clock* clock)
+    : options_(std::move(options)),
+      mounts_(std::move(mounts)),
+      cache_(std::move(cache)),
+      writes_(std::move(writes)),
+      uploads_(std::move(uploads)),
+      clock_(clock),
+      registry_(registry) {
+  if (!options_.credentials.empty()) verifier_.emplace(options_.credentials, options_.max_clock_skew);
+}
+
+void S3Service::Handle(const net::HttpRequest& req, net::BodyReader& body,
+                       net::ResponseWriter& out) {
+  auto start = clock_->Now();
+  Call c(req, &body, out);
+  c.request_id = fmt::format("{:016X}", Hash64(req.target, ++request_ids_));
+  out.SetHeader("x-amz-request-id", c.request_id);
+  Dispatch(c);
+  if (registry_ != nullptr) {
+    double secs = std::chrono::duration<double>(clock_->Now() - start).count();
+    registry_
+        ->GetCounter("sluice_s3_requests_total", "S3 API requests by operation and status.",
+                     {{"op", c.op}, {"status", std::to_string(c.status)}})
+        ->Inc();
+    registry_
+        ->GetHistogram("sluice_s3_request_seconds", "S3 API request latency by operation.",
+                       {{"op", c.op}})
+        ->Observe(secs);
+  }
+}
+
+void S3Service::SendError(Call& c, const net::S3Error& e) {
+  c.status = e.http_status;
+  if (c.out.HeadersSent()) return;  // mid-body: the server closes the connection
+  c.out.SetHeader("Content-Type", kXml);
+  c.out.SetStatus(e.http_status);
+  if (c.req.method == "HEAD") {
+    c.out.SetHeader("Content-Length", "0");
+    (void)c.out.Finish();
+    return;
+  }
+  (void)c.out.Send(e.http_status, kXml, net::RenderS3ErrorXml(e, c.Resource(), c.request_id));
+}
+
+void S3Service::SendStatusError(Call& c, const Status& s, bool is_bucket) {
+  net::S3Error e = net::S3ErrorFromStatus(s, is_bucket);
+  // A message "Code: text" names the S3 code precisely.
+  std::string_view msg = s.message();
+  for (const auto& k : kKnownCodes) {
+    if (msg.starts_with(k.code) && msg.size() > k.code.size() && msg[k.code.size()] == ':') {
+      e.code = std::string(k.code);
+      e.http_status = k.http_status;
+    }
+  }
+  if (e.message.empty()) e.message = s.message();
+  SendError(c, e);
+}
+
+void S3Service::Dispatch(Call& c) {
+  // Path-style: /bucket/key. The key is decoded; '+' stays '+'.
+  auto path = net::UrlDecode(c.req.path);
+  if (!path || path->empty() || (*path)[0] != '/') {
+    c.op = "invalid";
+    return SendError(c, net::S3Error::Of(400, "InvalidURI", "the request path is not valid"));
+  }
+  size_t slash = path->find('/', 1);
+  c.bucket = path->substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+  c.key = slash == std::string::npos ? "" : path->substr(slash + 1);
+  c.query = net::ParseQuery(c.req.query);
+
+  if (verifier_) {
+    auto auth = verifier_->Verify(c.req);
+    if (auto* err = std::get_if<net::S3Error>(&auth)) {
+      c.op = "auth";
+      return SendError(c, *err);
+    }
+    const auto& ok = std::get<net::AuthResult>(auth);
+    if (!ok.payload_sha256.empty() && c.req.method != "GET" && c.req.method != "HEAD") {
+      c.owned_body = std::make_unique<HashingReader>(c.body, ok.payload_sha256);
+      c.body = c.owned_body.get();
+    }
+  }
+
+  const std::string& m = c.req.method;
+  if (c.bucket.empty()) {
+    c.op = "ListBuckets";
+    if (m != "GET") return SendError(c, net::S3Error::Of(405, "MethodNotAllowed", m));
+    return ListBuckets(c);
+  }
+  if (c.key.empty()) return BucketOp(c);
+  if (m == "GET" || m == "HEAD") {
+    if (c.Has("uploadId")) return ListParts(c);
+    return GetObject(c, m == "HEAD");
+  }
+  if (m == "PUT") {
+    if (c.Has("uploadId") && c.Has("partNumber")) return UploadPart(c);
+    return PutObject(c);
+  }
+  if (m == "POST") {
+    if (c.Has("uploads")) return CreateMultipart(c);
+    if (c.Has("uploadId")) return CompleteMultipart(c);
+  }
+  if (m == "DELETE") {
+    if (c.Has("uploadId")) return AbortMultipart(c);
+    return DeleteObject(c);
+  }
+  c.op = "unsupported";
+  SendError(c, net::S3Error::Of(501, "NotImplemented",
+                                fmt::format("{} on an object is not implemented", m)));
+}
+
+void S3Service::ListBuckets(Call& c) {
+  std::vector<net::S3BucketEntry> buckets;
+  for (const auto& m : mounts_->List()) buckets.push_back({m.name, 0});
+  c.status = 200;
+  (void)c.out.Send(200, kXml, net::RenderListBuckets(buckets));
+}
+
+void S3Service::BucketOp(Call& c) {
+  const std::string& m = c.req.method;
+  c.op = "HeadBucket";
+  auto r = mounts_->Resolve("/" + c.bucket);
+  bool exists = r.ok() && r->store != nullptr;
+  if (m == "PUT") {
+    c.op = "CreateBucket";
+    if (exists) {
+      c.status = 200;
+      c.out.SetHeader("Location", "/" + c.bucket);
+      (void)c.out.Send(200, kXml, "");
+      return;
+    }
+    return SendError(c, net::S3Error::Of(501, "NotImplemented",
+                                         "buckets are mounts: add a mount to create one"));
+  }
+  if (!exists) {
+    return SendError(c, net::S3Error::Of(404, "NoSuchBucket",
+                                         fmt::format("no mount named '{}'", c.bucket)));
+  }
+  if (m == "HEAD") {
+    c.status = 200;
+    c.out.SetHeader("x-amz-bucket-region", "us-east-1");
+    c.out.SetHeader("Content-Length", "0");
+    c.out.SetStatus(200);
+    (void)c.out.Finish();
+    return;
+  }
+  if (m == "GET") {
+    if (c.Has("location")) {
+      c.op = "GetBucketLocation";
+      c.status = 200;
+      (void)c.out.Send(200, kXml,
+                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint "
+                       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"></LocationConstraint>");
+      return;
+    }
+    if (c.Has("versioning")) {
+      c.op = "GetBucketVersioning";
+      c.status = 200;
+      (void)c.out.Send(200, kXml,
+                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration "
+                       "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>");
+      return;
+    }
+    if (c.Has("uploads")) {
+      c.op = "ListMultipartUploads";
+      c.status = 200;
+      (void)c.out.Send(
+          200, kXml,
+          fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult "
+                      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket>"
+                      "<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>",
+                      net::XmlEscape(c.bucket)));
+      return;
+    }
+    for (const char* sub : {"acl", "policy", "cors", "lifecycle", "tagging", "website", "logging",
+                            "encryption", "replication", "notification", "object-lock"}) {
+      if (c.Has(sub)) {
+        c.op = "BucketSubresource";
+        return SendError(c, net::S3Error::Of(501, "NotImplemented",
+                                             fmt::format("?{} is not supported", sub)));
+      }
+    }
+    return ListObjects(c, c.Get("list-type") == "2");
+  }
+  if (m == "POST" && c.Has("delete")) return DeleteObjects(c);
+  if (m == "DELETE") {
+    c.op = "DeleteBucket";
+    return SendError(c, net::S3Error::Of(501, "NotImplemented",
+                                         "buckets are mounts: remove the mount to delete one"));
+  }
+  SendError(c, net::S3Error::Of(405, "MethodNotAllowed", m));
+}
+
+Result<ufs::ListPage> S3Service::ListCached(const ufs::Resolved& r, const ufs::ListOptions& o) {
+  std::string key = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", r.mount, o.prefix, o.delimiter,
+                                o.continuation_token, o.start_after, o.max_keys);
+  auto now = clock_->Now();
+  {
+    std::lock_guard lock(listings_mu_);
+    auto it = listings_.find(key);
+    if (it != listings_.end() && now < it->second.expires) return it->second.page;
+  }
+  SLUICE_ASSIGN_OR_RETURN(ufs::ListPage page, r.store->List(o));
+  std::lock_guard lock(listings_mu_);
+  if (listings_.size() >= options_.listing_cache_entries) listings_.clear();
+  listings_[key] = Listing{page, now + options_.listing_ttl};
+  return page;
+}
+
+void S3Service::InvalidateListings(std::string_view mount) {
+  std::string prefix = std::string(mount) + "\n";
+  std::lock_guard lock(listings_mu_);
+  std::erase_if(listings_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
+}
+
+void S3Service::ListObjects(Call& c, bool v2) {
+  c.op = v2 ? "ListObjectsV2" : "ListObjects";
+  auto r = mounts_->Resolve("/" + c.bucket);
+  if (!r.ok()) return SendStatusError(c, r.status(), true);
+  ufs::ListOptions o;
+  o.prefix = c.Get("prefix");
+  o.delimiter = c.Get("delimiter");
+  int max_keys = 1000;
+  if (c.Has("max-keys")) {
+    try {
+      size_t used = 0;
+      max_keys = std::stoi(c.Get("max-keys"), &used);
+      if (used != c.Get("max-keys").size() || max_keys < 0) throw std::invalid_argument("");
+    } catch (const std::exception&) {
+      return SendError(c, net::S3Error::Of(400, "InvalidArgument",
+                                           "max-keys must be a non-negative integer"));
+    }
+  }
+  max_keys = std::min(max_keys, 1000);
+  net::ListObjectsResult res;
+  res.v2 = v2;
+  res.bucket = c.bucket;
+  res.prefix = o.prefix;
+  res.delimiter = o.delimiter;
+  res.max_keys = max_keys;
+  res.url_encode = c.Get("encoding-type") == "url";
+  if (v2) {
+    res.continuation_token = c.Get("continuation-token");
+    res.start_after = c.Get("start-after");
+    o.continuation_token = res.continuation_token;
+    o.start_after = res.start_after;
+  } else {
+    res.marker = c.Get("marker");
+    o.start_after = res.marker;
+  }
+  if (max_keys > 0) {
+    o.max_keys = max_keys;
+    auto page = ListCached(*r, o);
+    if (!page.ok()) return SendStatusError(c, page.status(), true);
+    for (const auto& obj : page->objects) {
+      if (obj.is_dir) continue;
+      res.objects.push_back({obj.key, obj.size, obj.mtime_ns, S3ETag(obj)});
+    }
+    res.common_prefixes = page->common_prefixes;
+    res.truncated = page->truncated;
+    if (page->truncated) {
+      res.next_continuation_token = page->next_token;
+      std::string last = res.objects.empty() ? "" : res.objects.back().key;
+      if (!res.common_prefixes.empty() && res.common_prefixes.back() > last) {
+        last = res.common_prefixes.back();
+      }
+      res.next_marker = last;
+    }
+  }
+  c.status = 200;
+  (void)c.out.Send(200, kXml, net::RenderListObjects(res));
+}
+
+}  // namespace sluice::worker

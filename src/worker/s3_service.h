@@ -1,0 +1,102 @@
+// S3Service: the worker's S3-compatible API (path-style; bucket = mount name). Any S3
+// client (boto3, awscli, s3cmd, Spark s3a) can read and write the namespace through it.
+//
+// Operations: ListBuckets, HeadBucket, GetBucketLocation, ListObjectsV2, ListObjects (v1),
+// GetObject (ranges, conditionals), HeadObject, PutObject, CreateMultipartUpload,
+// UploadPart, CompleteMultipartUpload, AbortMultipartUpload, ListParts, DeleteObject,
+// DeleteObjects. CreateBucket/DeleteBucket answer for existing mounts only. Errors are S3
+// XML error documents (net/s3_errors.h is the one mapping from Status).
+//
+// Reads go through the ReadThroughCache; listings through a TTL cache of list pages;
+// writes through WriteThrough (pages cached on the way). Requests are SigV4-verified
+// when credentials are configured (net/sigv4.h).
+//
+// Thread-safety: Handle is called concurrently from handler threads.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "net/http.h"
+#include "net/s3_errors.h"
+#include "net/sigv4.h"
+#include "worker/multipart.h"
+#include "worker/read_through.h"
+#include "worker/write_through.h"
+
+namespace sluice::worker {
+
+struct S3ServiceOptions {
+  std::map<std::string, std::string> credentials;  // access key -> secret; empty: no auth
+  Duration max_clock_skew = std::chrono::minutes(15);
+  Duration listing_ttl = std::chrono::seconds(30);
+  size_t listing_cache_entries = 10000;
+  uint64_t max_part_bytes = 5ULL * kGiB;
+  uint64_t max_xml_body = 2 * kMiB;  // Delete / CompleteMultipartUpload bodies
+  uint64_t read_chunk = 1 * kMiB;    // GET responses are streamed in chunks of this size
+};
+
+class S3Service {
+ public:
+  S3Service(S3ServiceOptions options, std::shared_ptr<ufs::MountTable> mounts,
+            std::shared_ptr<ReadThroughCache> cache, std::shared_ptr<WriteThrough> writes,
+            std::shared_ptr<MultipartUploads> uploads, metrics::Registry* registry,
+            Clock* clock = Clock::Real());
+
+  void Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
+
+  // Forgets cached listings of a mount (after writes and deletes, and on `sluice free`).
+  void InvalidateListings(std::string_view mount);
+
+ private:
+  struct Call;  // one request being served
+  void Dispatch(Call& c);
+  void SendError(Call& c, const net::S3Error& e);
+  void SendStatusError(Call& c, const Status& s, bool is_bucket = false);
+
+  void ListBuckets(Call& c);
+  void BucketOp(Call& c);
+  void ListObjects(Call& c, bool v2);
+  Result<ufs::ListPage> ListCached(const ufs::Resolved& r, const ufs::ListOptions& o);
+
+  void GetObject(Call& c, bool head);
+  void PutObject(Call& c);
+  void DeleteObject(Call& c);
+  void DeleteObjects(Call& c);
+  void CreateMultipart(Call& c);
+  void UploadPart(Call& c);
+  void CompleteMultipart(Call& c);
+  void AbortMultipart(Call& c);
+  void ListParts(Call& c);
+
+  const S3ServiceOptions options_;
+  std::shared_ptr<ufs::MountTable> mounts_;
+  std::shared_ptr<ReadThroughCache> cache_;
+  std::shared_ptr<WriteThrough> writes_;
+  std::shared_ptr<MultipartUploads> uploads_;
+  Clock* const clock_;
+  std::optional<net::SigV4Verifier> verifier_;
+
+  struct Listing {
+    ufs::ListPage page;
+    Clock::TimePoint expires;
+  };
+  std::mutex listings_mu_;
+  std::unordered_map<std::string, Listing> listings_;  // GUARDED_BY(listings_mu_)
+
+  metrics::Registry* registry_;
+  std::atomic<uint64_t> request_ids_{0};
+};
+
+// The ETag clients see for an object: the store's, or a stable hex digest of the version
+// for stores without ETags (file://).
+std::string S3ETag(const ufs::ObjectInfo& info);
+
+}  // namespace sluice::worker

@@ -1,0 +1,214 @@
+#include "worker/v1_api.h"
+
+#include <fmt/format.h>
+
+#include "net/s3_http.h"
+#include "worker/s3_service.h"
+
+namespace sluice::worker {
+namespace {
+
+using nlohmann::json;
+
+struct Query {
+  std::vector<std::pair<std::string, std::string>> kv;
+  std::string Get(std::string_view name, std::string def = "") const {
+    for (const auto& [k, v] : kv) {
+      if (k == name) return v;
+    }
+    return def;
+  }
+};
+
+void SendJson(net::ResponseWriter& out, int status, const json& j) {
+  (void)out.Send(status, "application/json", j.dump());
+}
+
+void SendErr(net::ResponseWriter& out, const Status& s) {
+  SendJson(out, HttpStatusOf(s),
+           json{{"error", {{"code", StatusCodeName(s.code()), }, {"message", s.message()}}}});
+}
+
+Result<uint64_t> ParseU64(const std::string& s, const char* name) {
+  try {
+    size_t used = 0;
+    uint64_t v = std::stoull(s, &used);
+    if (used != s.size() || s[0] == '-') throw std::invalid_argument(s);
+    return v;
+  } catch (const std::exception&) {
+    return Status::InvalidArgument(fmt::format("'{}' must be a non-negative integer", name));
+  }
+}
+
+}  // namespace
+
+int HttpStatusOf(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists: return 409;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kFailedPrecondition: return 412;
+    case StatusCode::kResourceExhausted: return 507;
+    case StatusCode::kOutOfRange: return 416;
+    case StatusCode::kUnimplemented: return 501;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kDeadlineExceeded: return 504;
+    default: return 500;
+  }
+}
+
+json InfoJson(const std::string& path, const ufs::ObjectInfo& info) {
+  return json{{"path", path},          {"size", info.size},         {"mtime_ns", info.mtime_ns},
+              {"etag", S3ETag(info)},  {"version", info.Version()}, {"is_dir", info.is_dir}};
+}
+
+V1Api::V1Api(std::string token, std::shared_ptr<ufs::MountTable> mounts,
+             std::shared_ptr<ReadThroughCache> cache, std::shared_ptr<WriteThrough> writes,
+             StatusFn status, InvalidateFn invalidate_listings)
+    : token_(std::move(token)),
+      mounts_(std::move(mounts)),
+      cache_(std::move(cache)),
+      writes_(std::move(writes)),
+      status_(std::move(status)),
+      invalidate_listings_(std::move(invalidate_listings)) {}
+
+void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
+  if (!token_.empty() && req.Header("Authorization") != "Bearer " + token_) {
+    return SendErr(out, Status::PermissionDenied("missing or wrong cluster token"));
+  }
+  Query q{net::ParseQuery(req.query)};
+  const std::string op = req.path.substr(std::min<size_t>(req.path.size(), 4));  // after "/v1/"
+  const std::string path = q.Get("path", "/");
+  const std::string& m = req.method;
+
+  if (op == "status" && m == "GET") return SendJson(out, 200, status_());
+  if (op == "stat" && m == "GET") {
+    auto info = cache_->Stat(path);
+    if (!info.ok()) return SendErr(out, info.status());
+    return SendJson(out, 200, InfoJson(path, *info));
+  }
+  if (op == "list" && m == "GET") {
+    auto r = mounts_->Resolve(path);
+    if (!r.ok()) return SendErr(out, r.status());
+    json page{{"objects", json::array()}, {"prefixes", json::array()}, {"next_token", ""}};
+    if (!r->store) {  // the root lists the mounts
+      for (const auto& mount : mounts_->List()) page["prefixes"].push_back("/" + mount.name + "/");
+      return SendJson(out, 200, page);
+    }
+    ufs::ListOptions o;
+    o.prefix = r->key.empty() || r->key.back() == '/' ? r->key : r->key + "/";
+    o.delimiter = q.Get("delimiter", "/");
+    o.continuation_token = q.Get("token");
+    auto max = ParseU64(q.Get("max", "1000"), "max");
+    if (!max.ok()) return SendErr(out, max.status());
+    o.max_keys = static_cast<int>(std::clamp<uint64_t>(*max, 1, 1000));
+    auto res = r->store->List(o);
+    if (!res.ok()) return SendErr(out, res.status());
+    for (const auto& obj : res->objects) {
+      if (!obj.is_dir) page["objects"].push_back(InfoJson("/" + r->mount + "/" + obj.key, obj));
+    }
+    for (const auto& p : res->common_prefixes) page["prefixes"].push_back("/" + r->mount + "/" + p);
+    page["next_token"] = res->next_token;
+    return SendJson(out, 200, page);
+  }
+  if (op == "read" && m == "GET") {
+    auto info = cache_->Stat(path);
+    if (!info.ok()) return SendErr(out, info.status());
+    if (info->is_dir) return SendErr(out, Status::InvalidArgument(path + " is a directory"));
+    uint64_t offset = 0, length = info->size;
+    if (auto range = req.Header("Range"); !range.empty()) {
+      auto rr = net::ParseRange(range, info->size);
+      if (!rr.ok()) return SendErr(out, rr.status());
+      if (rr->has_value()) {
+        offset = (*rr)->first;
+        length = (*rr)->length();
+      }
+    } else {
+      auto o = ParseU64(q.Get("offset", "0"), "offset");
+      if (!o.ok()) return SendErr(out, o.status());
+      offset = std::min(*o, info->size);
+      auto l = ParseU64(q.Get("length", std::to_string(info->size)), "length");
+      if (!l.ok()) return SendErr(out, l.status());
+      length = std::min(*l, info->size - offset);
+    }
+    out.SetStatus(200);
+    out.SetHeader("Content-Type", "application/octet-stream");
+    out.SetHeader("Content-Length", std::to_string(length));
+    out.SetHeader("X-Sluice-Version", info->Version());
+    out.SetHeader("X-Sluice-Size", std::to_string(info->size));
+    std::string buf(std::min<uint64_t>(length, kMiB), '\0');
+    for (uint64_t done = 0; done < length;) {
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
+      auto n = cache_->Read(path, offset + done, std::span<char>(buf.data(), want),
+                            info->Version());
+      if (!n.ok() || *n == 0) {
+        if (!out.HeadersSent()) return SendErr(out, n.ok() ? Status::DataLoss("short") : n.status());
+        return;  // mid-body: the connection is closed, the client sees a short body
+      }
+      if (!out.Write(std::string_view(buf.data(), *n)).ok()) return;
+      done += *n;
+    }
+    (void)out.Finish();
+    return;
+  }
+  if (op == "write" && m == "PUT") {
+    auto up = writes_->Begin(path, req.content_length.value_or(0));
+    if (!up.ok()) return SendErr(out, up.status());
+    std::string buf(1 << 20, '\0');
+    for (;;) {
+      auto n = body.Read(std::span<char>(buf.data(), buf.size()));
+      if (!n.ok()) return SendErr(out, n.status());
+      if (*n == 0) break;
+      if (Status s = (*up)->Append(std::string_view(buf.data(), *n)); !s.ok()) {
+        return SendErr(out, s);
+      }
+    }
+    auto info = (*up)->Commit();
+    if (auto r = mounts_->Resolve(path); r.ok()) invalidate_listings_(r->mount);
+    if (!info.ok()) return SendErr(out, info.status());
+    return SendJson(out, 200, InfoJson(path, *info));
+  }
+  if (op == "object" && m == "DELETE") {
+    Status s = writes_->Delete(path);
+    if (auto r = mounts_->Resolve(path); r.ok()) invalidate_listings_(r->mount);
+    if (!s.ok()) return SendErr(out, s);
+    out.SetStatus(204);
+    (void)out.Finish();
+    return;
+  }
+  if (op == "free" && m == "POST") {
+    auto r = mounts_->Resolve(path);
+    if (!r.ok()) return SendErr(out, r.status());
+    auto before = cache_->page_store()->GetStats().pages;
+    uint64_t objects = 0;
+    auto info = cache_->Stat(path);
+    if (info.ok() && !info->is_dir) {
+      cache_->Forget(path, *info);
+      objects = 1;
+    } else if (r->store) {
+      // A directory: every object below it, listed page by page.
+      ufs::ListOptions o;
+      o.prefix = r->key.empty() ? "" : r->key + "/";
+      for (;;) {
+        auto page = r->store->List(o);
+        if (!page.ok()) return SendErr(out, page.status());
+        for (const auto& obj : page->objects) {
+          cache_->Forget("/" + r->mount + "/" + obj.key, obj);
+          objects++;
+        }
+        if (!page->truncated) break;
+        o.continuation_token = page->next_token;
+      }
+      cache_->InvalidatePrefix(path);
+    }
+    if (r->store) invalidate_listings_(r->mount);
+    auto after = cache_->page_store()->GetStats().pages;
+    return SendJson(out, 200,
+                    json{{"freed_pages", before > after ? before - after : 0}, {"objects", objects}});
+  }
+  SendErr(out, Status::NotFound(fmt::format("no such API: {} {}", m, req.path)));
+}
+
+}  // namespace sluice::worker

@@ -1,0 +1,52 @@
+// The internal /v1 API (docs/api.md): JSON for control, raw bytes for data. This is what
+// the client library, the CLI and other workers speak.
+//
+//   GET    /v1/stat?path=P                      -> JSON object info
+//   GET    /v1/list?path=P[&delimiter=/][&token=T][&max=N] -> JSON page
+//   GET    /v1/read?path=P[&offset=O][&length=L] (or a Range header) -> bytes
+//   PUT    /v1/write?path=P   body = bytes      -> JSON object info (write-through)
+//   DELETE /v1/object?path=P                    -> 204
+//   POST   /v1/free?path=P                      -> JSON {"freed_pages": N, "objects": M}
+//   GET    /v1/status                           -> JSON cache status
+// Errors: {"error": {"code": "NotFound", "message": "..."}} with a matching HTTP status.
+// When a cluster token is configured every call needs `Authorization: Bearer <token>`.
+//
+// Thread-safety: Handle is called concurrently.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "net/http.h"
+#include "worker/read_through.h"
+#include "worker/write_through.h"
+
+namespace sluice::worker {
+
+class V1Api {
+ public:
+  using StatusFn = std::function<nlohmann::json()>;
+  using InvalidateFn = std::function<void(const std::string& mount)>;
+  V1Api(std::string token, std::shared_ptr<ufs::MountTable> mounts,
+        std::shared_ptr<ReadThroughCache> cache, std::shared_ptr<WriteThrough> writes,
+        StatusFn status, InvalidateFn invalidate_listings);
+
+  void Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
+
+ private:
+  std::string token_;
+  std::shared_ptr<ufs::MountTable> mounts_;
+  std::shared_ptr<ReadThroughCache> cache_;
+  std::shared_ptr<WriteThrough> writes_;
+  StatusFn status_;
+  InvalidateFn invalidate_listings_;
+};
+
+// HTTP status for a Status code (shared by the /v1 API and the CLI's error reports).
+int HttpStatusOf(const Status& s);
+nlohmann::json InfoJson(const std::string& path, const ufs::ObjectInfo& info);
+
+}  // namespace sluice::worker

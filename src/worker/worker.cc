@@ -1,0 +1,222 @@
+#include "worker/worker.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/logging.h"
+
+namespace sluice::worker {
+namespace {
+
+std::string HostOf(std::string_view host_port) {
+  if (!host_port.empty() && host_port[0] == '[') {
+    size_t end = host_port.find(']');
+    return std::string(host_port.substr(1, end == std::string_view::npos ? end : end - 1));
+  }
+  size_t colon = host_port.rfind(':');
+  return std::string(host_port.substr(0, colon));
+}
+
+void AddStat(std::vector<metrics::Sample>* out, const std::string& name, const char* type,
+             const std::string& help, double v, metrics::Labels labels = {}) {
+  out->push_back({name, type, help, std::move(labels), v});
+}
+
+}  // namespace
+
+bool IsLoopbackHost(std::string_view host_port) {
+  std::string h = HostOf(host_port);
+  return h == "localhost" || h == "::1" || h.starts_with("127.");
+}
+
+Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
+  SLUICE_RETURN_IF_ERROR(config.Validate());
+  if (!IsLoopbackHost(config.server.listen) && config.s3_credentials.empty() && !config.insecure) {
+    return Status::PermissionDenied(fmt::format(
+        "refusing to listen on {} without S3 credentials: set s3_credentials in the config or "
+        "SLUICE_S3_CREDENTIALS, or pass --insecure",
+        config.server.listen));
+  }
+  if (config.staging_dir.empty()) {
+    config.staging_dir =
+        !config.pages.cache_dirs.empty()
+            ? config.pages.cache_dirs.front().path + "/staging"
+            : (std::filesystem::temp_directory_path() / fmt::format("sluice-staging-{}", getpid()))
+                  .string();
+  }
+  std::unique_ptr<Worker> w(new Worker(std::move(config)));
+  const WorkerConfig& c = w->config_;
+  SLUICE_ASSIGN_OR_RETURN(w->engine_, BuildEngine(c));
+  uint64_t capacity = w->engine_.pages->GetStats().capacity;
+  w->writes_ = std::make_shared<WriteThrough>(w->engine_.mounts, w->engine_.cache, c.staging_dir,
+                                              capacity / 4);
+  w->uploads_ = std::make_shared<MultipartUploads>(w->writes_.get(), c.staging_dir);
+  S3ServiceOptions so;
+  so.credentials = c.s3_credentials;
+  so.listing_ttl = c.cache.metadata_ttl;
+  so.max_part_bytes = c.server.max_body_bytes;
+  w->s3_ = std::make_unique<S3Service>(so, w->engine_.mounts, w->engine_.cache, w->writes_,
+                                       w->uploads_, &w->registry_);
+  Worker* self = w.get();
+  w->v1_ = std::make_unique<V1Api>(
+      c.cluster_token, w->engine_.mounts, w->engine_.cache, w->writes_,
+      [self] { return self->StatusJson(); },
+      [self](const std::string& mount) { self->s3_->InvalidateListings(mount); });
+  w->server_ = std::make_unique<net::HttpServer>(
+      c.server, [self](const net::HttpRequest& req, net::BodyReader& body,
+                       net::ResponseWriter& out) { self->Route(req, body, out); });
+  w->RegisterCollectors();
+  return w;
+}
+
+Worker::~Worker() { Stop(std::chrono::seconds(1)); }
+
+Status Worker::Start() {
+  SLUICE_RETURN_IF_ERROR(server_->Start());
+  started_ = std::chrono::steady_clock::now();
+  ready_ = true;
+  SLUICE_LOG_INFO("worker listening on {} with {} mount(s)", endpoint(), config_.mounts.size());
+  return Status::OK();
+}
+
+void Worker::Stop(Duration grace) {
+  if (!server_) return;
+  ready_ = false;
+  server_->Stop(grace);
+}
+
+std::string Worker::endpoint() const {
+  std::string host = HostOf(config_.server.listen);
+  if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+  return fmt::format("http://{}:{}", host, server_->port());
+}
+
+void Worker::Route(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
+  const std::string& p = req.path;
+  if (p == "/healthz") return (void)out.Send(200, "text/plain", "ok\n");
+  if (p == "/readyz") {
+    if (ready_) return (void)out.Send(200, "text/plain", "ready\n");
+    return (void)out.Send(503, "text/plain", "not ready\n");
+  }
+  if (p == "/metrics" && req.method == "GET") {
+    return (void)out.Send(200, "text/plain; version=0.0.4", registry_.Render());
+  }
+  if (p.starts_with("/v1/")) return v1_->Handle(req, body, out);
+  s3_->Handle(req, body, out);
+}
+
+nlohmann::json Worker::StatusJson() const {
+  auto ps = engine_.pages->GetStats();
+  auto rs = engine_.cache->GetStats();
+  auto ms = engine_.cache->GetMetadataStats();
+  nlohmann::json mounts = nlohmann::json::array();
+  uint64_t ufs_reads = 0, ufs_bytes = 0;
+  for (const auto& m : engine_.mounts->List()) {
+    auto us = m.store->GetStats();
+    ufs_reads += us.reads;
+    ufs_bytes += us.bytes_read;
+    mounts.push_back({{"name", m.name}, {"uri", m.uri}, {"reads", us.reads},
+                      {"bytes_read", us.bytes_read}, {"errors", us.errors}});
+  }
+  uint64_t lookups = rs.page_hits + rs.page_misses;
+  double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return {{"endpoint", endpoint()},
+          {"state", ready_ ? "ready" : "stopping"},
+          {"uptime_seconds", up},
+          {"capacity_bytes", ps.capacity},
+          {"used_bytes", ps.bytes_used},
+          {"pages", ps.pages},
+          {"hit_ratio", lookups ? static_cast<double>(rs.page_hits) / lookups : 0.0},
+          {"page_hits", rs.page_hits},
+          {"page_misses", rs.page_misses},
+          {"ufs_reads", rs.ufs_reads},
+          {"ufs_bytes", rs.ufs_bytes},
+          {"evictions", ps.evictions},
+          {"metadata_entries", ms.entries},
+          {"mounts", mounts}};
+}
+
+void Worker::RegisterCollectors() {
+  registry_.AddCollector([this](std::vector<metrics::Sample>* out) {
+    auto ps = engine_.pages->GetStats();
+    AddStat(out, "sluice_page_store_hits_total", "counter", "Page store hits.", ps.hits);
+    AddStat(out, "sluice_page_store_misses_total", "counter", "Page store misses.", ps.misses);
+    AddStat(out, "sluice_page_store_evictions_total", "counter", "Pages evicted.", ps.evictions);
+    AddStat(out, "sluice_page_store_admissions_refused_total", "counter",
+            "Pages the store refused to admit.", ps.admissions_refused);
+    AddStat(out, "sluice_page_store_checksum_failures_total", "counter",
+            "Pages dropped for a bad checksum.", ps.checksum_failures);
+    AddStat(out, "sluice_page_store_io_errors_total", "counter", "Disk errors.", ps.io_errors);
+    AddStat(out, "sluice_page_store_pages", "gauge", "Pages held.", ps.pages);
+    AddStat(out, "sluice_page_store_used_bytes", "gauge", "Page bytes held.", ps.bytes_used);
+    AddStat(out, "sluice_page_store_capacity_bytes", "gauge", "Page store capacity.", ps.capacity);
+    AddStat(out, "sluice_page_store_pinned_pages", "gauge", "Pinned pages.", ps.pinned_pages);
+
+    auto rs = engine_.cache->GetStats();
+    uint64_t lookups = rs.page_hits + rs.page_misses;
+    AddStat(out, "sluice_cache_page_hits_total", "counter", "Pages served from the cache.",
+            rs.page_hits);
+    AddStat(out, "sluice_cache_page_misses_total", "counter", "Pages fetched for readers.",
+            rs.page_misses);
+    AddStat(out, "sluice_cache_hit_ratio", "gauge", "Page hits over page lookups since start.",
+            lookups ? static_cast<double>(rs.page_hits) / lookups : 0);
+    AddStat(out, "sluice_cache_bytes_served_total", "counter", "Bytes returned to readers.",
+            rs.bytes_served);
+    AddStat(out, "sluice_ufs_reads_total", "counter", "Ranged reads issued to under stores.",
+            rs.ufs_reads);
+    AddStat(out, "sluice_ufs_read_bytes_total", "counter", "Bytes read from under stores.",
+            rs.ufs_bytes);
+    AddStat(out, "sluice_ufs_read_errors_total", "counter", "Failed under-store reads.",
+            rs.ufs_errors);
+    AddStat(out, "sluice_cache_readahead_pages_total", "counter", "Pages fetched ahead.",
+            rs.readahead_pages);
+    AddStat(out, "sluice_cache_single_flight_waits_total", "counter",
+            "Misses served by another reader's fetch.", rs.single_flight_waits);
+    AddStat(out, "sluice_cache_version_changes_total", "counter",
+            "Reads that found a new object version.", rs.version_changes);
+    AddStat(out, "sluice_cache_passthrough_pages_total", "counter",
+            "Pages served without being cached (store full or failing).", rs.store_put_failures);
+
+    auto ms = engine_.cache->GetMetadataStats();
+    AddStat(out, "sluice_metadata_hits_total", "counter", "Metadata cache hits.", ms.hits);
+    AddStat(out, "sluice_metadata_misses_total", "counter", "Metadata cache misses.", ms.misses);
+    AddStat(out, "sluice_metadata_entries", "gauge", "Metadata cache entries.", ms.entries);
+
+    for (const auto& m : engine_.mounts->List()) {
+      auto us = m.store->GetStats();
+      metrics::Labels l{{"mount", m.name}};
+      AddStat(out, "sluice_ufs_operations_total", "counter", "Under-store calls.", us.reads,
+              {{"mount", m.name}, {"op", "read"}});
+      AddStat(out, "sluice_ufs_operations_total", "counter", "Under-store calls.", us.stats,
+              {{"mount", m.name}, {"op", "stat"}});
+      AddStat(out, "sluice_ufs_operations_total", "counter", "Under-store calls.", us.lists,
+              {{"mount", m.name}, {"op", "list"}});
+      AddStat(out, "sluice_ufs_operations_total", "counter", "Under-store calls.", us.writes,
+              {{"mount", m.name}, {"op", "write"}});
+      AddStat(out, "sluice_ufs_errors_total", "counter", "Under-store errors.", us.errors, l);
+      AddStat(out, "sluice_ufs_retries_total", "counter", "Under-store retries.", us.retries, l);
+      AddStat(out, "sluice_ufs_bytes_read_total", "counter", "Bytes read from the store.",
+              us.bytes_read, l);
+      AddStat(out, "sluice_ufs_bytes_written_total", "counter", "Bytes written to the store.",
+              us.bytes_written, l);
+    }
+    auto ws = writes_->GetStats();
+    AddStat(out, "sluice_writes_committed_total", "counter", "Objects written through.",
+            ws.committed);
+    AddStat(out, "sluice_writes_bytes_total", "counter", "Bytes written through.", ws.bytes);
+    AddStat(out, "sluice_writes_pages_cached_total", "counter", "Pages cached on write.",
+            ws.pages_cached);
+    auto ss = server_->GetStats();
+    AddStat(out, "sluice_http_connections_open", "gauge", "Open connections.",
+            ss.connections_open);
+    AddStat(out, "sluice_http_connections_refused_total", "counter",
+            "Connections refused over the limit.", ss.connections_refused);
+    AddStat(out, "sluice_http_requests_total", "counter", "HTTP requests.", ss.requests);
+    AddStat(out, "sluice_http_bad_requests_total", "counter", "Malformed requests.",
+            ss.bad_requests);
+    AddStat(out, "sluice_http_bytes_out_total", "counter", "Bytes sent.", ss.bytes_out);
+  });
+}
+
+}  // namespace sluice::worker

@@ -1,0 +1,63 @@
+// Worker: one Sluice cache worker process. Composes the cache engine (mounts, page
+// store, read-through engine), write-through, the S3 API, the /v1 API, /metrics,
+// /healthz and /readyz behind one HTTP server.
+//
+// Routes: /healthz (always 200 while the process serves), /readyz (200 once started, 503
+// while stopping), /metrics (Prometheus text), /v1/... (net/v1_api.h), everything else the
+// S3 API (path-style).
+//
+// Thread-safety: Start/Stop from one thread; requests are served concurrently.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "common/metrics.h"
+#include "net/http_server.h"
+#include "worker/config.h"
+#include "worker/multipart.h"
+#include "worker/s3_service.h"
+#include "worker/v1_api.h"
+#include "worker/write_through.h"
+
+namespace sluice::worker {
+
+class Worker {
+ public:
+  // Validates the config (including the loopback-or-credentials rule) and opens the
+  // mounts and the page store (recovering a disk cache). Does not listen yet.
+  static Result<std::unique_ptr<Worker>> Create(WorkerConfig config);
+  ~Worker();
+
+  Status Start();
+  // Stops accepting, finishes in-flight requests (up to `grace`), stops the server.
+  void Stop(Duration grace = std::chrono::seconds(10));
+  uint16_t port() const { return server_->port(); }
+  std::string endpoint() const;  // http://host:port
+
+  const Engine& engine() const { return engine_; }
+  metrics::Registry* registry() { return &registry_; }
+  nlohmann::json StatusJson() const;
+
+ private:
+  explicit Worker(WorkerConfig config) : config_(std::move(config)) {}
+  void Route(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
+  void RegisterCollectors();
+
+  WorkerConfig config_;
+  Engine engine_;
+  metrics::Registry registry_;
+  std::shared_ptr<WriteThrough> writes_;
+  std::shared_ptr<MultipartUploads> uploads_;
+  std::unique_ptr<S3Service> s3_;
+  std::unique_ptr<V1Api> v1_;
+  std::unique_ptr<net::HttpServer> server_;
+  std::atomic<bool> ready_{false};
+  std::chrono::steady_clock::time_point started_;
+};
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool IsLoopbackHost(std::string_view host_port);
+
+}  // namespace sluice::worker
