@@ -41,11 +41,23 @@ class S3rver:
         self.dir = tempfile.mkdtemp(prefix="sluice-s3rver-")
         self.port = free_port()
         self.log = open(os.path.join(self.dir, "s3rver.log"), "w")
+        self._spawn()
+
+    def _spawn(self):
         self.proc = subprocess.Popen(
             ["node", "--openssl-legacy-provider", S3RVER_JS, "-d", os.path.join(self.dir, "data"),
              "-a", "127.0.0.1", "-p", str(self.port), "-s", "--configure-bucket", bucket],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port)
+
+    def kill(self):
+        """The store goes away (its data stays on disk)."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def restart(self):
+        """The store comes back on the same port with the same data."""
+        self._spawn()
 
     @property
     def endpoint(self):
@@ -85,3 +97,80 @@ def sluice_env():
 def run_sluice(args, env, timeout=300):
     return subprocess.run([SLUICE] + args, env=env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+class Worker:
+    """A real `sluice worker` process on a free loopback port."""
+
+    def __init__(self, mounts, cache_dir=None, memory="256MiB", credentials=None, extra=None,
+                 env=None, port=None):
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.args = [SLUICE, "worker", "--listen", f"127.0.0.1:{self.port}", "--memory", memory,
+                     "--metadata-ttl", "2s"]
+        for name, uri in mounts.items():
+            self.args += ["--mount", f"{name}={uri}"]
+        if cache_dir:
+            self.args += ["--cache-dir", f"{cache_dir}:1GiB"]
+        self.args += extra or []
+        self.env = dict(env or os.environ)
+        self.env.pop("AWS_CA_BUNDLE", None)
+        self.env.setdefault("AWS_ACCESS_KEY_ID", "S3RVER")
+        self.env.setdefault("AWS_SECRET_ACCESS_KEY", "S3RVER")
+        if credentials:
+            self.env["SLUICE_S3_CREDENTIALS"] = credentials
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = tempfile.NamedTemporaryFile(prefix="sluice-worker-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(self.args, env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.logs()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"worker did not start: {self.logs()}")
+
+    def logs(self):
+        with open(self.log.name) as f:
+            return f.read()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def metrics(self):
+        import urllib.request
+        text = urllib.request.urlopen(self.endpoint + "/metrics", timeout=10).read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+        return out
+
+
+def s3_client(endpoint, key="S3RVER", secret="S3RVER"):
+    import boto3
+    from botocore.config import Config
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
+                        aws_secret_access_key=secret, region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"},
+                                      retries={"max_attempts": 2, "mode": "standard"},
+                                      connect_timeout=5, read_timeout=60))

@@ -48,6 +48,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnStop();
   // Any thread: shuts the socket down so that every pending or blocked I/O on it fails.
   void ForceShutdown();
+  // Any thread: the I/O context the connection runs on.
+  tcp::socket::executor_type executor() { return socket_.get_executor(); }
 
  private:
   enum class Phase { kHead, kHandling, kWritingError, kLinger, kClosed };

@@ -1,0 +1,242 @@
+"""The worker's S3 API, driven by real clients (boto3, /usr/bin/aws, s3cmd) over s3rver."""
+import concurrent.futures
+import hashlib
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import Worker, s3_client, free_port
+
+
+@pytest.fixture(scope="module")
+def worker(s3rver):
+    cache = tempfile.mkdtemp(prefix="sluice-cache-")
+    w = Worker({"data": s3rver.uri("s3api")}, cache_dir=cache)
+    yield w
+    w.stop()
+
+
+@pytest.fixture(scope="module")
+def s3(worker):
+    return s3_client(worker.endpoint)
+
+
+def code_of(exc):
+    return exc.value.response["Error"]["Code"]
+
+
+def test_round_trip_small_object(s3):
+    s3.put_object(Bucket="data", Key="small/hello.txt", Body=b"hello, sluice")
+    got = s3.get_object(Bucket="data", Key="small/hello.txt")
+    assert got["Body"].read() == b"hello, sluice"
+    assert got["ContentLength"] == 13
+    head = s3.head_object(Bucket="data", Key="small/hello.txt")
+    assert head["ETag"] == got["ETag"]
+    assert head["ContentLength"] == 13
+
+
+def test_round_trip_200mib_object_multipart(s3, tmp_path):
+    src = tmp_path / "big.bin"
+    block = os.urandom(1 << 20)
+    with open(src, "wb") as f:
+        for i in range(200):
+            f.write(block[i:] + block[:i])
+    s3.upload_file(str(src), "data", "big/200m.bin")  # boto3 uses multipart above 8 MiB
+    dst = tmp_path / "back.bin"
+    s3.download_file("data", "big/200m.bin", str(dst))
+    assert hashlib.md5(src.read_bytes()).digest() == hashlib.md5(dst.read_bytes()).digest()
+
+
+def test_every_range_form(s3):
+    body = bytes(range(256)) * 40  # 10240 bytes
+    s3.put_object(Bucket="data", Key="range/obj", Body=body)
+    cases = {"bytes=0-9": body[0:10], "bytes=100-": body[100:], "bytes=-50": body[-50:],
+             "bytes=10000-20000": body[10000:], "bytes=5-5": body[5:6]}
+    for rng, want in cases.items():
+        got = s3.get_object(Bucket="data", Key="range/obj", Range=rng)
+        assert got["Body"].read() == want, rng
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["ContentRange"].endswith("/10240")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="range/obj", Range="bytes=20000-30000")
+    assert code_of(e) == "InvalidRange"
+    # An invalid Range header is ignored, as S3 does: the whole object.
+    got = s3.get_object(Bucket="data", Key="range/obj", Range="bytes=abc")
+    assert got["Body"].read() == body
+
+
+def test_listing_with_delimiter_and_pagination_over_2000_keys(s3):
+    keys = [f"list/d{i % 4}/k{i:05d}" for i in range(2000)]
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda k: s3.put_object(Bucket="data", Key=k, Body=k.encode()), keys))
+    top = s3.list_objects_v2(Bucket="data", Prefix="list/", Delimiter="/")
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == [f"list/d{i}/" for i in range(4)]
+    seen = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket="data", Prefix="list/", PaginationConfig={"PageSize": 300}):
+        seen += [o["Key"] for o in page.get("Contents", [])]
+    assert seen == sorted(keys)
+    v1 = []
+    for page in s3.get_paginator("list_objects").paginate(
+            Bucket="data", Prefix="list/d1/", PaginationConfig={"PageSize": 123}):
+        v1 += [o["Key"] for o in page.get("Contents", [])]
+    assert v1 == sorted(k for k in keys if k.startswith("list/d1/"))
+    after = s3.list_objects_v2(Bucket="data", Prefix="list/d0/", StartAfter="list/d0/k01000",
+                               MaxKeys=5)
+    assert [o["Key"] for o in after["Contents"]] == sorted(
+        k for k in keys if k.startswith("list/d0/") and k > "list/d0/k01000")[:5]
+
+
+def test_conditional_requests(s3):
+    s3.put_object(Bucket="data", Key="cond/x", Body=b"v1")
+    etag = s3.head_object(Bucket="data", Key="cond/x")["ETag"]
+    assert s3.get_object(Bucket="data", Key="cond/x", IfMatch=etag)["Body"].read() == b"v1"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="cond/x", IfMatch='"nope"')
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="cond/x", IfNoneMatch=etag)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    past = "Mon, 01 Jan 2001 00:00:00 GMT"
+    future = "Fri, 01 Jan 2100 00:00:00 GMT"
+    assert s3.get_object(Bucket="data", Key="cond/x", IfModifiedSince=past)["Body"].read() == b"v1"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="cond/x", IfModifiedSince=future)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="cond/x", IfUnmodifiedSince=past)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+
+
+def test_multipart_api(s3):
+    up = s3.create_multipart_upload(Bucket="data", Key="mp/obj")["UploadId"]
+    p1 = os.urandom(5 << 20)
+    p2 = os.urandom(1234)
+    e1 = s3.upload_part(Bucket="data", Key="mp/obj", UploadId=up, PartNumber=1, Body=p1)["ETag"]
+    e2 = s3.upload_part(Bucket="data", Key="mp/obj", UploadId=up, PartNumber=2, Body=p2)["ETag"]
+    assert e1.strip('"') == hashlib.md5(p1).hexdigest()
+    parts = s3.list_parts(Bucket="data", Key="mp/obj", UploadId=up)["Parts"]
+    assert [p["PartNumber"] for p in parts] == [1, 2]
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket="data", Key="mp/obj", UploadId=up, MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": '"deadbeef"'}]})
+    assert code_of(e) == "InvalidPart"
+    s3.complete_multipart_upload(Bucket="data", Key="mp/obj", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
+    assert s3.get_object(Bucket="data", Key="mp/obj")["Body"].read() == p1 + p2
+    up2 = s3.create_multipart_upload(Bucket="data", Key="mp/aborted")["UploadId"]
+    s3.upload_part(Bucket="data", Key="mp/aborted", UploadId=up2, PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket="data", Key="mp/aborted", UploadId=up2)
+    with pytest.raises(ClientError) as e:
+        s3.list_parts(Bucket="data", Key="mp/aborted", UploadId=up2)
+    assert code_of(e) == "NoSuchUpload"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="data", Key="mp/aborted")
+
+
+def test_deletes(s3):
+    for i in range(5):
+        s3.put_object(Bucket="data", Key=f"del/{i}", Body=b"x")
+    s3.delete_object(Bucket="data", Key="del/0")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="del/0")
+    assert code_of(e) == "NoSuchKey"
+    res = s3.delete_objects(Bucket="data", Delete={"Objects": [{"Key": f"del/{i}"}
+                                                              for i in range(1, 5)]})
+    assert sorted(d["Key"] for d in res["Deleted"]) == [f"del/{i}" for i in range(1, 5)]
+    assert s3.list_objects_v2(Bucket="data", Prefix="del/")["KeyCount"] == 0
+    s3.delete_object(Bucket="data", Key="del/never-existed")  # S3: deleting nothing is fine
+
+
+def test_buckets_are_mounts(s3):
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert names == ["data"]
+    s3.head_bucket(Bucket="data")
+    with pytest.raises(ClientError) as e:
+        s3.head_bucket(Bucket="nosuch")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="nosuch", Key="x")
+    assert code_of(e) == "NoSuchBucket"
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="no/such/key")
+    assert code_of(e) == "NoSuchKey"
+
+
+def raw_request(port, data, timeout=10):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+                if b"\r\n\r\n" in b"".join(chunks) and not data.startswith(b"GET /data/"):
+                    break
+        except socket.timeout:
+            pass
+    return b"".join(chunks)
+
+
+def test_malformed_requests(worker, s3):
+    assert raw_request(worker.port, b"\x00\x01garbage\r\n\r\n").startswith(b"HTTP/1.1 400")
+    big = b"GET /data/x HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n"
+    assert raw_request(worker.port, big).startswith(b"HTTP/1.1 431")
+    esc = raw_request(worker.port, b"GET /data/../../etc/passwd HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert esc.split(b"\r\n")[0] in (b"HTTP/1.1 403 Forbidden", b"HTTP/1.1 400 Bad Request")
+    enc = raw_request(worker.port, b"GET /data/a%2F..%2F..%2Fetc HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert enc.split(b"\r\n")[0] in (b"HTTP/1.1 403 Forbidden", b"HTTP/1.1 400 Bad Request")
+    # An encoded slash is a slash inside the mount: it reads the object it names.
+    s3.put_object(Bucket="data", Key="enc/a/b", Body=b"ok")
+    got = raw_request(worker.port, b"GET /data/enc%2Fa%2Fb HTTP/1.1\r\nHost: a\r\n"
+                                   b"Connection: close\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"ok")
+    # The worker is still healthy after all of it.
+    assert s3.get_object(Bucket="data", Key="enc/a/b")["Body"].read() == b"ok"
+
+
+def test_awscli_and_s3cmd(worker, tmp_path):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="S3RVER", AWS_SECRET_ACCESS_KEY="S3RVER",
+               AWS_DEFAULT_REGION="us-east-1")
+    env.pop("AWS_CA_BUNDLE", None)
+    src = tmp_path / "f.bin"
+    src.write_bytes(os.urandom(300000))
+    aws = ["/usr/bin/aws", "--endpoint-url", worker.endpoint, "s3"]
+    subprocess.run(aws + ["cp", str(src), "s3://data/cli/f.bin"], env=env, check=True,
+                   capture_output=True, timeout=120)
+    ls = subprocess.run(aws + ["ls", "s3://data/cli/"], env=env, check=True, capture_output=True,
+                        text=True, timeout=60).stdout
+    assert "f.bin" in ls
+    back = tmp_path / "back.bin"
+    subprocess.run(aws + ["cp", "s3://data/cli/f.bin", str(back)], env=env, check=True,
+                   capture_output=True, timeout=120)
+    assert back.read_bytes() == src.read_bytes()
+    host = worker.endpoint.removeprefix("http://")
+    s3cmd = ["s3cmd", "--access_key=S3RVER", "--secret_key=S3RVER", f"--host={host}",
+             f"--host-bucket={host}", "--no-ssl", "--region=us-east-1", "-c", "/dev/null"]
+    subprocess.run(s3cmd + ["put", str(src), "s3://data/cli/s3cmd.bin"], env=env, check=True,
+                   capture_output=True, timeout=120)
+    out = subprocess.run(s3cmd + ["ls", "s3://data/cli/"], env=env, check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "s3cmd.bin" in out
+    back2 = tmp_path / "back2.bin"
+    subprocess.run(s3cmd + ["get", "s3://data/cli/s3cmd.bin", str(back2)], env=env, check=True,
+                   capture_output=True, timeout=120)
+    assert back2.read_bytes() == src.read_bytes()
+
+
+def test_metrics_and_health(worker, s3):
+    import urllib.request
+    assert urllib.request.urlopen(worker.endpoint + "/healthz").read() == b"ok\n"
+    assert urllib.request.urlopen(worker.endpoint + "/readyz").status == 200
+    m = worker.metrics()
+    assert m["sluice_page_store_capacity_bytes"] > 0
+    assert any(k.startswith("sluice_s3_requests_total{") for k in m)
+    assert any(k.startswith("sluice_s3_request_seconds_bucket{") for k in m)
