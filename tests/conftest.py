@@ -46,7 +46,7 @@ class S3rver:
     def _spawn(self):
         self.proc = subprocess.Popen(
             ["node", "--openssl-legacy-provider", S3RVER_JS, "-d", os.path.join(self.dir, "data"),
-             "-a", "127.0.0.1", "-p", str(self.port), "-s", "--configure-bucket", bucket],
+             "-a", "127.0.0.1", "-p", str(self.port), "-s", "--configure-bucket", self.bucket],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port)
 
@@ -171,6 +171,6 @@ def s3_client(endpoint, key="S3RVER", secret="S3RVER"):
     from botocore.config import Config
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
                         aws_secret_access_key=secret, region_name="us-east-1",
-                        config=Config(s3={"addressing_style": "path"},
+                        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
                                       retries={"max_attempts": 2, "mode": "standard"},
                                       connect_timeout=5, read_timeout=60))

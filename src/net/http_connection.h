@@ -54,12 +54,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   enum class Phase { kHead, kHandling, kWritingError, kLinger, kClosed };
 
+  void ResetRequest();
   void StartHead();
+  void ResumeHead();
   void ReadHead();
   void OnHeadRead(boost::system::error_code ec, size_t n);
   void ParseHead();
+  void BeginRequest();
   void Dispatch();
-  void RunHandler();
+  // Handler thread: runs the handler, then serves further requests on this connection
+  // while they arrive promptly; otherwise hands the connection back to its I/O thread.
+  void RunHandlers();
+  // Handler thread: reads the next request head if it arrives within a moment. Returns
+  // kHeadReady, kHeadToIoThread, or an HTTP status to answer with.
+  int NextHeadOnThisThread();
 
   void SetDeadline(Clock::time_point deadline);
   void OnTimer(boost::system::error_code ec, uint64_t generation);

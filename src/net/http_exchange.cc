@@ -97,8 +97,11 @@ void Exchange::Begin(RequestParser* parser, const HttpRequest* request,
 }
 
 bool Exchange::End(bool handler_failed) {
-  if (!headers_sent_ && (handler_failed || broken_ || body_error_http_ != 0)) {
-    (void)SendRaw(ErrorResponse(body_error_http_ != 0 ? body_error_http_ : 500));
+  if (!headers_sent_ && (handler_failed || broken_ || body_error_)) {
+    // A client that went away mid-body (no status) gets nothing; other failures get one.
+    if (handler_failed || broken_ || body_error_http_ != 0) {
+      (void)SendRaw(ErrorResponse(body_error_http_ != 0 ? body_error_http_ : 500));
+    }
     return false;
   }
   if (!finished_) {

@@ -3,6 +3,27 @@
 #include <string>
 
 namespace sluice::net {
+namespace {
+
+// S3's 400 codes that a kInvalidArgument message may carry as a "Code: ..." prefix.
+constexpr std::string_view kTaggedCodes[] = {
+    "MalformedXML",      "InvalidPartOrder",     "InvalidPart",
+    "EntityTooSmall",    "InvalidRequest",       "InvalidDigest",
+    "BadDigest",         "KeyTooLongError",      "EntityTooLarge",
+    "InvalidBucketName", "MissingContentLength", "XAmzContentSHA256Mismatch",
+};
+
+std::string_view TaggedCode(std::string_view message) {
+  const size_t colon = message.find(':');
+  if (colon == std::string_view::npos) return {};
+  const std::string_view head = message.substr(0, colon);
+  for (std::string_view code : kTaggedCodes) {
+    if (head == code) return code;
+  }
+  return {};
+}
+
+}  // namespace
 
 S3Error S3ErrorFromStatus(const Status& status, bool is_bucket) {
   const std::string& m = status.message();
@@ -10,18 +31,21 @@ S3Error S3ErrorFromStatus(const Status& status, bool is_bucket) {
     case StatusCode::kOk:
       return S3Error::Of(200, "", "");
     case StatusCode::kNotFound:
-      return is_bucket ? S3Error::Of(404, "NoSuchBucket", m.empty() ? "The specified bucket does not exist" : m)
-                       : S3Error::Of(404, "NoSuchKey", m.empty() ? "The specified key does not exist." : m);
+      return is_bucket ? S3Error::Of(404, "NoSuchBucket",
+                                     m.empty() ? "The specified bucket does not exist" : m)
+                       : S3Error::Of(404, "NoSuchKey",
+                                     m.empty() ? "The specified key does not exist." : m);
     case StatusCode::kPermissionDenied:
       return S3Error::Of(403, "AccessDenied", m.empty() ? "Access Denied" : m);
     case StatusCode::kInvalidArgument:
-      // The XML parsers tag their errors "MalformedXML: ..." so clients see S3's code.
-      if (m.starts_with("MalformedXML")) return S3Error::Of(400, "MalformedXML", m);
+      if (std::string_view code = TaggedCode(m); !code.empty()) {
+        return S3Error::Of(400, std::string(code), m);
+      }
       return S3Error::Of(400, "InvalidArgument", m);
     case StatusCode::kFailedPrecondition:
-      return S3Error::Of(412, "PreconditionFailed",
-                         m.empty() ? "At least one of the pre-conditions you specified did not hold"
-                                   : m);
+      return S3Error::Of(
+          412, "PreconditionFailed",
+          m.empty() ? "At least one of the pre-conditions you specified did not hold" : m);
     case StatusCode::kOutOfRange:
       return S3Error::Of(416, "InvalidRange",
                          m.empty() ? "The requested range is not satisfiable" : m);
@@ -37,7 +61,10 @@ S3Error S3ErrorFromStatus(const Status& status, bool is_bucket) {
                                      "implemented"
                                    : m);
     case StatusCode::kAlreadyExists:
-      return S3Error::Of(409, "BucketAlreadyOwnedByYou", m);
+      return S3Error::Of(409, "BucketAlreadyOwnedByYou",
+                         m.empty() ? "Your previous request to create the named bucket "
+                                     "succeeded and you already own it."
+                                   : m);
     case StatusCode::kDataLoss:
     case StatusCode::kIoError:
     case StatusCode::kInternal:
@@ -52,11 +79,21 @@ std::string XmlEscape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         // C0 controls as character references (what S3 does); clients that may meet
         // them in keys ask for encoding-type=url.

@@ -22,9 +22,14 @@ struct S3Error {
 
 // kNotFound -> 404 NoSuchKey (or NoSuchBucket when `is_bucket`), kPermissionDenied ->
 // 403 AccessDenied, kInvalidArgument -> 400 InvalidArgument, kFailedPrecondition -> 412
-// PreconditionFailed, kOutOfRange -> 416 InvalidRange, kResourceExhausted -> 507/503
+// PreconditionFailed, kOutOfRange -> 416 InvalidRange, kResourceExhausted -> 503
 // SlowDown, kUnavailable/kDeadlineExceeded -> 503 ServiceUnavailable, kUnimplemented ->
 // 501 NotImplemented, kAlreadyExists -> 409 BucketAlreadyOwnedByYou, others -> 500.
+// A kInvalidArgument whose message starts with one of S3's 400 codes and a colon
+// ("MalformedXML: ...", "InvalidPartOrder: ...", "InvalidPart: ...", "EntityTooSmall: ...",
+// "InvalidRequest: ...", "InvalidDigest: ...", "BadDigest: ...", "KeyTooLongError: ...",
+// "EntityTooLarge: ...", "InvalidBucketName: ...", "MissingContentLength: ...",
+// "XAmzContentSHA256Mismatch: ...") keeps that code. kResourceExhausted is 503 SlowDown.
 S3Error S3ErrorFromStatus(const Status& status, bool is_bucket = false);
 
 // <?xml ...?><Error><Code>..</Code><Message>..</Message><Resource>..</Resource>

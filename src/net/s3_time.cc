@@ -75,8 +75,9 @@ bool ParseUnsigned(std::string_view s, int64_t& out) {
 
 int MonthIndex(std::string_view s) {
   for (int i = 0; i < 12; ++i) {
-    if (s.size() == 3 && std::tolower(static_cast<unsigned char>(s[0])) ==
-                             std::tolower(static_cast<unsigned char>(kMonths[i][0])) &&
+    if (s.size() == 3 &&
+        std::tolower(static_cast<unsigned char>(s[0])) ==
+            std::tolower(static_cast<unsigned char>(kMonths[i][0])) &&
         std::tolower(static_cast<unsigned char>(s[1])) == kMonths[i][1] &&
         std::tolower(static_cast<unsigned char>(s[2])) == kMonths[i][2]) {
       return i + 1;
@@ -124,8 +125,9 @@ std::vector<std::string_view> SplitSpaces(std::string_view s) {
 
 int64_t Assemble(int64_t year, int month, int64_t day, int64_t sod, int64_t zone_offset) {
   if (month < 1 || day < 1 || day > 31 || year < 1970 || year > 9999) return -1;
-  const int64_t secs = DaysFromCivil(year, static_cast<unsigned>(month),
-                                     static_cast<unsigned>(day)) * 86400 + sod - zone_offset;
+  const int64_t secs =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 + sod -
+      zone_offset;
   return secs < 0 ? -1 : secs * kNsPerSecond;
 }
 

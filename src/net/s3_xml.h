@@ -79,7 +79,8 @@ std::string RenderDeleteResult(const std::vector<std::string>& deleted,
 // ISO 8601 with milliseconds ("2026-11-24T19:20:36.000Z") and RFC 7231 HTTP dates.
 std::string Iso8601(int64_t unix_ns);
 std::string HttpDate(int64_t unix_ns);
-// Parses an RFC 7231 date (also RFC 850 / asctime forms); nullopt-like: -1 on failure.
+// Parses an RFC 7231 date (also RFC 850 / asctime forms, and numeric zones such as
+// "-0000") into unix nanoseconds; -1 on failure.
 int64_t ParseHttpDate(std::string_view s);
 
 }  // namespace sluice::net

@@ -3,10 +3,9 @@
 // external entities, so hostile bodies cannot reach the file system or blow up memory.
 
 #include <charconv>
+#include <pugixml.hpp>
 #include <string>
 #include <string_view>
-
-#include <pugixml.hpp>
 
 #include "net/s3_xml.h"
 
@@ -35,8 +34,8 @@ pugi::xml_node Child(const pugi::xml_node& parent, std::string_view name) {
 }
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\t' ||
-                        s.front() == '\r')) {
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\n' || s.front() == '\t' || s.front() == '\r')) {
     s.remove_prefix(1);
   }
   while (!s.empty() &&
@@ -50,7 +49,8 @@ std::string_view Trim(std::string_view s) {
 Result<pugi::xml_node> LoadRoot(pugi::xml_document& doc, std::string_view xml,
                                 std::string_view root) {
   const pugi::xml_parse_result parsed =
-      doc.load_buffer(xml.data(), xml.size(), pugi::parse_default, pugi::encoding_utf8);
+      doc.load_buffer(xml.data(), xml.size(), pugi::parse_default | pugi::parse_ws_pcdata_single,
+                      pugi::encoding_utf8);
   if (!parsed) return Malformed(parsed.description());
   pugi::xml_node el = doc.document_element();
   if (!el || LocalName(el) != root) {

@@ -38,9 +38,13 @@ class SigV4Verifier {
   SigV4Verifier(std::map<std::string, std::string> secrets, Duration max_skew,
                 std::function<int64_t()> now_unix_seconds = nullptr);
 
-  // An AuthResult, or the S3Error to answer with: 403 AccessDenied (no or unknown
-  // credentials, expired presigned URL), 403 SignatureDoesNotMatch, 403
-  // RequestTimeTooSkewed, 400 AuthorizationHeaderMalformed / InvalidArgument.
+  // An AuthResult, or the S3Error to answer with: 403 AccessDenied (no credentials,
+  // expired presigned URL), 403 InvalidAccessKeyId (unknown access key), 403
+  // SignatureDoesNotMatch, 403 RequestTimeTooSkewed, 400 AuthorizationHeaderMalformed /
+  // AuthorizationQueryParametersError / InvalidRequest (SigV2, missing
+  // x-amz-content-sha256 on a request with a body) / InvalidArgument, 501 NotImplemented
+  // (STREAMING-* payloads). A header-signed request without x-amz-content-sha256 and
+  // without a body is checked against the empty body's hash (payload_sha256 says so).
   std::variant<AuthResult, S3Error> Verify(const HttpRequest& request) const;
 
  private:
@@ -54,6 +58,8 @@ class PayloadHasher {
  public:
   PayloadHasher();
   ~PayloadHasher();
+  PayloadHasher(const PayloadHasher&) = delete;
+  PayloadHasher& operator=(const PayloadHasher&) = delete;
   void Update(std::string_view data);
   std::string HexDigest();  // lowercase hex; call once
  private:

@@ -153,6 +153,11 @@ void S3Service::Dispatch(Call& c) {
     return ListBuckets(c);
   }
   if (c.key.empty()) return BucketOp(c);
+  if (auto mount = mounts_->Resolve("/" + c.bucket); !mount.ok() || !mount->store) {
+    c.op = "NoSuchBucket";
+    return SendError(c, net::S3Error::Of(404, "NoSuchBucket",
+                                         fmt::format("no mount named '{}'", c.bucket)));
+  }
   if (m == "GET" || m == "HEAD") {
     if (c.Has("uploadId")) return ListParts(c);
     return GetObject(c, m == "HEAD");

@@ -1,0 +1,345 @@
+// HttpServer end to end: real server on port 0, libcurl and raw-socket clients.
+#include "net/http_server.h"
+
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/testing_http_client.h"
+
+namespace sluice::net {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RawClient;
+
+constexpr auto kWait = 5000ms;
+
+uint64_t Fnv1a(uint64_t h, const char* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(p[i]);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+constexpr uint64_t kFnvBasis = 14695981039346656037ULL;
+
+char PatternByte(uint64_t i) { return static_cast<char>((i * 131 + i / 4096) & 0xFF); }
+
+struct CurlResult {
+  CURLcode code = CURLE_OK;
+  long status = 0;
+  std::string body;
+  std::string headers;
+};
+
+size_t AppendTo(char* p, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, size * n);
+  return size * n;
+}
+
+// One easy handle = one keep-alive connection, reused across Perform calls.
+class Curl {
+ public:
+  Curl() {
+    static const bool kInit = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+    (void)kInit;
+    easy_ = curl_easy_init();
+  }
+  ~Curl() { curl_easy_cleanup(easy_); }
+  CURL* get() { return easy_; }
+
+  CurlResult Perform(const std::string& url, const char* method = "GET",
+                     curl_slist* headers = nullptr) {
+    CurlResult r;
+    curl_easy_setopt(easy_, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(easy_, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(easy_, CURLOPT_NOBODY, std::string(method) == "HEAD" ? 1L : 0L);
+    curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, AppendTo);
+    curl_easy_setopt(easy_, CURLOPT_WRITEDATA, &r.body);
+    curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, AppendTo);
+    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, &r.headers);
+    curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy_, CURLOPT_TIMEOUT_MS, 20000L);
+    r.code = curl_easy_perform(easy_);
+    curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &r.status);
+    return r;
+  }
+
+ private:
+  CURL* easy_;
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void Start(Handler handler, ServerOptions options = {}) {
+    options.listen = "127.0.0.1:0";
+    server_ = std::make_unique<HttpServer>(options, std::move(handler));
+    Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  std::string Url(const std::string& path) {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+  }
+  std::unique_ptr<HttpServer> server_;
+};
+
+void Echo(const HttpRequest& req, BodyReader&, ResponseWriter& w) {
+  (void)w.Send(200, "text/plain", req.method + " " + req.path + " ?" + req.query);
+}
+
+TEST_F(HttpServerTest, GetWithContentLength) {
+  Start(Echo);
+  Curl curl;
+  CurlResult r = curl.Perform(Url("/bucket/a%20b?list-type=2"));
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "GET /bucket/a%20b ?list-type=2");
+  EXPECT_NE(r.headers.find("Server: sluice"), std::string::npos) << r.headers;
+  EXPECT_NE(r.headers.find("Date: "), std::string::npos);
+  EXPECT_NE(r.headers.find("Content-Length: 30"), std::string::npos);
+  EXPECT_NE(r.headers.find("Content-Type: text/plain"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, RequestCarriesHeadersAndRemote) {
+  HttpRequest seen;
+  Start([&](const HttpRequest& req, BodyReader&, ResponseWriter& w) {
+    seen = req;
+    (void)w.Send(204, "", "");
+  });
+  Curl curl;
+  curl_slist* headers = curl_slist_append(nullptr, "X-Amz-Date: 20240101T000000Z");
+  CurlResult r = curl.Perform(Url("/x"), "DELETE", headers);
+  curl_slist_free_all(headers);
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(seen.method, "DELETE");
+  EXPECT_EQ(seen.Header("x-amz-date"), "20240101T000000Z");
+  EXPECT_EQ(seen.remote.rfind("127.0.0.1:", 0), 0u) << seen.remote;
+  EXPECT_FALSE(seen.content_length.has_value());
+}
+
+TEST_F(HttpServerTest, ChunkedResponseWithoutContentLength) {
+  Start([](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    w.SetStatus(200);
+    for (int i = 0; i < 3; ++i) {
+      if (!w.Write("piece" + std::to_string(i) + ";").ok()) return;
+    }
+    (void)w.Finish();
+  });
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.ReceiveUntil(kWait, [&] { return raw.buffer().find("0\r\n\r\n") != std::string::npos; }));
+  EXPECT_NE(raw.buffer().find("Transfer-Encoding: chunked"), std::string::npos) << raw.buffer();
+  EXPECT_NE(raw.buffer().find("7\r\npiece0;\r\n"), std::string::npos);
+  Curl curl;
+  CurlResult r = curl.Perform(Url("/c"));
+  EXPECT_EQ(r.body, "piece0;piece1;piece2;");
+}
+
+TEST_F(HttpServerTest, HeadSendsHeadersWithoutBodyAndKeepsConnection) {
+  Start([](const HttpRequest& req, BodyReader&, ResponseWriter& w) {
+    if (req.method == "HEAD") {
+      w.SetStatus(200);
+      w.SetHeader("Content-Length", "1234");
+      w.SetHeader("ETag", "\"abc\"");
+      (void)w.Finish();
+    } else {
+      (void)w.Send(200, "text/plain", "after");
+    }
+  });
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("HEAD /o HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string head = raw.ReadResponse(kWait, /*no_body=*/true);
+  EXPECT_EQ(RawClient::StatusOf(head), 200) << head;
+  EXPECT_NE(head.find("Content-Length: 1234"), std::string::npos);
+  EXPECT_NE(head.find("ETag: \"abc\""), std::string::npos);
+  ASSERT_TRUE(raw.Send("GET /o HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string get = raw.ReadResponse(kWait);
+  EXPECT_EQ(RawClient::StatusOf(get), 200) << raw.buffer();
+  EXPECT_EQ(get.substr(get.size() - 5), "after");
+}
+
+TEST_F(HttpServerTest, KeepAliveReusesOneConnection) {
+  Start(Echo);
+  Curl curl;
+  for (int i = 0; i < 20; ++i) {
+    CurlResult r = curl.Perform(Url("/k" + std::to_string(i)));
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "GET /k" + std::to_string(i) + " ?");
+  }
+  ServerStats stats = server_->GetStats();
+  EXPECT_EQ(stats.connections_accepted, 1u);
+  EXPECT_EQ(stats.requests, 20u);
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
+  Start(Echo);
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string first = raw.ReadResponse(kWait);
+  std::string second = raw.ReadResponse(kWait);
+  EXPECT_NE(first.find("GET /1 ?"), std::string::npos) << first;
+  EXPECT_NE(second.find("GET /2 ?"), std::string::npos) << second;
+}
+
+TEST_F(HttpServerTest, Http10ClosesAfterResponse) {
+  Start(Echo);
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /old HTTP/1.0\r\n\r\n"));
+  EXPECT_TRUE(raw.WaitForEof(kWait));
+  EXPECT_EQ(RawClient::StatusOf(raw.buffer()), 200);
+  EXPECT_NE(raw.buffer().find("Connection: close"), std::string::npos) << raw.buffer();
+}
+
+// Reads the body in 64 KiB pieces and answers "<bytes> <fnv1a>": never holds it whole.
+void ChecksumBody(const HttpRequest&, BodyReader& body, ResponseWriter& w) {
+  char buf[64 * 1024];
+  uint64_t total = 0, hash = kFnvBasis;
+  for (;;) {
+    Result<size_t> n = body.Read(std::span<char>(buf, sizeof(buf)));
+    if (!n.ok()) {
+      (void)w.Send(400, "text/plain", n.status().ToString());
+      return;
+    }
+    if (*n == 0) break;
+    hash = Fnv1a(hash, buf, *n);
+    total += *n;
+  }
+  (void)w.Send(200, "text/plain", std::to_string(total) + " " + std::to_string(hash));
+}
+
+struct Upload {
+  uint64_t size;
+  uint64_t sent = 0;
+};
+
+size_t ReadPattern(char* out, size_t size, size_t n, void* arg) {
+  auto* up = static_cast<Upload*>(arg);
+  size_t want = std::min<uint64_t>(size * n, up->size - up->sent);
+  for (size_t i = 0; i < want; ++i) out[i] = PatternByte(up->sent + i);
+  up->sent += want;
+  return want;
+}
+
+std::string ExpectedChecksum(uint64_t size) {
+  uint64_t hash = kFnvBasis;
+  for (uint64_t i = 0; i < size; ++i) {
+    char c = PatternByte(i);
+    hash = Fnv1a(hash, &c, 1);
+  }
+  return std::to_string(size) + " " + std::to_string(hash);
+}
+
+CurlResult Put(Curl& curl, const std::string& url, uint64_t size, bool chunked,
+               const char* expect) {
+  Upload up{size};
+  curl_slist* headers = nullptr;
+  if (chunked) headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
+  headers = curl_slist_append(headers, expect);
+  curl_easy_setopt(curl.get(), CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_READFUNCTION, ReadPattern);
+  curl_easy_setopt(curl.get(), CURLOPT_READDATA, &up);
+  if (!chunked) curl_easy_setopt(curl.get(), CURLOPT_INFILESIZE_LARGE, curl_off_t(size));
+  CurlResult r = curl.Perform(url, "PUT", headers);
+  curl_slist_free_all(headers);
+  return r;
+}
+
+TEST_F(HttpServerTest, StreamsLargeRequestBody) {
+  Start(ChecksumBody);
+  constexpr uint64_t kSize = 50 * 1024 * 1024;
+  Curl curl;
+  CurlResult r = Put(curl, Url("/big"), kSize, /*chunked=*/false, "Expect:");
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, ExpectedChecksum(kSize));
+}
+
+TEST_F(HttpServerTest, ChunkedRequestBodyWithExpectContinue) {
+  std::atomic<bool> had_length{true};
+  Start([&](const HttpRequest& req, BodyReader& body, ResponseWriter& w) {
+    had_length = req.content_length.has_value();
+    ChecksumBody(req, body, w);
+  });
+  constexpr uint64_t kSize = 3 * 1024 * 1024 + 17;
+  Curl curl;
+  CurlResult r = Put(curl, Url("/chunked"), kSize, /*chunked=*/true, "Expect: 100-continue");
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, ExpectedChecksum(kSize));
+  EXPECT_FALSE(had_length);
+  EXPECT_NE(r.headers.find("100 Continue"), std::string::npos) << r.headers;
+}
+
+TEST_F(HttpServerTest, ExpectContinueIsSentWhenHandlerReads) {
+  Start(ChecksumBody);
+  RawClient raw(server_->port());
+  ASSERT_TRUE(
+      raw.Send("PUT /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+               "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      raw.ReceiveUntil(kWait, [&] { return raw.buffer().find("\r\n\r\n") != std::string::npos; }));
+  EXPECT_EQ(raw.buffer(), "HTTP/1.1 100 Continue\r\n\r\n");
+  raw.buffer().clear();
+  ASSERT_TRUE(raw.Send("hello"));
+  std::string final_response = raw.ReadResponse(kWait);
+  EXPECT_EQ(RawClient::StatusOf(final_response), 200) << final_response;
+  std::string expected = "5 " + std::to_string(Fnv1a(kFnvBasis, "hello", 5));
+  EXPECT_EQ(final_response.substr(final_response.size() - expected.size()), expected);
+}
+
+TEST_F(HttpServerTest, UnreadBodyIsDrainedForKeepAlive) {
+  Start(Echo);  // never reads the body
+  RawClient raw(server_->port());
+  ASSERT_TRUE(
+      raw.Send("PUT /u HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789"
+               "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(RawClient::StatusOf(raw.ReadResponse(kWait)), 200);
+  std::string second = raw.ReadResponse(kWait);
+  EXPECT_NE(second.find("GET /next ?"), std::string::npos) << second << raw.buffer();
+}
+
+TEST_F(HttpServerTest, HandlerThatThrowsGets500) {
+  Start([](const HttpRequest&, BodyReader&, ResponseWriter&) { throw std::runtime_error("boom"); });
+  Curl curl;
+  EXPECT_EQ(curl.Perform(Url("/t")).status, 500);
+}
+
+TEST_F(HttpServerTest, HandlerThatReturnsEarlyGetsEmptyResponse) {
+  Start([](const HttpRequest&, BodyReader&, ResponseWriter& w) { w.SetStatus(202); });
+  Curl curl;
+  CurlResult r = curl.Perform(Url("/t"));
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.body, "");
+}
+
+TEST_F(HttpServerTest, ManyConcurrentClients) {
+  ServerOptions options;
+  options.handler_threads = 16;
+  Start(Echo, options);
+  constexpr int kClients = 64, kRequests = 50;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      Curl curl;
+      for (int i = 0; i < kRequests; ++i) {
+        std::string path = "/c" + std::to_string(c) + "/" + std::to_string(i);
+        CurlResult r = curl.Perform(Url(path));
+        if (r.code == CURLE_OK && r.status == 200 && r.body == "GET " + path + " ?") ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients * kRequests);
+  EXPECT_EQ(server_->GetStats().requests, static_cast<uint64_t>(kClients * kRequests));
+}
+
+}  // namespace
+}  // namespace sluice::net
