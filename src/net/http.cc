@@ -114,7 +114,8 @@ std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view que
     if (item.empty()) continue;
     size_t eq = item.find('=');
     std::string_view name = item.substr(0, eq);
-    std::string_view value = eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
+    std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1);
     // A malformed escape is kept verbatim rather than dropping the parameter.
     auto decoded_name = UrlDecode(name, /*plus_is_space=*/true);
     auto decoded_value = UrlDecode(value, /*plus_is_space=*/true);

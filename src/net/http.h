@@ -73,6 +73,15 @@ class ResponseWriter {
 // is incomplete, closes the connection so the client sees a truncated transfer).
 using Handler = std::function<void(const HttpRequest&, BodyReader&, ResponseWriter&)>;
 
+// Optional fast path for requests without a body, run on an I/O thread before the Handler
+// is considered: it saves the two thread hand-offs per request that dominate the cost of
+// small hot GETs. It must not block (no disk, no under store, no lock held across I/O):
+// either it answers from memory through the writer (typically one Send) and returns true,
+// or it returns false without touching the writer and the request goes to the Handler on a
+// handler thread. Bytes the socket cannot take at once are buffered by the server, so keep
+// inline responses small (a few MiB at most; Write fails with kResourceExhausted past 16 MiB).
+using InlineHandler = std::function<bool(const HttpRequest&, ResponseWriter&)>;
+
 // Percent-decodes `s` (for paths: '+' stays '+'; for queries `plus_is_space`).
 // nullopt on a malformed escape.
 std::optional<std::string> UrlDecode(std::string_view s, bool plus_is_space = false);

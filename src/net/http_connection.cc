@@ -1,6 +1,5 @@
 #include "net/http_connection.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -22,13 +21,6 @@ constexpr size_t kBufferSlack = 64 * 1024;  // beyond max_header_bytes: body byt
 constexpr auto kErrorWriteTime = std::chrono::seconds(5);
 constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr uint64_t kMaxLingerBytes = 4 * 1024 * 1024;
-
-// Keep-alive clients usually send their next request within this time of receiving a
-// response; the handler thread waits that long for it (when idle) and serves it directly,
-// saving two thread hand-offs per request.
-constexpr auto kStickyWait = std::chrono::milliseconds(1);
-constexpr int kHeadReady = 0;
-constexpr int kHeadToIoThread = -1;
 
 int HeadErrorStatus(boost::beast::error_code ec) {
   if (ec == http::error::header_limit) return 431;
@@ -195,68 +187,82 @@ void Connection::BeginRequest() {
 void Connection::Dispatch() {
   phase_ = Phase::kHandling;
   BeginRequest();
-  shared_.pool->Submit([self = shared_from_this()] { self->RunHandlers(); });
+  if (shared_.inline_handler && parser_->is_done() && TryInline()) return;
+  shared_.pool->Submit([self = shared_from_this()] { self->RunHandler(); });
 }
 
-void Connection::RunHandlers() {
-  for (;;) {
-    bool failed = false;
-    try {
-      shared_.handler(request_, exchange_, exchange_);
-    } catch (const std::exception& e) {
-      SLUICE_LOG_ERROR("http: handler for {} {} threw: {}", request_.method, request_.target,
-                       e.what());
-      failed = true;
-    } catch (...) {
-      SLUICE_LOG_ERROR("http: handler for {} {} threw", request_.method, request_.target);
-      failed = true;
-    }
-    bool keep_alive = exchange_.End(failed);
-    shared_.HandlerDone();
-    if (!keep_alive) {
-      boost::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->LingerClose(); });
-      return;
-    }
-    ResetRequest();
-    int next = NextHeadOnThisThread();
-    if (next == kHeadReady) {
-      BeginRequest();
-      continue;
-    }
-    boost::asio::post(socket_.get_executor(), [self = shared_from_this(), next] {
-      if (next == kHeadToIoThread) {
-        self->ResumeHead();
-      } else {
-        self->SendErrorAndClose(next);
-      }
-    });
-    return;
+bool Connection::TryInline() {
+  exchange_.SetInline(true);
+  bool handled = false;
+  bool failed = false;
+  try {
+    handled = shared_.inline_handler(request_, exchange_);
+  } catch (const std::exception& e) {
+    SLUICE_LOG_ERROR("http: inline handler for {} {} threw: {}", request_.method, request_.target,
+                     e.what());
+    failed = true;
+  } catch (...) {
+    failed = true;
   }
+  if (!handled && !failed && !exchange_.HeadersSent()) {
+    exchange_.SetInline(false);  // not answered: the Handler takes it
+    return false;
+  }
+  bool keep_alive = exchange_.End(failed);
+  shared_.HandlerDone();
+  if (!exchange_.pending().empty()) {
+    FlushPending(keep_alive);
+  } else if (!keep_alive) {
+    LingerClose();
+  } else if (buf_.size() > 0) {
+    // Pipelined requests: continue from the queue rather than recursing.
+    boost::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->StartHead(); });
+  } else {
+    StartHead();
+  }
+  return true;
 }
 
-int Connection::NextHeadOnThisThread() {
-  // Waiting here holds a handler thread, so only do it while no request waits for one.
-  if (shared_.stopping.load(std::memory_order_relaxed) || shared_.pool->Pending() > 0) {
-    return kHeadToIoThread;
+void Connection::FlushPending(bool keep_alive) {
+  phase_ = Phase::kFlushing;
+  SetDeadline(Clock::now() + shared_.options.send_timeout);
+  boost::asio::async_write(
+      socket_, boost::asio::buffer(exchange_.pending()),
+      [self = shared_from_this(), keep_alive](boost::system::error_code ec, size_t n) {
+        self->shared_.bytes_out.fetch_add(n, std::memory_order_relaxed);
+        self->exchange_.pending().clear();
+        if (self->phase_ != Phase::kFlushing) return;
+        if (ec) {
+          self->Close();
+        } else if (keep_alive) {
+          self->StartHead();
+        } else {
+          self->LingerClose();
+        }
+      });
+}
+
+void Connection::RunHandler() {
+  bool failed = false;
+  try {
+    shared_.handler(request_, exchange_, exchange_);
+  } catch (const std::exception& e) {
+    SLUICE_LOG_ERROR("http: handler for {} {} threw: {}", request_.method, request_.target,
+                     e.what());
+    failed = true;
+  } catch (...) {
+    SLUICE_LOG_ERROR("http: handler for {} {} threw", request_.method, request_.target);
+    failed = true;
   }
-  if (buf_.size() == 0) {
-    pollfd pfd{fd_, POLLIN, 0};
-    timespec wait{0, std::chrono::duration_cast<std::chrono::nanoseconds>(kStickyWait).count()};
-    if (::ppoll(&pfd, 1, &wait, nullptr) <= 0) return kHeadToIoThread;
-    size_t room = std::min(kHeadChunk, buf_.max_size() - buf_.size());
-    auto mb = buf_.prepare(room);
-    ssize_t n = ::recv(fd_, mb.data(), mb.size(), 0);
-    if (n <= 0) return kHeadToIoThread;  // EOF or error: the I/O thread's read sees it too
-    buf_.commit(static_cast<size_t>(n));
-    shared_.bytes_in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-  }
-  head_started_ = true;
-  request_start_ = Clock::now();
-  boost::beast::error_code ec;
-  buf_.consume(parser_->put(buf_.data(), ec));
-  if (ec == http::error::need_more) return kHeadToIoThread;  // the parser keeps its progress
-  if (ec) return HeadErrorStatus(ec);
-  return parser_->is_header_done() ? kHeadReady : kHeadToIoThread;
+  bool keep_alive = exchange_.End(failed);
+  shared_.HandlerDone();
+  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), keep_alive] {
+    if (keep_alive) {
+      self->StartHead();
+    } else {
+      self->LingerClose();
+    }
+  });
 }
 
 void Connection::SetDeadline(Clock::time_point deadline) {
@@ -297,17 +303,16 @@ void Connection::SendErrorAndClose(int status) {
   phase_ = Phase::kWritingError;
   error_response_ = ErrorResponse(status);
   SetDeadline(Clock::now() + kErrorWriteTime);
-  boost::asio::async_write(
-      socket_, boost::asio::buffer(error_response_),
-      [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-        self->shared_.bytes_out.fetch_add(n, std::memory_order_relaxed);
-        if (self->phase_ != Phase::kWritingError) return;
-        if (ec) {
-          self->Close();
-        } else {
-          self->LingerClose();
-        }
-      });
+  boost::asio::async_write(socket_, boost::asio::buffer(error_response_),
+                           [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                             self->shared_.bytes_out.fetch_add(n, std::memory_order_relaxed);
+                             if (self->phase_ != Phase::kWritingError) return;
+                             if (ec) {
+                               self->Close();
+                             } else {
+                               self->LingerClose();
+                             }
+                           });
 }
 
 void Connection::LingerClose() {
@@ -322,17 +327,16 @@ void Connection::LingerClose() {
 }
 
 void Connection::LingerRead() {
-  socket_.async_read_some(
-      buf_.prepare(std::min(kHeadChunk, buf_.max_size())),
-      [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-        if (self->phase_ != Phase::kLinger) return;
-        self->linger_bytes_ += n;
-        if (ec || self->linger_bytes_ > kMaxLingerBytes) {
-          self->Close();
-        } else {
-          self->LingerRead();
-        }
-      });
+  socket_.async_read_some(buf_.prepare(std::min(kHeadChunk, buf_.max_size())),
+                          [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                            if (self->phase_ != Phase::kLinger) return;
+                            self->linger_bytes_ += n;
+                            if (ec || self->linger_bytes_ > kMaxLingerBytes) {
+                              self->Close();
+                            } else {
+                              self->LingerRead();
+                            }
+                          });
 }
 
 void Connection::Close() {

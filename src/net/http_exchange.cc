@@ -22,6 +22,7 @@ namespace http = boost::beast::http;
 constexpr size_t kRecvChunk = 64 * 1024;
 constexpr uint64_t kMaxDrainBytes = 1024 * 1024;  // unread body we read past to keep a connection
 constexpr auto kDrainTime = std::chrono::seconds(2);
+constexpr size_t kMaxInlinePending = 16 * 1024 * 1024;
 
 bool IEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -69,7 +70,8 @@ std::string ErrorResponse(int status) {
   std::string out;
   AppendStatusLine(out, status);
   auto reason = http::obsolete_reason(static_cast<http::status>(status));
-  std::string body = std::to_string(status) + " " + std::string(reason.data(), reason.size()) + "\n";
+  std::string body =
+      std::to_string(status) + " " + std::string(reason.data(), reason.size()) + "\n";
   out.append("Server: sluice\r\nDate: ").append(HttpDate());
   out.append("\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: ");
   out.append(std::to_string(body.size())).append("\r\n\r\n").append(body);
@@ -94,6 +96,8 @@ void Exchange::Begin(RequestParser* parser, const HttpRequest* request,
   has_date_ = has_server_ = close_requested_ = false;
   headers_sent_ = finished_ = chunked_ = close_ = broken_ = false;
   body_sent_ = 0;
+  inline_ = false;
+  pending_.clear();
 }
 
 bool Exchange::End(bool handler_failed) {
@@ -240,7 +244,8 @@ void Exchange::SetHeader(std::string_view name, std::string_view value) {
   has_date_ = has_date_ || IEquals(name, "Date");
   has_server_ = has_server_ || IEquals(name, "Server");
   std::string clean(value);
-  std::replace_if(clean.begin(), clean.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+  std::replace_if(
+      clean.begin(), clean.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
   for (auto& [n, v] : headers_) {
     if (IEquals(n, name)) {
       v = std::move(clean);
@@ -258,8 +263,7 @@ void Exchange::BuildHead() {
   bool no_body = NoBody();
   chunked_ = false;
   close_ = !keep_alive_ || close_requested_ || shared_.stopping.load(std::memory_order_relaxed) ||
-           body_error_.has_value() ||
-           (expect_continue_ && !continue_sent_ && !parser_->is_done());
+           body_error_.has_value() || (expect_continue_ && !continue_sent_ && !parser_->is_done());
   if (!no_body && !content_length_) {
     if (parser_->version() >= 11) {
       chunked_ = true;
@@ -335,7 +339,22 @@ Status Exchange::SendRaw(std::string_view data) {
   return SendAll(&iov, 1);
 }
 
+Status Exchange::QueuePending(const iovec* iov, int count) {
+  size_t total = pending_.size();
+  for (int i = 0; i < count; ++i) total += iov[i].iov_len;
+  if (total > kMaxInlinePending) {
+    broken_ = true;
+    return Status::ResourceExhausted("inline response larger than the server buffers");
+  }
+  for (int i = 0; i < count; ++i) {
+    pending_.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+  }
+  return Status::OK();
+}
+
 Status Exchange::SendAll(iovec* iov, int count) {
+  // Inline mode keeps the order: once anything is pending, everything after it queues.
+  if (inline_ && !pending_.empty()) return QueuePending(iov, count);
   const auto timeout = shared_.options.send_timeout;
   msghdr msg{};
   while (count > 0) {
@@ -361,6 +380,7 @@ Status Exchange::SendAll(iovec* iov, int count) {
       broken_ = true;
       return Status::Unavailable(std::string("client gone: ") + strerror(errno));
     }
+    if (inline_) return QueuePending(iov, count);  // an I/O thread never waits
     pollfd pfd{fd_, POLLOUT, 0};
     int p = ::poll(&pfd, 1, PollMillis(timeout));
     if (p == 0) {

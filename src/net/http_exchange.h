@@ -1,5 +1,6 @@
 // Exchange: the handler-thread side of one request on one connection — the BodyReader
-// and ResponseWriter a Handler is given. Not a public API (see net/http.h).
+// and ResponseWriter a Handler is given (and the ResponseWriter an InlineHandler is given
+// on the I/O thread, in inline mode). Not a public API (see net/http.h).
 //
 // While a handler runs, its handler thread owns the connection: the socket (used through
 // its descriptor with non-blocking recv/sendmsg and poll, so the handler thread blocks and
@@ -15,16 +16,16 @@
 // Thread-safety: one thread at a time (the handler thread between Begin and End).
 #pragma once
 
+#include <sys/uio.h>
+
+#include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <sys/uio.h>
 #include <utility>
 #include <vector>
-
-#include <boost/beast/core/flat_buffer.hpp>
 
 #include "net/http.h"
 #include "net/http_internal.h"
@@ -45,6 +46,11 @@ class Exchange final : public BodyReader, public ResponseWriter {
   // drains a small unread body. Returns true if the connection may serve another request.
   bool End(bool handler_failed);
 
+  // Inline mode (an InlineHandler on the I/O thread): writes never wait; what the socket
+  // does not take at once is appended to pending(), which the connection then sends.
+  void SetInline(bool is_inline) { inline_ = is_inline; }
+  std::string& pending() { return pending_; }
+
   // BodyReader. An empty `out` returns 0 without reading.
   Result<size_t> Read(std::span<char> out) override;
 
@@ -64,9 +70,11 @@ class Exchange final : public BodyReader, public ResponseWriter {
   // Receives into `out`, waiting until the request deadline. Never returns 0.
   Result<size_t> RecvSome(char* out, size_t size);
   Status ReceiveIntoBuffer();
-  // Sends every byte of `iov`, waiting up to send_timeout for each bit of progress.
+  // Sends every byte of `iov`, waiting up to send_timeout for each bit of progress (in
+  // inline mode: buffering instead of waiting).
   Status SendAll(iovec* iov, int count);
   Status SendRaw(std::string_view data);
+  Status QueuePending(const iovec* iov, int count);
   bool Drain();
 
   ServerShared& shared_;
@@ -97,6 +105,8 @@ class Exchange final : public BodyReader, public ResponseWriter {
   bool broken_ = false;  // the response cannot be completed: close the connection
   uint64_t body_sent_ = 0;
   std::string head_;  // serialized response head; capacity reused across requests
+  bool inline_ = false;
+  std::string pending_;  // inline mode: response bytes still to send
 };
 
 }  // namespace sluice::net::internal

@@ -28,11 +28,13 @@ class Connection;
 
 // State shared by the server and all of its connections. Outlives every connection.
 struct ServerShared {
-  ServerShared(ServerOptions o, Handler h) : options(std::move(o)), handler(std::move(h)) {}
+  ServerShared(ServerOptions o, Handler h, InlineHandler i)
+      : options(std::move(o)), handler(std::move(h)), inline_handler(std::move(i)) {}
 
   const ServerOptions options;
   const Handler handler;
-  std::unique_ptr<ThreadPool> pool;  // set by Start, reset (joined) by Stop
+  const InlineHandler inline_handler;  // may be empty
+  std::unique_ptr<ThreadPool> pool;    // set by Start, reset (joined) by Stop
   std::atomic<bool> stopping{false};
 
   std::atomic<uint64_t> connections_accepted{0}, connections_open{0}, connections_refused{0};

@@ -58,7 +58,8 @@ Status ServerOptions::Validate() const {
 
 class HttpServer::Impl {
  public:
-  Impl(ServerOptions options, Handler handler) : shared_(std::move(options), std::move(handler)) {}
+  Impl(ServerOptions options, Handler handler, InlineHandler inline_handler)
+      : shared_(std::move(options), std::move(handler), std::move(inline_handler)) {}
 
   Status Start();
   void Stop(Duration grace);
@@ -77,9 +78,9 @@ class HttpServer::Impl {
   bool stopped_ = false;     // GUARDED_BY(lifecycle_mu_)
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
-  std::unique_ptr<tcp::acceptor> acceptor_;     // on contexts_[0]
-  std::unique_ptr<asio::steady_timer> retry_;   // on contexts_[0]
-  size_t next_context_ = 0;                     // contexts_[0]'s thread only
+  std::unique_ptr<tcp::acceptor> acceptor_;    // on contexts_[0]
+  std::unique_ptr<asio::steady_timer> retry_;  // on contexts_[0]
+  size_t next_context_ = 0;                    // contexts_[0]'s thread only
   std::vector<std::thread> threads_;
   std::atomic<uint16_t> port_{0};
 };
@@ -157,8 +158,8 @@ void HttpServer::Impl::OnAccept(boost::system::error_code ec, tcp::socket socket
     });
     return;
   }
-  bool refused = shared_.connections_open.load(std::memory_order_relaxed) >=
-                 shared_.options.max_connections;
+  bool refused =
+      shared_.connections_open.load(std::memory_order_relaxed) >= shared_.options.max_connections;
   auto conn = internal::Connection::Create(shared_, std::move(socket), refused);
   asio::post(conn->executor(), [conn] { conn->Start(); });
   Accept();
@@ -224,8 +225,9 @@ ServerStats HttpServer::Impl::GetStats() const {
   return s;
 }
 
-HttpServer::HttpServer(ServerOptions options, Handler handler)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler))) {}
+HttpServer::HttpServer(ServerOptions options, Handler handler, InlineHandler inline_handler)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(handler),
+                                   std::move(inline_handler))) {}
 
 HttpServer::~HttpServer() { Stop(); }
 

@@ -45,7 +45,8 @@ struct ServerStats {
 
 class HttpServer {
  public:
-  HttpServer(ServerOptions options, Handler handler);
+  // `inline_handler` (optional) is tried first for requests without a body; see net/http.h.
+  HttpServer(ServerOptions options, Handler handler, InlineHandler inline_handler = nullptr);
   ~HttpServer();  // Stop()s if running
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -319,6 +319,55 @@ TEST_F(HttpServerTest, HandlerThatReturnsEarlyGetsEmptyResponse) {
   EXPECT_EQ(r.body, "");
 }
 
+TEST_F(HttpServerTest, InlineHandlerAnswersOrDefers) {
+  std::atomic<int> handler_calls{0}, inline_calls{0};
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  server_ = std::make_unique<HttpServer>(
+      options,
+      [&](const HttpRequest& req, BodyReader& body, ResponseWriter& w) {
+        ++handler_calls;
+        ChecksumBody(req, body, w);
+      },
+      [&](const HttpRequest& req, ResponseWriter& w) {
+        ++inline_calls;
+        if (req.path != "/fast") return false;
+        (void)w.Send(200, "text/plain", "inline");
+        return true;
+      });
+  ASSERT_TRUE(server_->Start().ok());
+  Curl curl;
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(curl.Perform(Url("/fast")).body, "inline");
+  EXPECT_EQ(curl.Perform(Url("/slow")).body, "0 " + std::to_string(kFnvBasis));
+  CurlResult put = Put(curl, Url("/fast"), 1000, /*chunked=*/false, "Expect:");
+  EXPECT_EQ(put.body, ExpectedChecksum(1000));  // requests with a body never go inline
+  EXPECT_EQ(inline_calls.load(), 6);
+  EXPECT_EQ(handler_calls.load(), 2);
+  EXPECT_EQ(server_->GetStats().connections_accepted, 1u);
+}
+
+TEST_F(HttpServerTest, InlineResponseLargerThanSocketBufferIsFlushed) {
+  std::string big(8 << 20, 'q');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  server_ =
+      std::make_unique<HttpServer>(options, Echo, [&](const HttpRequest& req, ResponseWriter& w) {
+        if (req.path != "/big") return false;
+        (void)w.Send(200, "application/octet-stream", big);
+        return true;
+      });
+  ASSERT_TRUE(server_->Start().ok());
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(100ms);  // let the socket buffers fill up
+  std::string response = raw.ReadResponse(kWait);
+  ASSERT_FALSE(response.empty());
+  EXPECT_EQ(response.substr(response.size() - big.size()), big);
+  ASSERT_TRUE(raw.Send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(raw.ReadResponse(kWait).find("GET /after ?"), std::string::npos);
+}
+
 TEST_F(HttpServerTest, ManyConcurrentClients) {
   ServerOptions options;
   options.handler_threads = 16;

@@ -49,7 +49,9 @@ class RawClient {
   }
 
   // Receives whatever arrives within `timeout` (stops early at EOF); appends to buffer().
-  void ReceiveFor(std::chrono::milliseconds timeout) { ReceiveUntil(timeout, [] { return false; }); }
+  void ReceiveFor(std::chrono::milliseconds timeout) {
+    ReceiveUntil(timeout, [] { return false; });
+  }
 
   // Receives until `done()` holds, EOF or `timeout`. Returns done().
   template <typename Pred>

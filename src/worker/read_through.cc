@@ -70,6 +70,15 @@ Result<ufs::ObjectInfo> ReadThroughCache::Stat(std::string_view path) {
   return StatResolved(r, /*bypass_cache=*/false);
 }
 
+Result<ufs::ObjectInfo> ReadThroughCache::StatForRead(std::string_view path, uint64_t offset,
+                                                      uint64_t length) {
+  SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
+  if (!r.store || r.key.empty()) return Stat(path);
+  if (auto cached = metadata_.Get(r.ObjectUri())) return *cached;
+  Prefetched unused;  // the pages land in the page store, where the next Read finds them
+  return ColdOpen(r, offset, length, &unused);
+}
+
 Result<ufs::ObjectInfo> ReadThroughCache::StatResolved(const ufs::Resolved& r, bool bypass_cache) {
   std::string uri = r.ObjectUri();
   if (!bypass_cache) {

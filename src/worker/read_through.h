@@ -83,6 +83,10 @@ class ReadThroughCache {
   // Stat of a namespace path, through the metadata cache. The root and mount roots are
   // directories.
   Result<ufs::ObjectInfo> Stat(std::string_view path);
+  // Stat for a reader about to read `length` bytes at `offset`: on a metadata miss the
+  // object is opened cold (one under-store request returns its stat and those pages),
+  // instead of a stat followed by a read.
+  Result<ufs::ObjectInfo> StatForRead(std::string_view path, uint64_t offset, uint64_t length);
 
   // Reads bytes [offset, offset + out.size()) of the object at `path` into `out`.
   // Returns the number of bytes read: fewer only at the end of the object.

@@ -40,8 +40,15 @@ std::string Base64Decode(std::string_view in) {
 void S3Service::GetObject(Call& c, bool head) {
   c.op = head ? "HeadObject" : "GetObject";
   const std::string path = c.Path();
+  // Where the body will start, before the size is known: a cold object is then opened
+  // with one under-store request that returns its stat and those first bytes.
+  uint64_t hint = 0;
+  if (auto range = c.req.Header("Range");
+      range.starts_with("bytes=") && range.size() > 6 && std::isdigit(range[6])) {
+    hint = std::strtoull(std::string(range.substr(6)).c_str(), nullptr, 10);
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto info = cache_->Stat(path);
+    auto info = head ? cache_->Stat(path) : cache_->StatForRead(path, hint, options_.read_chunk);
     if (!info.ok()) return SendStatusError(c, info.status());
     if (info->is_dir) {
       return SendError(c, net::S3Error::Of(404, "NoSuchKey", "The specified key does not exist."));
