@@ -30,6 +30,10 @@ class MemoryStore final : public PageStore {
 
   std::string_view Name() const override { return "memory"; }
   std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) override;
+  std::optional<size_t> ReadIfInMemory(const PageKey& key, size_t offset,
+                                       std::span<char> out) override {
+    return Read(key, offset, out);  // memory never blocks
+  }
   Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
   bool Contains(const PageKey& key) const override;
   std::optional<size_t> PageSize(const PageKey& key) const override;

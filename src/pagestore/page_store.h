@@ -77,6 +77,15 @@ class PageStore {
   // as a miss.
   virtual std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) = 0;
 
+  // Like Read, but never blocks on a disk: serves only pages held in memory and returns
+  // nullopt for anything else (a page on disk is not a miss here; callers fall back to
+  // Read on a thread that may block). For I/O threads. Default: nullopt.
+  virtual std::optional<size_t> ReadIfInMemory(const PageKey& key, size_t offset,
+                                               std::span<char> out) {
+    (void)key, (void)offset, (void)out;
+    return std::nullopt;
+  }
+
   // Stores (or replaces) a page. Fails with kResourceExhausted when admission is
   // refused, kIoError when the medium fails; the store is unchanged on failure.
   virtual Status Put(const PageKey& key, std::string_view data, const PutOptions& options = {}) = 0;

@@ -22,6 +22,17 @@ std::optional<size_t> TieredStore::Read(const PageKey& key, size_t offset, std::
   return n;
 }
 
+std::optional<size_t> TieredStore::ReadIfInMemory(const PageKey& key, size_t offset,
+                                                  std::span<char> out) {
+  if (!memory_) return std::nullopt;
+  std::optional<size_t> n = memory_->ReadIfInMemory(key, offset, out);
+  if (n) {
+    hits_.fetch_add(1, std::memory_order_relaxed);
+    bytes_read_.fetch_add(*n, std::memory_order_relaxed);
+  }
+  return n;
+}
+
 std::optional<size_t> TieredStore::ReadFromDisk(const PageKey& key, size_t offset,
                                                 std::span<char> out) {
   if (!memory_) return disk_->Read(key, offset, out);

@@ -34,6 +34,8 @@ class TieredStore final : public PageStore {
 
   std::string_view Name() const override { return "tiered"; }
   std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) override;
+  std::optional<size_t> ReadIfInMemory(const PageKey& key, size_t offset,
+                                       std::span<char> out) override;
   Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
   bool Contains(const PageKey& key) const override;
   std::optional<size_t> PageSize(const PageKey& key) const override;

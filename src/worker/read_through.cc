@@ -70,6 +70,36 @@ Result<ufs::ObjectInfo> ReadThroughCache::Stat(std::string_view path) {
   return StatResolved(r, /*bypass_cache=*/false);
 }
 
+std::optional<ufs::ObjectInfo> ReadThroughCache::CachedStat(std::string_view path) {
+  auto r = mounts_->Resolve(path);
+  if (!r.ok() || !r->store || r->key.empty()) return std::nullopt;
+  auto cached = metadata_.Get(r->ObjectUri());
+  if (!cached || !cached->ok()) return std::nullopt;
+  return std::move(*cached).value();
+}
+
+std::optional<size_t> ReadThroughCache::ReadIfInMemory(std::string_view path,
+                                                       const ufs::ObjectInfo& info,
+                                                       uint64_t offset, std::span<char> out) {
+  auto r = mounts_->Resolve(path);
+  if (!r.ok() || !r->store || info.is_dir) return std::nullopt;
+  if (offset >= info.size || out.empty()) return size_t{0};
+  const Hash128 file_id = pagestore::MakeFileId(r->ObjectUri(), info.Version());
+  const uint64_t end = std::min<uint64_t>(offset + out.size(), info.size);
+  const uint64_t ps = options_.page_size;
+  for (uint64_t p = offset / ps; p <= (end - 1) / ps; ++p) {
+    uint64_t lo = std::max(offset, p * ps), hi = std::min(end, p * ps + ps);
+    auto got = pages_->ReadIfInMemory(PageKey{file_id, p}, lo - p * ps,
+                                      out.subspan(lo - offset, hi - lo));
+    if (!got || *got != hi - lo) return std::nullopt;
+  }
+  const uint64_t pages = (end - 1) / ps - offset / ps + 1;
+  reads_++;
+  page_hits_ += pages;
+  bytes_served_ += end - offset;
+  return static_cast<size_t>(end - offset);
+}
+
 Result<ufs::ObjectInfo> ReadThroughCache::StatForRead(std::string_view path, uint64_t offset,
                                                       uint64_t length) {
   SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));

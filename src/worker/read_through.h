@@ -96,6 +96,13 @@ class ReadThroughCache {
                       std::string_view expected_version = {});
   Result<std::string> ReadRange(std::string_view path, uint64_t offset, uint64_t length);
 
+  // Non-blocking reads for I/O threads: answer only from the metadata cache and pages
+  // held in memory. nullopt means "not without blocking": call Stat/Read on a thread that
+  // may block. Never touches a disk or an under store.
+  std::optional<ufs::ObjectInfo> CachedStat(std::string_view path);
+  std::optional<size_t> ReadIfInMemory(std::string_view path, const ufs::ObjectInfo& info,
+                                       uint64_t offset, std::span<char> out);
+
   // Forgets the metadata and cached pages of `path` (its current version).
   void Invalidate(std::string_view path);
   // Forgets the metadata of `path` and the cached pages of the version `known` names

@@ -92,19 +92,20 @@ void S3Service::GetObject(Call& c, bool head) {
       (void)c.out.Finish();
       return;
     }
-    std::string buf(std::min<uint64_t>(length, options_.read_chunk), '\0');
+    const size_t buf_size = static_cast<size_t>(std::min<uint64_t>(length, options_.read_chunk));
+    std::unique_ptr<char[]> buf(new char[buf_size]);  // no zero-fill: reads overwrite it
     uint64_t done = 0;
     const std::string version = info->Version();
     while (done < length) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
-      auto n = cache_->Read(path, first + done, std::span<char>(buf.data(), want), version);
+      size_t want = static_cast<size_t>(std::min<uint64_t>(buf_size, length - done));
+      auto n = cache_->Read(path, first + done, std::span<char>(buf.get(), want), version);
       if (!n.ok() || *n == 0) {
         Status s = n.ok() ? Status::DataLoss("object shorter than its stat") : n.status();
         // Changed between stat and read, nothing sent yet: serve the new version.
         if (!c.out.HeadersSent() && s.Is(StatusCode::kFailedPrecondition) && attempt == 0) break;
         return SendStatusError(c, s);  // mid-body: the server closes the connection
       }
-      if (!c.out.Write(std::string_view(buf.data(), *n)).ok()) return;  // client gone
+      if (!c.out.Write(std::string_view(buf.get(), *n)).ok()) return;  // client gone
       done += *n;
     }
     if (done == length) {
@@ -113,6 +114,68 @@ void S3Service::GetObject(Call& c, bool head) {
     }
   }
   SendError(c, net::S3Error::Of(503, "SlowDown", "the object keeps changing; retry"));
+}
+
+bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out) {
+  if (req.method != "GET" && req.method != "HEAD") return false;
+  auto path = net::UrlDecode(req.path);
+  if (!path || path->size() < 2 || (*path)[0] != '/') return false;
+  size_t slash = path->find('/', 1);
+  if (slash == std::string::npos || slash + 1 == path->size()) return false;  // not an object
+  if (!req.query.empty()) {
+    // Only presigned-URL parameters: any sub-resource goes the normal way.
+    for (const auto& [k, v] : net::ParseQuery(req.query)) {
+      if (!k.starts_with("X-Amz-") && !k.starts_with("x-amz-")) return false;
+    }
+  }
+  if (verifier_) {
+    auto auth = verifier_->Verify(req);
+    if (!std::holds_alternative<net::AuthResult>(auth)) return false;
+  }
+  auto info = cache_->CachedStat(*path);
+  if (!info || info->is_dir) return false;
+  const std::string etag = S3ETag(*info);
+  if (net::EvaluatePreconditions(req, etag, info->mtime_ns) != net::Precondition::kProceed) {
+    return false;
+  }
+  auto range = net::ParseRange(req.Header("Range"), info->size);
+  if (!range.ok()) return false;
+  uint64_t first = 0, length = info->size;
+  if (range->has_value()) {
+    first = (*range)->first;
+    length = (*range)->length();
+  }
+  if (length > options_.max_inline_bytes) return false;
+  std::unique_ptr<char[]> body;  // not zero-filled: every byte is copied in below
+  if (req.method == "GET") {
+    body.reset(new char[length]);
+    auto n = cache_->ReadIfInMemory(*path, *info, first, std::span<char>(body.get(), length));
+    if (!n || *n != length) return false;
+  }
+  out.SetHeader("x-amz-request-id", fmt::format("{:016X}", ++request_ids_));
+  out.SetHeader("ETag", Quoted(etag));
+  out.SetHeader("Last-Modified", net::HttpDate(info->mtime_ns));
+  out.SetHeader("Accept-Ranges", "bytes");
+  int status = 200;
+  if (range->has_value()) {
+    status = 206;
+    out.SetHeader("Content-Range",
+                  fmt::format("bytes {}-{}/{}", first, (*range)->last, info->size));
+  }
+  const char* op = req.method == "GET" ? "GetObject" : "HeadObject";
+  if (req.method == "HEAD") {
+    out.SetHeader("Content-Type", "binary/octet-stream");
+    out.SetHeader("Content-Length", std::to_string(length));
+    out.SetStatus(status);
+    (void)out.Finish();
+  } else {
+    (void)out.Send(status, "binary/octet-stream", std::string_view(body.get(), length));
+  }
+  if (registry_ != nullptr) {
+    inline_requests_->Inc();
+    CounterFor(op, status)->Inc();
+  }
+  return true;
 }
 
 void S3Service::PutObject(Call& c) {

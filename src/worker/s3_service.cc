@@ -72,6 +72,10 @@ S3Service::S3Service(S3ServiceOptions options, std::shared_ptr<ufs::MountTable> 
       clock_(clock),
       registry_(registry) {
   if (!options_.credentials.empty()) verifier_.emplace(options_.credentials, options_.max_clock_skew);
+  if (registry_ != nullptr) {
+    inline_requests_ = registry_->GetCounter(
+        "sluice_s3_inline_requests_total", "S3 GETs answered on an I/O thread from memory.");
+  }
 }
 
 void S3Service::Handle(const net::HttpRequest& req, net::BodyReader& body,
@@ -83,15 +87,24 @@ void S3Service::Handle(const net::HttpRequest& req, net::BodyReader& body,
   Dispatch(c);
   if (registry_ != nullptr) {
     double secs = std::chrono::duration<double>(clock_->Now() - start).count();
-    registry_
-        ->GetCounter("sluice_s3_requests_total", "S3 API requests by operation and status.",
-                     {{"op", c.op}, {"status", std::to_string(c.status)}})
-        ->Inc();
+    CounterFor(c.op, c.status)->Inc();
     registry_
         ->GetHistogram("sluice_s3_request_seconds", "S3 API request latency by operation.",
                        {{"op", c.op}})
         ->Observe(secs);
   }
+}
+
+metrics::Counter* S3Service::CounterFor(std::string_view op, int status) {
+  std::lock_guard lock(counters_mu_);
+  auto key = std::make_pair(std::string(op), status);
+  auto it = counters_.find(key);
+  if (it != counters_.end()) return it->second;
+  metrics::Counter* c =
+      registry_->GetCounter("sluice_s3_requests_total", "S3 API requests by operation and status.",
+                            {{"op", key.first}, {"status", std::to_string(status)}});
+  counters_.emplace(std::move(key), c);
+  return c;
 }
 
 void S3Service::SendError(Call& c, const net::S3Error& e) {

@@ -41,6 +41,7 @@ struct S3ServiceOptions {
   uint64_t max_part_bytes = 5ULL * kGiB;
   uint64_t max_xml_body = 2 * kMiB;  // Delete / CompleteMultipartUpload bodies
   uint64_t read_chunk = 1 * kMiB;    // GET responses are streamed in chunks of this size
+  uint64_t max_inline_bytes = 256 * kKiB;  // largest response served on an I/O thread
 };
 
 class S3Service {
@@ -51,6 +52,10 @@ class S3Service {
             Clock* clock = Clock::Real());
 
   void Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
+  // The I/O-thread fast path (net::InlineHandler): answers a GET/HEAD of a small object
+  // whose stat is cached and whose pages are in memory, without blocking; returns false
+  // (having written nothing) for anything else, which then goes to Handle.
+  bool TryInline(const net::HttpRequest& req, net::ResponseWriter& out);
 
   // Forgets cached listings of a mount (after writes and deletes, and on `sluice free`).
   void InvalidateListings(std::string_view mount);
@@ -92,6 +97,11 @@ class S3Service {
   std::unordered_map<std::string, Listing> listings_;  // GUARDED_BY(listings_mu_)
 
   metrics::Registry* registry_;
+  metrics::Counter* inline_requests_ = nullptr;
+  // sluice_s3_requests_total{op, status}, looked up once per pair.
+  metrics::Counter* CounterFor(std::string_view op, int status);
+  std::mutex counters_mu_;
+  std::map<std::pair<std::string, int>, metrics::Counter*, std::less<>> counters_;  // GUARDED_BY(counters_mu_)
   std::atomic<uint64_t> request_ids_{0};
 };
 

@@ -64,8 +64,18 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
       [self] { return self->StatusJson(); },
       [self](const std::string& mount) { self->s3_->InvalidateListings(mount); });
   w->server_ = std::make_unique<net::HttpServer>(
-      c.server, [self](const net::HttpRequest& req, net::BodyReader& body,
-                       net::ResponseWriter& out) { self->Route(req, body, out); });
+      c.server,
+      [self](const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
+        self->Route(req, body, out);
+      },
+      [self](const net::HttpRequest& req, net::ResponseWriter& out) {
+        // Only S3 object GETs from memory; everything else goes to the handler pool.
+        if (req.path.starts_with("/v1/") || req.path == "/metrics" || req.path == "/healthz" ||
+            req.path == "/readyz") {
+          return false;
+        }
+        return self->s3_->TryInline(req, out);
+      });
   w->RegisterCollectors();
   return w;
 }
