@@ -150,7 +150,7 @@ def main():
         direct_paths = [p.replace("/data/", "/bench/", 1) for p in small + large]
         get_all(store.endpoint, direct_paths)
         s3_t, s3_b = get_all(store.endpoint, direct_paths)
-        cold = Worker({"data": store.uri()}, memory="2GiB")
+        cold = Worker({"data": store.uri()}, memory="2GiB", metadata_ttl="5m")
         sl_cold_t, sl_cold_b = get_all(cold.endpoint, small + large)
         assert sl_cold_b == s3_b
         # Hot: the same worker, now warm.

@@ -103,11 +103,11 @@ class Worker:
     """A real `sluice worker` process on a free loopback port."""
 
     def __init__(self, mounts, cache_dir=None, memory="256MiB", credentials=None, extra=None,
-                 env=None, port=None):
+                 env=None, port=None, metadata_ttl="2s"):
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.args = [SLUICE, "worker", "--listen", f"127.0.0.1:{self.port}", "--memory", memory,
-                     "--metadata-ttl", "2s"]
+                     "--metadata-ttl", metadata_ttl]
         for name, uri in mounts.items():
             self.args += ["--mount", f"{name}={uri}"]
         if cache_dir:
