@@ -77,15 +77,25 @@ std::optional<size_t> MemoryStore::Read(const PageKey& key, size_t offset, std::
 }
 
 Status MemoryStore::Put(const PageKey& key, std::string_view data, const PutOptions& options) {
+  if (data.size() > ShardFor(key).capacity) return PutShared(key, nullptr, options, data.size());
+  return PutShared(key, std::make_shared<const std::string>(data), options);  // copy unlocked
+}
+
+Status MemoryStore::PutShared(const PageKey& key, std::shared_ptr<const std::string> buffer,
+                              const PutOptions& options) {
+  const uint64_t size = buffer ? buffer->size() : 0;  // before the buffer is moved from
+  return PutShared(key, std::move(buffer), options, size);
+}
+
+Status MemoryStore::PutShared(const PageKey& key, Buffer buffer, const PutOptions& options,
+                              uint64_t size) {
   Shard& shard = ShardFor(key);
-  const uint64_t size = data.size();
   if (size > shard.capacity) {
     std::lock_guard lock(shard.mu);
     return Refuse(shard.stats, fmt::format("page {} of {} bytes exceeds the memory capacity "
                                            "({} bytes per shard)",
                                            key.ToString(), size, shard.capacity));
   }
-  auto buffer = std::make_shared<const std::string>(data);  // copy outside the lock
   std::vector<Buffer> freed;
   std::lock_guard lock(shard.mu);
   auto it = shard.pages.find(key);

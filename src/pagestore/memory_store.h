@@ -35,6 +35,8 @@ class MemoryStore final : public PageStore {
     return Read(key, offset, out);  // memory never blocks
   }
   Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
+  Status PutShared(const PageKey& key, std::shared_ptr<const std::string> data,
+                   const PutOptions& options) override;
   bool Contains(const PageKey& key) const override;
   std::optional<size_t> PageSize(const PageKey& key) const override;
   bool Remove(const PageKey& key) override;
@@ -61,6 +63,8 @@ class MemoryStore final : public PageStore {
     PageStoreStats stats;  // GUARDED_BY(mu); counters only, gauges are computed
   };
 
+  // `size` is the page's size (buffer may be null when the page is refused as too big).
+  Status PutShared(const PageKey& key, Buffer buffer, const PutOptions& options, uint64_t size);
   explicit MemoryStore(std::vector<std::unique_ptr<Shard>> shards) : shards_(std::move(shards)) {}
 
   Shard& ShardFor(const PageKey& key) const;

@@ -90,6 +90,13 @@ class PageStore {
   // refused, kIoError when the medium fails; the store is unchanged on failure.
   virtual Status Put(const PageKey& key, std::string_view data, const PutOptions& options = {}) = 0;
 
+  // Put of a buffer the caller no longer changes: stores that keep pages in memory adopt
+  // it without copying. Same contract as Put. Default: Put(*data).
+  virtual Status PutShared(const PageKey& key, std::shared_ptr<const std::string> data,
+                           const PutOptions& options = {}) {
+    return Put(key, *data, options);
+  }
+
   virtual bool Contains(const PageKey& key) const = 0;
   // Size in bytes of a held page.
   virtual std::optional<size_t> PageSize(const PageKey& key) const = 0;

@@ -57,8 +57,20 @@ std::optional<size_t> TieredStore::ReadFromDisk(const PageKey& key, size_t offse
 }
 
 Status TieredStore::Put(const PageKey& key, std::string_view data, const PutOptions& options) {
-  Status mem =
-      memory_ ? memory_->Put(key, data, options) : Status::FailedPrecondition("no memory tier");
+  return PutImpl(key, data, nullptr, options);
+}
+
+Status TieredStore::PutShared(const PageKey& key, std::shared_ptr<const std::string> data,
+                              const PutOptions& options) {
+  std::string_view view = *data;
+  return PutImpl(key, view, std::move(data), options);
+}
+
+Status TieredStore::PutImpl(const PageKey& key, std::string_view data,
+                            std::shared_ptr<const std::string> shared, const PutOptions& options) {
+  Status mem = !memory_  ? Status::FailedPrecondition("no memory tier")
+               : shared ? memory_->PutShared(key, std::move(shared), options)
+                        : memory_->Put(key, data, options);
   Status disk = disk_ ? disk_->Put(key, data, options) : Status::FailedPrecondition("no disk tier");
   if (!mem.ok() && !disk.ok()) return disk_ ? disk : mem;
   // A tier that refused may still hold an older version of the page: drop it, so the

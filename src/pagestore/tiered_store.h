@@ -34,6 +34,8 @@ class TieredStore final : public PageStore {
 
   std::string_view Name() const override { return "tiered"; }
   std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) override;
+  Status PutShared(const PageKey& key, std::shared_ptr<const std::string> data,
+                   const PutOptions& options) override;
   std::optional<size_t> ReadIfInMemory(const PageKey& key, size_t offset,
                                        std::span<char> out) override;
   Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
@@ -46,6 +48,8 @@ class TieredStore final : public PageStore {
   PageStoreStats GetStats() const override;
 
  private:
+  Status PutImpl(const PageKey& key, std::string_view data,
+                 std::shared_ptr<const std::string> shared, const PutOptions& options);
   std::optional<size_t> ReadFromDisk(const PageKey& key, size_t offset, std::span<char> out);
   void WarnDiskFailure(const Status& status);
 

@@ -3,6 +3,8 @@
 //   s3://bucket[/prefix][?endpoint=URL&region=R&addressing=path|virtual]
 //   http://host[:port]/base, https://...  read-only HTTP origin (HEAD + ranged GET)
 //   mem://name                           the in-memory fake (tests)
+// A store-root URI (store_root.h: s3:// without a bucket, file:///dir?buckets) is
+// kInvalidArgument here: open it with OpenStoreRoot.
 // Thread-safe.
 #pragma once
 

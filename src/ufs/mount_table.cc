@@ -51,9 +51,35 @@ Status MountTable::Add(const std::string& name, const std::string& uri,
 
 Status MountTable::AddUri(const std::string& name, const std::string& uri,
                           const UnderStoreOptions& options) {
+  if (IsStoreRootUri(uri)) {
+    auto root = OpenStoreRoot(uri, options);
+    if (!root.ok()) return root.status().WithContext(fmt::format("mount '{}'", name));
+    return AddRoot(name, uri, std::shared_ptr<StoreRoot>(std::move(root).value()));
+  }
   auto store = OpenUnderStore(uri, options);
   if (!store.ok()) return store.status().WithContext(fmt::format("mount '{}'", name));
   return Add(name, uri, std::shared_ptr<UnderStore>(std::move(store).value()));
+}
+
+Status MountTable::AddRoot(const std::string& name, const std::string& uri,
+                           std::shared_ptr<StoreRoot> root) {
+  SLUICE_RETURN_IF_ERROR(ValidateMountName(name));
+  std::unique_lock lock(mu_);
+  for (const auto& r : roots_) {
+    if (r.name == name) return Status::AlreadyExists(fmt::format("mount '{}' already exists", name));
+  }
+  roots_.push_back(Root{name, uri, std::move(root)});
+  return Status::OK();
+}
+
+std::vector<MountTable::Root> MountTable::Roots() const {
+  std::shared_lock lock(mu_);
+  return roots_;
+}
+
+void MountTable::ForgetBucket(const std::string& bucket) {
+  std::unique_lock lock(mu_);
+  buckets_.erase(bucket);
 }
 
 Status MountTable::Remove(const std::string& name) {
@@ -68,13 +94,35 @@ Result<Resolved> MountTable::Resolve(std::string_view path) const {
   if (norm.empty()) return r;
   size_t slash = norm.find('/');
   std::string name = norm.substr(0, slash);
-  std::shared_lock lock(mu_);
-  auto it = mounts_.find(name);
-  if (it == mounts_.end()) return Status::NotFound(fmt::format("no mount named '{}'", name));
-  r.store = it->second.store;
   r.mount = name;
   r.key = slash == std::string::npos ? "" : norm.substr(slash + 1);
-  return r;
+  std::vector<Root> roots;
+  {
+    std::shared_lock lock(mu_);
+    if (auto it = mounts_.find(name); it != mounts_.end()) {
+      r.store = it->second.store;
+      return r;
+    }
+    if (auto it = buckets_.find(name); it != buckets_.end()) {
+      r.store = it->second;
+      return r;
+    }
+    roots = roots_;
+  }
+  // A bucket of a whole-store mount, opened on first use (outside the lock: it asks the
+  // store whether the bucket exists).
+  for (const auto& root : roots) {
+    auto store = root.root->OpenBucket(name);
+    if (store.ok()) {
+      std::unique_lock lock(mu_);
+      auto [it, inserted] =
+          buckets_.try_emplace(name, std::shared_ptr<UnderStore>(std::move(store).value()));
+      r.store = it->second;
+      return r;
+    }
+    if (!store.status().Is(StatusCode::kNotFound)) return store.status();
+  }
+  return Status::NotFound(fmt::format("no mount named '{}'", name));
 }
 
 std::vector<Mount> MountTable::List() const {

@@ -2,6 +2,10 @@
 // under store mounted as NAME. Mount names are one path segment of [A-Za-z0-9._-].
 // Paths are normalised on resolution and can never leave their mount.
 //
+// A mount may also be a whole store (a StoreRoot: an S3 endpoint without a bucket, or a
+// directory of buckets). Its buckets then resolve under their own names, "/BUCKET/key",
+// after the named mounts; each bucket's UnderStore is opened on first use and kept.
+//
 // Thread-safety: all methods are thread-safe; resolution takes a shared lock.
 #pragma once
 
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "ufs/options.h"
+#include "ufs/store_root.h"
 #include "ufs/under_store.h"
 
 namespace sluice::ufs {
@@ -42,6 +47,15 @@ class MountTable {
   // Opens the store for `uri` and adds it.
   Status AddUri(const std::string& name, const std::string& uri, const UnderStoreOptions& options);
   Status Remove(const std::string& name);
+  // Adds a whole store; its buckets resolve as top-level names.
+  Status AddRoot(const std::string& name, const std::string& uri, std::shared_ptr<StoreRoot> root);
+  struct Root {
+    std::string name, uri;
+    std::shared_ptr<StoreRoot> root;
+  };
+  std::vector<Root> Roots() const;
+  // Forgets an opened bucket of a root (after DeleteBucket).
+  void ForgetBucket(const std::string& bucket);
 
   // "/NAME/a/b" -> {store, "NAME", "a/b"}; "/" -> root; unknown NAME -> kNotFound;
   // escapes -> kPermissionDenied.
@@ -51,6 +65,9 @@ class MountTable {
  private:
   mutable std::shared_mutex mu_;
   std::map<std::string, Mount> mounts_;  // GUARDED_BY(mu_)
+  std::vector<Root> roots_;              // GUARDED_BY(mu_)
+  // Buckets of roots opened so far: name -> (store, root index).
+  mutable std::map<std::string, std::shared_ptr<UnderStore>> buckets_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace sluice::ufs

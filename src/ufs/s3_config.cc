@@ -81,6 +81,11 @@ Result<AwsCredentials> ReadSharedCredentials(const std::string& path, const std:
 
 Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
                                  const EnvGetter& env) {
+  return ResolveS3Config(uri, options, env, BucketRule::kRequired);
+}
+
+Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
+                                 const EnvGetter& env, BucketRule bucket_rule) {
   SLUICE_RETURN_IF_ERROR(options.Validate());
   if (!uri.starts_with("s3://")) {
     return Status::InvalidArgument(fmt::format("'{}': not an s3:// URI", uri));
@@ -92,15 +97,22 @@ Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
     rest = rest.substr(0, q);
   }
   S3Config c;
-  size_t slash = rest.find('/');
-  c.bucket = std::string(rest.substr(0, slash));
-  if (c.bucket.empty()) return Status::InvalidArgument(fmt::format("'{}': no bucket", uri));
-  if (slash != std::string_view::npos) {
-    SLUICE_ASSIGN_OR_RETURN(c.prefix, NormalizeKey(rest.substr(slash + 1)));
-    if (!c.prefix.empty() && c.prefix.back() != '/') c.prefix += '/';
+  if (bucket_rule == BucketRule::kNone) {
+    if (!rest.empty()) {
+      return Status::InvalidArgument(fmt::format("'{}': a store root names no bucket", uri));
+    }
+    c.uri = "s3://";
+  } else {
+    size_t slash = rest.find('/');
+    c.bucket = std::string(rest.substr(0, slash));
+    if (c.bucket.empty()) return Status::InvalidArgument(fmt::format("'{}': no bucket", uri));
+    if (slash != std::string_view::npos) {
+      SLUICE_ASSIGN_OR_RETURN(c.prefix, NormalizeKey(rest.substr(slash + 1)));
+      if (!c.prefix.empty() && c.prefix.back() != '/') c.prefix += '/';
+    }
+    c.uri = "s3://" + c.bucket;
+    if (!c.prefix.empty()) c.uri += "/" + c.prefix.substr(0, c.prefix.size() - 1);
   }
-  c.uri = "s3://" + c.bucket;
-  if (!c.prefix.empty()) c.uri += "/" + c.prefix.substr(0, c.prefix.size() - 1);
 
   std::optional<std::string> q_endpoint, q_region, q_addressing;
   while (!query.empty()) {

@@ -51,6 +51,12 @@ std::optional<std::string> ProcessEnv(const char* name);
 Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
                                  const EnvGetter& env = ProcessEnv);
 
+// As above, for a whole store when `bucket_rule` is kNone: the URI must be "s3://" or
+// "s3://?query" (no bucket, no prefix); the result has an empty bucket and uri "s3://".
+enum class BucketRule { kRequired, kNone };
+Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
+                                 const EnvGetter& env, BucketRule bucket_rule);
+
 // Reads `profile` from an AWS shared credentials file (INI). NotFound if the file or
 // profile is missing.
 struct AwsCredentials {

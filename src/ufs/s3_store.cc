@@ -13,17 +13,6 @@ namespace {
 
 constexpr uint64_t kMaxReserve = 64 * kMiB;
 
-CurlClientOptions ClientOptions(const S3Config& config, const S3Options& options) {
-  CurlClientOptions o;
-  o.max_retries = options.max_retries;
-  o.retry_base_delay = options.retry_base_delay;
-  o.connect_timeout = options.connect_timeout;
-  o.request_timeout = options.request_timeout;
-  o.max_pooled_handles = options.max_connections;
-  o.ca_bundle = config.ca_bundle;
-  return o;
-}
-
 // "&name=value" with the value encoded; parameters must be added in sorted order so the
 // query string is already canonical for SigV4.
 void AddParam(std::string* query, std::string_view name, std::string_view value) {
@@ -35,8 +24,34 @@ void AddParam(std::string* query, std::string_view name, std::string_view value)
 
 }  // namespace
 
+CurlClientOptions S3ClientOptions(const S3Config& config, const S3Options& options) {
+  CurlClientOptions o;
+  o.max_retries = options.max_retries;
+  o.retry_base_delay = options.retry_base_delay;
+  o.connect_timeout = options.connect_timeout;
+  o.request_timeout = options.request_timeout;
+  o.max_pooled_handles = options.max_connections;
+  o.ca_bundle = config.ca_bundle;
+  return o;
+}
+
+HttpRequest NewS3Request(const S3Config& config, std::string method, std::string url) {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.url = std::move(url);
+  r.headers.push_back("x-amz-content-sha256: UNSIGNED-PAYLOAD");
+  if (!config.access_key.empty()) {
+    r.aws_sigv4 = "aws:amz:" + config.region + ":s3";
+    r.userpwd = config.access_key + ":" + config.secret_key;
+    if (!config.session_token.empty()) {
+      r.headers.push_back("x-amz-security-token: " + config.session_token);
+    }
+  }
+  return r;
+}
+
 S3Store::S3Store(S3Config config, const S3Options& options)
-    : config_(std::move(config)), options_(options), client_(ClientOptions(config_, options)) {}
+    : config_(std::move(config)), options_(options), client_(S3ClientOptions(config_, options)) {}
 
 Result<std::string> S3Store::FullKey(std::string_view key, bool allow_root) const {
   SLUICE_ASSIGN_OR_RETURN(std::string norm, NormalizeKey(key));
@@ -47,18 +62,7 @@ Result<std::string> S3Store::FullKey(std::string_view key, bool allow_root) cons
 }
 
 HttpRequest S3Store::NewRequest(std::string method, std::string url) const {
-  HttpRequest r;
-  r.method = std::move(method);
-  r.url = std::move(url);
-  r.headers.push_back("x-amz-content-sha256: UNSIGNED-PAYLOAD");
-  if (!config_.access_key.empty()) {
-    r.aws_sigv4 = "aws:amz:" + config_.region + ":s3";
-    r.userpwd = config_.access_key + ":" + config_.secret_key;
-    if (!config_.session_token.empty()) {
-      r.headers.push_back("x-amz-security-token: " + config_.session_token);
-    }
-  }
-  return r;
+  return NewS3Request(config_, std::move(method), std::move(url));
 }
 
 Status S3Store::ErrorOf(const HttpResponse& response, std::string_view method,

@@ -29,6 +29,12 @@
 
 namespace sluice::ufs {
 
+// The transport options for S3 calls under `config` and `options`.
+CurlClientOptions S3ClientOptions(const S3Config& config, const S3Options& options);
+// A request for `url` with the S3 headers and, when `config` has credentials, SigV4
+// signing (UNSIGNED-PAYLOAD) set up. Shared by S3Store and the S3 store root.
+HttpRequest NewS3Request(const S3Config& config, std::string method, std::string url);
+
 class S3Store : public UnderStore {
  public:
   S3Store(S3Config config, const S3Options& options);

@@ -59,6 +59,20 @@ Result<ListPage> ParseListObjectsV2(std::string_view body, std::string_view stri
   return page;
 }
 
+Result<std::vector<BucketInfo>> ParseListAllMyBuckets(std::string_view body,
+                                                      std::string* next_token) {
+  pugi::xml_document doc;
+  if (!Load(&doc, body)) return Status::Internal("ListBuckets: unparseable XML response");
+  pugi::xml_node root = doc.child("ListAllMyBucketsResult");
+  if (!root) return Status::Internal("ListBuckets: no <ListAllMyBucketsResult> in response");
+  std::vector<BucketInfo> buckets;
+  for (pugi::xml_node b : root.child("Buckets").children("Bucket")) {
+    buckets.push_back({Text(b, "Name"), ParseIso8601Ns(Text(b, "CreationDate"))});
+  }
+  *next_token = Text(root, "ContinuationToken");
+  return buckets;
+}
+
 Result<std::string> ParseInitiateMultipartUpload(std::string_view body) {
   pugi::xml_document doc;
   std::string id;

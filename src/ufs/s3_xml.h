@@ -1,6 +1,6 @@
-// The XML bodies of the S3 REST API that the S3 store reads and writes: ListObjectsV2
-// results, error documents, multipart upload initiation and completion. Parsed with
-// pugixml; never throws.
+// The XML bodies of the S3 REST API that the S3 store and store root read and write:
+// ListObjectsV2 and ListBuckets results, error documents, multipart upload initiation and
+// completion. Parsed with pugixml; never throws.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sluice/status.h"
+#include "ufs/store_root.h"
 #include "ufs/under_store.h"
 
 namespace sluice::ufs {
@@ -26,6 +27,11 @@ S3Error ParseS3Error(std::string_view body);
 // A ListBucketResult. Keys and prefixes have `strip_prefix` removed (the store's prefix);
 // etags lose their quotes. next_token is NextContinuationToken.
 Result<ListPage> ParseListObjectsV2(std::string_view body, std::string_view strip_prefix);
+
+// A ListAllMyBucketsResult: the buckets (CreationDate as ns since the epoch) and, in
+// *next_token, its ContinuationToken ("" when this is the last page).
+Result<std::vector<BucketInfo>> ParseListAllMyBuckets(std::string_view body,
+                                                      std::string* next_token);
 
 // The UploadId of an InitiateMultipartUploadResult.
 Result<std::string> ParseInitiateMultipartUpload(std::string_view body);

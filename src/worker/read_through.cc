@@ -245,19 +245,22 @@ Result<ufs::ObjectInfo> ReadThroughCache::FetchFirst(const ufs::Resolved& r, uin
   for (uint64_t p = first; p < first + count; ++p) expected += PageLength(t, p);
   if (rr->data.size() == expected) {
     fetched->first = first;
-    StorePages(t, first, rr->data, &fetched->pages);
+    StorePages(t, first, std::move(rr->data), &fetched->pages);
   } else {
     truncated_fetches_++;  // not cached: the read fetches these pages again
   }
   return std::move(rr->info);
 }
 
-void ReadThroughCache::StorePages(const Target& t, uint64_t first, const std::string& data,
+void ReadThroughCache::StorePages(const Target& t, uint64_t first, std::string&& data,
                                   std::vector<std::shared_ptr<const std::string>>* out) {
   out->clear();
+  const bool one_page = data.size() <= options_.page_size;
   for (uint64_t off = 0, p = first; off < data.size(); off += options_.page_size, ++p) {
-    auto page = std::make_shared<const std::string>(data.substr(off, PageLength(t, p)));
-    Status put = pages_->Put(PageKey{t.file_id, p}, *page);
+    // A single page moves into the store as is: no copy of the fetched bytes.
+    auto page = one_page ? std::make_shared<const std::string>(std::move(data))
+                         : std::make_shared<const std::string>(data.substr(off, PageLength(t, p)));
+    Status put = pages_->PutShared(PageKey{t.file_id, p}, page);
     if (!put.ok()) {
       store_put_failures_++;
       int64_t now = clock_->Now().time_since_epoch().count();
@@ -424,7 +427,7 @@ Status ReadThroughCache::FetchRun(const Target& t, uint64_t first, uint64_t coun
       truncated_fetches_++;
       continue;
     }
-    StorePages(t, first, *r, out);  // stored before the flights complete
+    StorePages(t, first, std::move(r).value(), out);  // stored before the flights complete
     return Status::OK();
   }
   return Status::DataLoss(fmt::format("{}: short read at page {}: got {} of {} bytes, {} tries",

@@ -143,7 +143,7 @@ class ReadThroughCache {
   Result<ufs::ObjectInfo> FetchFirst(const ufs::Resolved& r, uint64_t offset, uint64_t length,
                                      Prefetched* fetched);
   // Splits `data` (pages first.. of t) into pages and offers each to the page store.
-  void StorePages(const Target& t, uint64_t first, const std::string& data,
+  void StorePages(const Target& t, uint64_t first, std::string&& data,
                   std::vector<std::shared_ptr<const std::string>>* out);
   Result<size_t> ReadOnce(const Target& t, uint64_t offset, std::span<char> out,
                           const Prefetched& fetched);

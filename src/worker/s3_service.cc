@@ -1,5 +1,7 @@
 #include "worker/s3_service.h"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "common/digest.h"
@@ -49,7 +51,8 @@ constexpr CodeInfo kKnownCodes[] = {
     {"NoSuchUpload", 404},     {"InvalidPart", 400},        {"InvalidPartOrder", 400},
     {"MalformedXML", 400},     {"EntityTooLarge", 400},     {"XAmzContentSHA256Mismatch", 400},
     {"BadDigest", 400},        {"InvalidArgument", 400},    {"NotImplemented", 501},
-    {"InvalidBucketName", 400}, {"NoSuchBucket", 404},
+    {"InvalidBucketName", 400}, {"NoSuchBucket", 404},     {"BucketNotEmpty", 409},
+    {"BucketAlreadyOwnedByYou", 409},
 };
 
 }  // namespace
@@ -194,7 +197,18 @@ void S3Service::Dispatch(Call& c) {
 
 void S3Service::ListBuckets(Call& c) {
   std::vector<net::S3BucketEntry> buckets;
-  for (const auto& m : mounts_->List()) buckets.push_back({m.name, 0});
+  std::set<std::string> seen;
+  for (const auto& m : mounts_->List()) {
+    buckets.push_back({m.name, 0});
+    seen.insert(m.name);
+  }
+  for (const auto& root : mounts_->Roots()) {
+    auto list = root.root->ListBuckets();
+    if (!list.ok()) return SendStatusError(c, list.status());
+    for (const auto& b : *list) {
+      if (seen.insert(b.name).second) buckets.push_back({b.name, b.creation_ns});
+    }
+  }
   c.status = 200;
   (void)c.out.Send(200, kXml, net::RenderListBuckets(buckets));
 }
@@ -204,6 +218,35 @@ void S3Service::BucketOp(Call& c) {
   c.op = "HeadBucket";
   auto r = mounts_->Resolve("/" + c.bucket);
   bool exists = r.ok() && r->store != nullptr;
+  auto roots = mounts_->Roots();
+  bool named_mount = false;
+  for (const auto& mount : mounts_->List()) named_mount = named_mount || mount.name == c.bucket;
+  if (m == "PUT" && !roots.empty() && !named_mount) {
+    c.op = "CreateBucket";
+    Status st = roots.front().root->CreateBucket(c.bucket);
+    if (st.Is(StatusCode::kAlreadyExists)) {
+      return SendError(c, net::S3Error::Of(409, "BucketAlreadyOwnedByYou", st.message()));
+    }
+    if (!st.ok()) return SendStatusError(c, st, true);
+    c.status = 200;
+    c.out.SetHeader("Location", "/" + c.bucket);
+    (void)c.out.Send(200, kXml, "");
+    return;
+  }
+  if (m == "DELETE" && exists && !roots.empty() && !named_mount) {
+    c.op = "DeleteBucket";
+    Status st = roots.front().root->DeleteBucket(c.bucket);
+    if (st.Is(StatusCode::kFailedPrecondition)) {
+      return SendError(c, net::S3Error::Of(409, "BucketNotEmpty", st.message()));
+    }
+    if (!st.ok()) return SendStatusError(c, st, true);
+    mounts_->ForgetBucket(c.bucket);
+    InvalidateListings(c.bucket);
+    c.status = 204;
+    c.out.SetStatus(204);
+    (void)c.out.Finish();
+    return;
+  }
   if (m == "PUT") {
     c.op = "CreateBucket";
     if (exists) {

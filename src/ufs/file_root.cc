@@ -1,0 +1,158 @@
+// File store root: file:///abs/dir?buckets, a local directory whose immediate
+// subdirectories are buckets.
+//
+//   ListBuckets   the subdirectories whose names are valid bucket names (so never a
+//                 dot-directory), sorted; creation time is the birth time (statx), or
+//                 the mtime where the file system keeps none
+//   CreateBucket  mkdir (an existing entry is kAlreadyExists)
+//   DeleteBucket  rmdir (not empty: kFailedPrecondition "BucketNotEmpty: ...")
+//   OpenBucket    OpenFileStore("file:///abs/dir/NAME")
+// Calls go through an O_PATH descriptor of the root, opened once.
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "ufs/factory.h"
+#include "ufs/store_root_impl.h"
+
+namespace sluice::ufs {
+namespace {
+
+Status ErrnoStatus(int err, std::string_view what) {
+  std::string msg = fmt::format("{}: {}", what, std::strerror(err));
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return Status::NotFound(msg);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return Status::PermissionDenied(msg);
+    case ENOSPC:
+    case EDQUOT:
+      return Status::ResourceExhausted(msg);
+    case EEXIST:
+      return Status::AlreadyExists(msg);
+    default:
+      return Status::IoError(msg);
+  }
+}
+
+int64_t ToNs(const struct statx_timestamp& t) {
+  return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+class FileRoot : public StoreRoot {
+ public:
+  FileRoot(std::string path, int fd) : path_(std::move(path)), uri_(Normalised(path_)), fd_(fd) {}
+  ~FileRoot() override { close(fd_); }
+  FileRoot(const FileRoot&) = delete;
+  FileRoot& operator=(const FileRoot&) = delete;
+
+  static std::string Normalised(const std::string& path) {
+    return fmt::format("file://{}?buckets", path);
+  }
+
+  const std::string& Uri() const override { return uri_; }
+
+  Result<std::vector<BucketInfo>> ListBuckets() override {
+    int dir_fd = openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0) return ErrnoStatus(errno, fmt::format("ListBuckets {}", uri_));
+    DIR* dir = fdopendir(dir_fd);
+    if (dir == nullptr) {
+      int err = errno;
+      close(dir_fd);
+      return ErrnoStatus(err, fmt::format("ListBuckets {}", uri_));
+    }
+    std::vector<BucketInfo> buckets;
+    errno = 0;
+    while (struct dirent* e = readdir(dir)) {
+      if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
+      if (!ValidateBucketName(e->d_name).ok()) continue;
+      struct statx st;
+      if (statx(fd_, e->d_name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_BTIME | STATX_MTIME, &st) !=
+              0 ||
+          !S_ISDIR(st.stx_mode)) {
+        continue;  // gone meanwhile, or not a directory
+      }
+      int64_t ns = (st.stx_mask & STATX_BTIME) ? ToNs(st.stx_btime) : ToNs(st.stx_mtime);
+      buckets.push_back({e->d_name, ns});
+      errno = 0;
+    }
+    int err = errno;
+    closedir(dir);
+    if (err != 0) return ErrnoStatus(err, fmt::format("ListBuckets {}", uri_));
+    std::sort(buckets.begin(), buckets.end(),
+              [](const BucketInfo& a, const BucketInfo& b) { return a.name < b.name; });
+    return buckets;
+  }
+
+  Status CreateBucket(std::string_view name) override {
+    SLUICE_RETURN_IF_ERROR(ValidateBucketName(name));
+    std::string n(name);
+    if (mkdirat(fd_, n.c_str(), 0755) != 0) {
+      int err = errno;
+      if (err == EEXIST) {
+        return Status::AlreadyExists(
+            fmt::format("BucketAlreadyExists: CreateBucket {} '{}'", uri_, name));
+      }
+      return ErrnoStatus(err, fmt::format("CreateBucket {} '{}'", uri_, name));
+    }
+    return Status::OK();
+  }
+
+  Status DeleteBucket(std::string_view name) override {
+    SLUICE_RETURN_IF_ERROR(ValidateBucketName(name));
+    std::string n(name);
+    if (unlinkat(fd_, n.c_str(), AT_REMOVEDIR) != 0) {
+      int err = errno;
+      if (err == ENOTEMPTY || err == EEXIST) {
+        return Status::FailedPrecondition(fmt::format(
+            "BucketNotEmpty: DeleteBucket {} '{}': the bucket holds objects", uri_, name));
+      }
+      return ErrnoStatus(err, fmt::format("DeleteBucket {} '{}'", uri_, name));
+    }
+    return Status::OK();
+  }
+
+  Result<std::unique_ptr<UnderStore>> OpenBucket(std::string_view name) override {
+    SLUICE_RETURN_IF_ERROR(ValidateBucketName(name));
+    std::string n(name);
+    struct stat st;
+    if (fstatat(fd_, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoStatus(errno, fmt::format("OpenBucket {} '{}'", uri_, name));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return Status::NotFound(fmt::format("OpenBucket {} '{}': not a directory", uri_, name));
+    }
+    std::string base = path_ == "/" ? "" : path_;
+    return OpenFileStore(fmt::format("file://{}/{}", base, name));
+  }
+
+ private:
+  const std::string path_;  // absolute, no trailing '/' (unless "/")
+  const std::string uri_;
+  const int fd_;  // O_PATH descriptor of path_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StoreRoot>> OpenFileRoot(std::string_view uri) {
+  if (!uri.starts_with("file://")) return Status::InvalidArgument("not a file:// URI");
+  std::string path(uri.substr(7, uri.find('?') - 7));
+  if (path.empty() || path[0] != '/') {
+    return Status::InvalidArgument(fmt::format("'{}': file:// needs an absolute path", uri));
+  }
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, fmt::format("open {}", uri));
+  return std::unique_ptr<StoreRoot>(new FileRoot(std::move(path), fd));
+}
+
+}  // namespace sluice::ufs
