@@ -13,10 +13,15 @@ from botocore.exceptions import ClientError
 from conftest import Worker, s3_client, free_port
 
 
-@pytest.fixture(scope="module")
-def worker(s3rver):
+@pytest.fixture(scope="module", params=["s3", "file"])
+def worker(request, s3rver):
+    """The same suite over an S3 under store (s3rver) and a file:// one."""
     cache = tempfile.mkdtemp(prefix="sluice-cache-")
-    w = Worker({"data": s3rver.uri("s3api")}, cache_dir=cache)
+    if request.param == "s3":
+        uri = s3rver.uri("s3api")
+    else:
+        uri = "file://" + tempfile.mkdtemp(prefix="sluice-ufs-")
+    w = Worker({"data": uri}, cache_dir=cache)
     yield w
     w.stop()
 

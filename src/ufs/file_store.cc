@@ -1,26 +1,58 @@
 // file:// under store: keys are paths below a root directory. Every path is resolved
 // with openat2(RESOLVE_BENEATH), so neither ".." nor a symlink can reach outside the
 // root. Writes go to a temp file beside the target and are renamed into place on Close.
+//
+// ETags: a file written through this store carries its MD5 in the extended attribute
+// user.sluice.etag ("<md5> <size> <mtime_ns>"), so it has an S3-style ETag (clients such as
+// s3cmd check it against the MD5 of what they uploaded). The attribute counts only while
+// the file's size and mtime still match it: a file changed by anything else, or never
+// written through Sluice, has no ETag and its version is its size and mtime.
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
+#include "common/digest.h"
 #include "ufs/factory.h"
 
 namespace sluice::ufs {
 namespace {
 
 constexpr std::string_view kTempPrefix = ".sluice-tmp-";
+constexpr const char* kEtagXattr = "user.sluice.etag";
+
+// The MD5 recorded on an open file, if it still describes the file (same size and mtime).
+std::string RecordedEtag(int fd, const struct stat& st) {
+  char buf[128];
+  ssize_t n = fgetxattr(fd, kEtagXattr, buf, sizeof(buf) - 1);
+  if (n < 0 && errno == EBADF) {  // an O_PATH descriptor: go through its /proc link
+    std::string link = fmt::format("/proc/self/fd/{}", fd);
+    n = getxattr(link.c_str(), kEtagXattr, buf, sizeof(buf) - 1);
+  }
+  if (n <= 0) return "";
+  buf[n] = '\0';
+  char md5[33] = {0};
+  unsigned long long size = 0;  // NOLINT(runtime/int)
+  long long mtime = 0;          // NOLINT(runtime/int)
+  if (std::sscanf(buf, "%32s %llu %lld", md5, &size, &mtime) != 3) return "";
+  if (size != static_cast<unsigned long long>(st.st_size)) return "";  // NOLINT(runtime/int)
+  if (mtime != static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000 +  // NOLINT
+                   st.st_mtim.tv_nsec) {
+    return "";
+  }
+  return md5;
+}
 
 Status ErrnoStatus(int err, std::string_view what) {
   std::string msg = fmt::format("{}: {}", what, std::strerror(err));
@@ -118,6 +150,7 @@ class FileWriter : public Writer {
   Fd file_;
   FileStore* store_;
   std::string key_;
+  Md5 md5_;
   bool done_ = false;
 };
 
@@ -134,7 +167,7 @@ class FileStore : public UnderStore {
     if (!fd.ok()) return Err(errno, "stat", k);
     struct stat st;
     if (fstat(fd.get(), &st) != 0) return Err(errno, "stat", k);
-    return InfoOf(k, st);
+    return InfoOf(k, st, fd.get());
   }
 
   Result<ListPage> List(const ListOptions& o) override {
@@ -201,13 +234,13 @@ class FileStore : public UnderStore {
     if (fstat(fd.get(), &st) != 0) return Err(errno, "stat", k);
     if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(fmt::format("'{}' is a directory", k));
     if (!expected_version.empty()) {
-      std::string v = InfoOf(k, st).Version();
+      std::string v = InfoOf(k, st, fd.get()).Version();
       if (v != expected_version) {
         return Status::FailedPrecondition(
             fmt::format("{}: '{}' changed (version {} != {})", uri_, k, v, expected_version));
       }
     }
-    if (info != nullptr) *info = InfoOf(k, st);
+    if (info != nullptr) *info = InfoOf(k, st, fd.get());
     uint64_t size = static_cast<uint64_t>(st.st_size);
     if (offset >= size) return std::string();
     std::string out(std::min(length, size - offset), '\0');
@@ -273,12 +306,14 @@ class FileStore : public UnderStore {
     errors_++;
     return ErrnoStatus(err, fmt::format("{} {}/{}", op, uri_, key));
   }
-  ObjectInfo InfoOf(const std::string& key, const struct stat& st) const {
+  // `fd` (optional) is the open file, to read its recorded ETag.
+  ObjectInfo InfoOf(const std::string& key, const struct stat& st, int fd = -1) const {
     ObjectInfo info;
     info.key = key;
     info.is_dir = S_ISDIR(st.st_mode);
     info.size = info.is_dir ? 0 : static_cast<uint64_t>(st.st_size);
     info.mtime_ns = MtimeNs(st);
+    if (fd >= 0 && S_ISREG(st.st_mode)) info.etag = RecordedEtag(fd, st);
     return info;
   }
 
@@ -338,6 +373,10 @@ class FileStore : public UnderStore {
         // Follow only links that stay beneath the root.
         Fd t(OpenBeneath(root_.get(), key, O_PATH));
         if (!t.ok() || fstat(t.get(), &st) != 0) continue;
+        if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
+          out->emplace_back(key, InfoOf(key, st, t.get()));
+          continue;
+        }
       }
       if (S_ISDIR(st.st_mode)) {
         if (recursive) {
@@ -348,7 +387,8 @@ class FileStore : public UnderStore {
           subdirs.push_back(key);  // a parent of the prefix: descend to reach it
         }
       } else if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
-        out->emplace_back(key, InfoOf(key, st));
+        Fd f(openat(dirfd(dp), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        out->emplace_back(key, InfoOf(key, st, f.get()));
       }
     }
     closedir(dp);
@@ -375,14 +415,23 @@ Status FileWriter::Append(std::string_view data) {
     }
     off += static_cast<size_t>(w);
   }
+  md5_.Update(data);
   store_->AddWritten(data.size());
   return Status::OK();
 }
 
 Result<ObjectInfo> FileWriter::Close() {
   if (done_) return Status::FailedPrecondition("writer already closed");
-  if (fdatasync(file_.get()) != 0 ||
-      renameat(dir_.get(), tmp_name_.c_str(), dir_.get(), final_name_.c_str()) != 0) {
+  struct stat before;
+  if (fdatasync(file_.get()) != 0 || fstat(file_.get(), &before) != 0) {
+    Status s = store_->Err(errno, "commit", key_);
+    Abort();
+    return s;
+  }
+  // Best effort: without xattr support the object simply has no ETag.
+  std::string etag = fmt::format("{} {} {}", md5_.HexDigest(), before.st_size, MtimeNs(before));
+  (void)fsetxattr(file_.get(), kEtagXattr, etag.data(), etag.size(), 0);
+  if (renameat(dir_.get(), tmp_name_.c_str(), dir_.get(), final_name_.c_str()) != 0) {
     Status s = store_->Err(errno, "commit", key_);
     Abort();
     return s;
@@ -390,7 +439,7 @@ Result<ObjectInfo> FileWriter::Close() {
   done_ = true;
   struct stat st;
   if (fstat(file_.get(), &st) != 0) return store_->Err(errno, "stat", key_);
-  return store_->InfoOf(key_, st);
+  return store_->InfoOf(key_, st, file_.get());
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "ufs/factory.h"
 #include "ufs/mount_table.h"
@@ -106,6 +107,34 @@ TEST(NormalizeKeyTest, CollapsesAndRefuses) {
   EXPECT_EQ(*NormalizeKey(""), "");
   EXPECT_EQ(NormalizeKey("a/../b").status().code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(NormalizeKey(std::string("a\0b", 3)).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sluice::ufs
+
+namespace sluice::ufs {
+namespace {
+
+TEST_F(FileStoreTest, WrittenObjectsCarryMd5EtagUntilChangedElsewhere) {
+  auto w = store_->OpenWrite("etag/x");
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Append("abc").ok());
+  auto info = (*w)->Close();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->etag, "900150983cd24fb0d6963f7d28e17f72");  // MD5("abc")
+  EXPECT_EQ(store_->Stat("etag/x")->etag, info->etag);
+  ListOptions o;
+  o.prefix = "etag/";
+  EXPECT_EQ(store_->List(o)->objects.at(0).etag, info->etag);
+  // Changed behind Sluice's back: the recorded MD5 no longer describes it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::ofstream(root_ + "/etag/x", std::ios::app) << "d";
+  auto after = store_->Stat("etag/x");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->etag, "");
+  EXPECT_NE(after->Version(), info->Version());
+  // Files that were never written through Sluice have no ETag either.
+  EXPECT_EQ(store_->Stat("data/ok.txt")->etag, "");
 }
 
 }  // namespace
