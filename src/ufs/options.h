@@ -29,8 +29,8 @@ struct S3Options {
   Duration retry_base_delay = std::chrono::milliseconds(50);  // jittered exponential back-off
   Duration connect_timeout = std::chrono::seconds(5);
   Duration request_timeout = std::chrono::seconds(60);  // per attempt, whole transfer
-  uint64_t multipart_threshold = 64 * kMiB;  // writes larger than this use multipart upload
-  uint64_t part_size = 16 * kMiB;            // multipart part size (>= 5 MiB)
+  uint64_t multipart_threshold = 8 * kMiB;  // writes larger than this use multipart upload
+  uint64_t part_size = 8 * kMiB;             // multipart part size (>= 5 MiB); bounds writer memory
   int max_connections = 64;                  // pooled connections kept per store
 
   Status Validate() const;
