@@ -66,3 +66,30 @@ def test_refuses_to_listen_beyond_loopback_without_credentials(s3rver, sluice_en
                    sluice_env, timeout=30)
     assert r.returncode != 0
     assert "--insecure" in r.stderr
+
+
+def test_refuses_open_v1_api_beyond_loopback(s3rver, sluice_env):
+    env = dict(sluice_env, SLUICE_S3_CREDENTIALS=f"{KEY}:{SECRET}")
+    r = run_sluice(["worker", "--listen", "0.0.0.0:0", "--mount", f"d={s3rver.uri('x')}"],
+                   env, timeout=30)
+    assert r.returncode != 0
+    assert "cluster token" in r.stderr
+
+
+def test_v1_api_requires_the_cluster_token(s3rver):
+    w = Worker({"data": s3rver.uri("v1auth")}, env=dict(__import__("os").environ,
+                                                        SLUICE_CLUSTER_TOKEN="t0ken"))
+    try:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(w.endpoint + "/v1/status")
+        assert e.value.code == 403
+        req = urllib.request.Request(w.endpoint + "/v1/status",
+                                     headers={"Authorization": "Bearer t0ken"})
+        assert urllib.request.urlopen(req).status == 200
+        bad = urllib.request.Request(w.endpoint + "/v1/status",
+                                     headers={"Authorization": "Bearer t0kem"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(bad)
+        assert e.value.code == 403
+    finally:
+        w.stop()

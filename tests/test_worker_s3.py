@@ -245,3 +245,35 @@ def test_metrics_and_health(worker, s3):
     assert m["sluice_page_store_capacity_bytes"] > 0
     assert any(k.startswith("sluice_s3_requests_total{") for k in m)
     assert any(k.startswith("sluice_s3_request_seconds_bucket{") for k in m)
+
+
+def test_v1_api_round_trip(worker):
+    import json
+    import urllib.request
+    put = urllib.request.Request(worker.endpoint + "/v1/write?path=/data/v1/obj", data=b"v1 bytes",
+                                 method="PUT")
+    info = json.loads(urllib.request.urlopen(put).read())
+    assert info["size"] == 8
+    stat = json.loads(urllib.request.urlopen(worker.endpoint + "/v1/stat?path=/data/v1/obj").read())
+    assert stat["version"] == info["version"]
+    got = urllib.request.urlopen(worker.endpoint + "/v1/read?path=/data/v1/obj&offset=3&length=3")
+    assert got.read() == b"byt"
+    listing = json.loads(urllib.request.urlopen(worker.endpoint + "/v1/list?path=/data/v1").read())
+    assert [o["path"] for o in listing["objects"]] == ["/data/v1/obj"]
+    free = urllib.request.Request(worker.endpoint + "/v1/free?path=/data/v1", method="POST")
+    assert json.loads(urllib.request.urlopen(free).read())["objects"] == 1
+    status = json.loads(urllib.request.urlopen(worker.endpoint + "/v1/status").read())
+    assert status["state"] == "ready" and status["capacity_bytes"] > 0
+    try:
+        urllib.request.urlopen(worker.endpoint + "/v1/stat?path=/data/v1/missing")
+        raise AssertionError("expected 404")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+        assert json.loads(e.read())["error"]["code"] == "NotFound"
+
+
+def test_aws_chunked_bodies_are_refused_not_stored(worker):
+    req = (b"PUT /data/chunked/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+           b"x-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD\r\n"
+           b"Connection: close\r\n\r\nhello")
+    assert raw_request(worker.port, req).startswith(b"HTTP/1.1 501")

@@ -18,6 +18,12 @@ Status ValidateMountName(std::string_view name) {
     return Status::InvalidArgument(fmt::format("mount name '{}' must be 1-63 characters", name));
   }
   if (name == "." || name == "..") return Status::InvalidArgument("mount name cannot be . or ..");
+  for (const char* reserved : {"v1", "metrics", "healthz", "readyz"}) {
+    if (name == reserved) {
+      return Status::InvalidArgument(
+          fmt::format("mount name '{}' is reserved for the worker's own endpoints", name));
+    }
+  }
   for (char c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
       return Status::InvalidArgument(
@@ -123,6 +129,26 @@ Result<Resolved> MountTable::Resolve(std::string_view path) const {
     if (!store.status().Is(StatusCode::kNotFound)) return store.status();
   }
   return Status::NotFound(fmt::format("no mount named '{}'", name));
+}
+
+Result<Resolved> MountTable::ResolveCached(std::string_view path) const {
+  SLUICE_ASSIGN_OR_RETURN(std::string norm, NormalizeKey(path));
+  Resolved r;
+  if (norm.empty()) return r;
+  size_t slash = norm.find('/');
+  std::string name = norm.substr(0, slash);
+  r.mount = name;
+  r.key = slash == std::string::npos ? "" : norm.substr(slash + 1);
+  std::shared_lock lock(mu_);
+  if (auto it = mounts_.find(name); it != mounts_.end()) {
+    r.store = it->second.store;
+    return r;
+  }
+  if (auto it = buckets_.find(name); it != buckets_.end()) {
+    r.store = it->second;
+    return r;
+  }
+  return Status::NotFound(fmt::format("no mount named '{}' (or not opened yet)", name));
 }
 
 std::vector<Mount> MountTable::List() const {

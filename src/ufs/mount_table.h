@@ -60,6 +60,9 @@ class MountTable {
   // "/NAME/a/b" -> {store, "NAME", "a/b"}; "/" -> root; unknown NAME -> kNotFound;
   // escapes -> kPermissionDenied.
   Result<Resolved> Resolve(std::string_view path) const;
+  // Like Resolve, but never blocks: only named mounts and buckets already opened; a bucket
+  // of a store root not opened yet is kNotFound here. For I/O threads.
+  Result<Resolved> ResolveCached(std::string_view path) const;
   std::vector<Mount> List() const;
 
  private:

@@ -78,13 +78,16 @@ Result<std::string> MultipartUploads::UploadPart(std::string_view upload_id, std
   {
     std::lock_guard lock(mu_);
     auto it = uploads_.find(upload_id);
-    if (it == uploads_.end() || it->second.path != path) {
-      return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+    if (it == uploads_.end() || it->second.path != path || it->second.completing) {
+      return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}' open for parts", upload_id));
     }
   }
   // Written under a unique name, then renamed: concurrent retries of one part never mix.
   std::string tmp = fmt::format("{}/.part-{}-{}", DirOf(upload_id), number, NewUploadId());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT) {  // aborted a moment ago: its directory is gone
+    return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+  }
   if (fd < 0) return Status::IoError(fmt::format("staging part: {}", std::strerror(errno)));
   Md5 md5;
   uint64_t size = 0;
@@ -116,9 +119,9 @@ Result<std::string> MultipartUploads::UploadPart(std::string_view upload_id, std
   std::string final_path = fmt::format("{}/part-{:05}", DirOf(upload_id), number);
   std::lock_guard lock(mu_);
   auto it = uploads_.find(upload_id);
-  if (it == uploads_.end()) {  // aborted while we were receiving
+  if (it == uploads_.end() || it->second.completing) {  // aborted or completed meanwhile
     unlink(tmp.c_str());
-    return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+    return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}' open for parts", upload_id));
   }
   if (rename(tmp.c_str(), final_path.c_str()) != 0) {
     unlink(tmp.c_str());
@@ -147,11 +150,25 @@ Result<ufs::ObjectInfo> MultipartUploads::Complete(
   {
     std::lock_guard lock(mu_);
     auto it = uploads_.find(upload_id);
-    if (it == uploads_.end() || it->second.path != path) {
+    if (it == uploads_.end() || it->second.path != path || it->second.completing) {
       return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
     }
+    it->second.completing = true;  // the part files stay as they are until we are done
     state = it->second;
   }
+  Result<ufs::ObjectInfo> info = CompleteLocked(upload_id, path, parts, state);
+  if (!info.ok()) {  // the upload stays open: the client may fix its part list and retry
+    std::lock_guard lock(mu_);
+    if (auto it = uploads_.find(upload_id); it != uploads_.end()) it->second.completing = false;
+    return info;
+  }
+  Drop(upload_id);
+  return info;
+}
+
+Result<ufs::ObjectInfo> MultipartUploads::CompleteLocked(
+    std::string_view upload_id, std::string_view path,
+    const std::vector<std::pair<int, std::string>>& parts, State& state) {
   if (parts.empty()) return Status::InvalidArgument("MalformedXML: no parts");
   for (size_t i = 0; i < parts.size(); ++i) {
     auto p = state.parts.find(parts[i].first);
@@ -187,9 +204,17 @@ Result<ufs::ObjectInfo> MultipartUploads::Complete(
     }
     close(fd);
   }
-  SLUICE_ASSIGN_OR_RETURN(ufs::ObjectInfo info, up->Commit());
-  SLUICE_RETURN_IF_ERROR(Abort(upload_id, path));  // drops the staging
-  return info;
+  return up->Commit();
+}
+
+void MultipartUploads::Drop(std::string_view upload_id) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = uploads_.find(upload_id);
+    if (it != uploads_.end()) uploads_.erase(it);
+  }
+  std::error_code ec;
+  fs::remove_all(DirOf(upload_id), ec);
 }
 
 Status MultipartUploads::Abort(std::string_view upload_id, std::string_view path) {
@@ -199,10 +224,12 @@ Status MultipartUploads::Abort(std::string_view upload_id, std::string_view path
     if (it == uploads_.end() || it->second.path != path) {
       return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
     }
-    uploads_.erase(it);
+    if (it->second.completing) {
+      return Status::FailedPrecondition(
+          fmt::format("upload '{}' is being completed and cannot be aborted", upload_id));
+    }
   }
-  std::error_code ec;
-  fs::remove_all(DirOf(upload_id), ec);
+  Drop(upload_id);
   return Status::OK();
 }
 

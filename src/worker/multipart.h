@@ -47,8 +47,15 @@ class MultipartUploads {
   struct State {
     std::string path;
     std::map<int, PartInfo> parts;
+    bool completing = false;  // a Complete is streaming the parts: no new parts, no abort
   };
   std::string DirOf(std::string_view id) const;
+  // Streams the staged parts into the under store. REQUIRES: state marked completing.
+  Result<ufs::ObjectInfo> CompleteLocked(std::string_view upload_id, std::string_view path,
+                                         const std::vector<std::pair<int, std::string>>& parts,
+                                         State& state);
+  // Forgets an upload and removes its staging.
+  void Drop(std::string_view upload_id);
 
   WriteThrough* writes_;
   const std::string root_;  // <staging>/uploads

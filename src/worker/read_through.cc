@@ -71,7 +71,7 @@ Result<ufs::ObjectInfo> ReadThroughCache::Stat(std::string_view path) {
 }
 
 std::optional<ufs::ObjectInfo> ReadThroughCache::CachedStat(std::string_view path) {
-  auto r = mounts_->Resolve(path);
+  auto r = mounts_->ResolveCached(path);
   if (!r.ok() || !r->store || r->key.empty()) return std::nullopt;
   auto cached = metadata_.Get(r->ObjectUri());
   if (!cached || !cached->ok()) return std::nullopt;
@@ -81,7 +81,7 @@ std::optional<ufs::ObjectInfo> ReadThroughCache::CachedStat(std::string_view pat
 std::optional<size_t> ReadThroughCache::ReadIfInMemory(std::string_view path,
                                                        const ufs::ObjectInfo& info,
                                                        uint64_t offset, std::span<char> out) {
-  auto r = mounts_->Resolve(path);
+  auto r = mounts_->ResolveCached(path);
   if (!r.ok() || !r->store || info.is_dir) return std::nullopt;
   if (offset >= info.size || out.empty()) return size_t{0};
   const Hash128 file_id = pagestore::MakeFileId(r->ObjectUri(), info.Version());

@@ -44,11 +44,14 @@ void S3Service::GetObject(Call& c, bool head) {
   // with one under-store request that returns its stat and those first bytes.
   uint64_t hint = 0;
   if (auto range = c.req.Header("Range");
-      range.starts_with("bytes=") && range.size() > 6 && std::isdigit(range[6])) {
+      range.starts_with("bytes=") && range.size() > 6 &&
+      std::isdigit(static_cast<unsigned char>(range[6]))) {
     hint = std::strtoull(std::string(range.substr(6)).c_str(), nullptr, 10);
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto info = head ? cache_->Stat(path) : cache_->StatForRead(path, hint, options_.read_chunk);
+    // A cold open of a "directory" key fails as such; a plain stat tells what it is.
+    if (!info.ok() && info.status().Is(StatusCode::kInvalidArgument)) info = cache_->Stat(path);
     if (!info.ok()) return SendStatusError(c, info.status());
     if (info->is_dir) {
       return SendError(c, net::S3Error::Of(404, "NoSuchKey", "The specified key does not exist."));
@@ -101,8 +104,11 @@ void S3Service::GetObject(Call& c, bool head) {
       auto n = cache_->Read(path, first + done, std::span<char>(buf.get(), want), version);
       if (!n.ok() || *n == 0) {
         Status s = n.ok() ? Status::DataLoss("object shorter than its stat") : n.status();
-        // Changed between stat and read, nothing sent yet: serve the new version.
-        if (!c.out.HeadersSent() && s.Is(StatusCode::kFailedPrecondition) && attempt == 0) break;
+        if (!c.out.HeadersSent() && s.Is(StatusCode::kFailedPrecondition)) {
+          // Changed between stat and read, nothing sent yet: serve the new version (once).
+          if (attempt == 0) break;
+          return SendError(c, net::S3Error::Of(503, "SlowDown", "the object keeps changing"));
+        }
         return SendStatusError(c, s);  // mid-body: the server closes the connection
       }
       if (!c.out.Write(std::string_view(buf.get(), *n)).ok()) return;  // client gone
@@ -119,7 +125,7 @@ void S3Service::GetObject(Call& c, bool head) {
 bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out) {
   if (req.method != "GET" && req.method != "HEAD") return false;
   auto path = net::UrlDecode(req.path);
-  if (!path || path->size() < 2 || (*path)[0] != '/') return false;
+  if (!path || path->size() < 2 || (*path)[0] != '/' || (*path)[1] == '/') return false;
   size_t slash = path->find('/', 1);
   if (slash == std::string::npos || slash + 1 == path->size()) return false;  // not an object
   if (!req.query.empty()) {

@@ -162,6 +162,12 @@ void S3Service::Dispatch(Call& c) {
     }
   }
 
+  if (c.req.Header("x-amz-content-sha256").starts_with("STREAMING-") ||
+      c.req.Header("Content-Encoding").find("aws-chunked") != std::string_view::npos) {
+    c.op = "unsupported";
+    return SendError(c, net::S3Error::Of(501, "NotImplemented",
+                                         "aws-chunked (streaming SigV4) bodies are not supported"));
+  }
   const std::string& m = c.req.method;
   if (c.bucket.empty()) {
     c.op = "ListBuckets";

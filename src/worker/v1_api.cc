@@ -21,12 +21,24 @@ struct Query {
 };
 
 void SendJson(net::ResponseWriter& out, int status, const json& j) {
-  (void)out.Send(status, "application/json", j.dump());
+  // Invalid UTF-8 in a key must not turn an answer into a 500.
+  (void)out.Send(status, "application/json",
+                 j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void SendErr(net::ResponseWriter& out, const Status& s) {
   SendJson(out, HttpStatusOf(s),
            json{{"error", {{"code", StatusCodeName(s.code()), }, {"message", s.message()}}}});
+}
+
+// Constant-time comparison: the token's bytes do not leak through timing.
+bool TokenMatches(std::string_view got, const std::string& want) {
+  if (got.size() != want.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    diff |= static_cast<unsigned char>(got[i] ^ want[i]);
+  }
+  return diff == 0;
 }
 
 Result<uint64_t> ParseU64(const std::string& s, const char* name) {
@@ -75,7 +87,7 @@ V1Api::V1Api(std::string token, std::shared_ptr<ufs::MountTable> mounts,
       invalidate_listings_(std::move(invalidate_listings)) {}
 
 void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
-  if (!token_.empty() && req.Header("Authorization") != "Bearer " + token_) {
+  if (!token_.empty() && !TokenMatches(req.Header("Authorization"), "Bearer " + token_)) {
     return SendErr(out, Status::PermissionDenied("missing or wrong cluster token"));
   }
   Query q{net::ParseQuery(req.query)};

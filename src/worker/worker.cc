@@ -1,5 +1,8 @@
 #include "worker/worker.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -27,16 +30,28 @@ void AddStat(std::vector<metrics::Sample>* out, const std::string& name, const c
 
 bool IsLoopbackHost(std::string_view host_port) {
   std::string h = HostOf(host_port);
-  return h == "localhost" || h == "::1" || h.starts_with("127.");
+  if (h == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, h.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  return inet_pton(AF_INET6, h.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   SLUICE_RETURN_IF_ERROR(config.Validate());
-  if (!IsLoopbackHost(config.server.listen) && config.s3_credentials.empty() && !config.insecure) {
-    return Status::PermissionDenied(fmt::format(
-        "refusing to listen on {} without S3 credentials: set s3_credentials in the config or "
-        "SLUICE_S3_CREDENTIALS, or pass --insecure",
-        config.server.listen));
+  if (!IsLoopbackHost(config.server.listen) && !config.insecure) {
+    if (config.s3_credentials.empty()) {
+      return Status::PermissionDenied(fmt::format(
+          "refusing to listen on {} without S3 credentials: set s3_credentials in the config or "
+          "SLUICE_S3_CREDENTIALS, or pass --insecure",
+          config.server.listen));
+    }
+    if (config.cluster_token.empty()) {
+      return Status::PermissionDenied(fmt::format(
+          "refusing to listen on {} without a cluster token for the /v1 API: set cluster_token "
+          "in the config or SLUICE_CLUSTER_TOKEN, or pass --insecure",
+          config.server.listen));
+    }
   }
   if (config.staging_dir.empty()) {
     config.staging_dir =

@@ -15,8 +15,12 @@
 namespace sluice::worker {
 
 Upload::Upload(WriteThrough* owner, std::string path, std::unique_ptr<ufs::Writer> writer,
-               int staging_fd)
-    : owner_(owner), path_(std::move(path)), writer_(std::move(writer)), staging_fd_(staging_fd) {}
+               int staging_fd, uint64_t max_staged)
+    : owner_(owner),
+      path_(std::move(path)),
+      writer_(std::move(writer)),
+      staging_fd_(staging_fd),
+      max_staged_(max_staged) {}
 
 Upload::~Upload() {
   if (!done_) Abort();
@@ -26,6 +30,10 @@ Upload::~Upload() {
 Status Upload::Append(std::string_view data) {
   if (done_) return Status::FailedPrecondition("upload already finished");
   SLUICE_RETURN_IF_ERROR(writer_->Append(data));
+  if (staging_fd_ >= 0 && bytes_ + data.size() > max_staged_) {
+    close(staging_fd_);  // too large to cache (size unknown up front): write through only
+    staging_fd_ = -1;
+  }
   if (staging_fd_ >= 0) {
     // Staging is only for caching: a failure here stops caching, not the write.
     size_t off = 0;
@@ -112,7 +120,8 @@ Result<std::unique_ptr<Upload>> WriteThrough::Begin(std::string_view path, uint6
     if (fd < 0) SLUICE_LOG_DEBUG("no staging file in {}: {}", staging_dir_, std::strerror(errno));
   }
   uploads_++;
-  return std::unique_ptr<Upload>(new Upload(this, std::string(path), std::move(writer), fd));
+  return std::unique_ptr<Upload>(
+      new Upload(this, std::string(path), std::move(writer), fd, max_cached_object_));
 }
 
 Status WriteThrough::Delete(std::string_view path) {

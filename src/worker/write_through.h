@@ -35,12 +35,14 @@ class Upload {
 
  private:
   friend class WriteThrough;
-  Upload(WriteThrough* owner, std::string path, std::unique_ptr<ufs::Writer> writer, int staging_fd);
+  Upload(WriteThrough* owner, std::string path, std::unique_ptr<ufs::Writer> writer, int staging_fd,
+         uint64_t max_staged);
 
   WriteThrough* owner_;
   std::string path_;
   std::unique_ptr<ufs::Writer> writer_;
   int staging_fd_;  // -1 when not caching
+  uint64_t max_staged_;  // past this many bytes, stop staging (the object is not cached)
   uint64_t bytes_ = 0;
   bool done_ = false;
 };
