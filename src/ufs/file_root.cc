@@ -18,31 +18,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "ufs/errno_status.h"
 #include "ufs/factory.h"
 #include "ufs/store_root_impl.h"
 
 namespace sluice::ufs {
 namespace {
 
-Status ErrnoStatus(int err, std::string_view what) {
-  std::string msg = fmt::format("{}: {}", what, std::strerror(err));
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-      return Status::NotFound(msg);
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return Status::PermissionDenied(msg);
-    case ENOSPC:
-    case EDQUOT:
-      return Status::ResourceExhausted(msg);
-    case EEXIST:
-      return Status::AlreadyExists(msg);
-    default:
-      return Status::IoError(msg);
-  }
-}
 
 int64_t ToNs(const struct statx_timestamp& t) {
   return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;

@@ -24,6 +24,7 @@
 #include <random>
 
 #include "common/digest.h"
+#include "ufs/errno_status.h"
 #include "ufs/factory.h"
 
 namespace sluice::ufs {
@@ -54,30 +55,6 @@ std::string RecordedEtag(int fd, const struct stat& st) {
   return md5;
 }
 
-Status ErrnoStatus(int err, std::string_view what) {
-  std::string msg = fmt::format("{}: {}", what, std::strerror(err));
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-      return Status::NotFound(msg);
-    case EXDEV:
-    case ELOOP:
-    case EACCES:
-    case EPERM:
-      return Status::PermissionDenied(msg);
-    case ENOSPC:
-    case EDQUOT:
-      return Status::ResourceExhausted(msg);
-    case EEXIST:
-      return Status::AlreadyExists(msg);
-    case EISDIR:
-    case EINVAL:
-    case ENAMETOOLONG:
-      return Status::InvalidArgument(msg);
-    default:
-      return Status::IoError(msg);
-  }
-}
 
 int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;

@@ -95,24 +95,12 @@ Status MountTable::Remove(const std::string& name) {
 }
 
 Result<Resolved> MountTable::Resolve(std::string_view path) const {
-  SLUICE_ASSIGN_OR_RETURN(std::string norm, NormalizeKey(path));
-  Resolved r;
-  if (norm.empty()) return r;
-  size_t slash = norm.find('/');
-  std::string name = norm.substr(0, slash);
-  r.mount = name;
-  r.key = slash == std::string::npos ? "" : norm.substr(slash + 1);
+  Result<Resolved> known = ResolveCached(path);
+  if (known.ok() || !known.status().Is(StatusCode::kNotFound)) return known;
+  const std::string name = SplitPath(path)->mount;
   std::vector<Root> roots;
   {
     std::shared_lock lock(mu_);
-    if (auto it = mounts_.find(name); it != mounts_.end()) {
-      r.store = it->second.store;
-      return r;
-    }
-    if (auto it = buckets_.find(name); it != buckets_.end()) {
-      r.store = it->second;
-      return r;
-    }
     roots = roots_;
   }
   // A bucket of a whole-store mount, opened on first use (outside the lock: it asks the
@@ -123,6 +111,7 @@ Result<Resolved> MountTable::Resolve(std::string_view path) const {
       std::unique_lock lock(mu_);
       auto [it, inserted] =
           buckets_.try_emplace(name, std::shared_ptr<UnderStore>(std::move(store).value()));
+      Resolved r = *SplitPath(path);
       r.store = it->second;
       return r;
     }
@@ -131,14 +120,19 @@ Result<Resolved> MountTable::Resolve(std::string_view path) const {
   return Status::NotFound(fmt::format("no mount named '{}'", name));
 }
 
-Result<Resolved> MountTable::ResolveCached(std::string_view path) const {
+Result<Resolved> MountTable::SplitPath(std::string_view path) {
   SLUICE_ASSIGN_OR_RETURN(std::string norm, NormalizeKey(path));
   Resolved r;
-  if (norm.empty()) return r;
   size_t slash = norm.find('/');
-  std::string name = norm.substr(0, slash);
-  r.mount = name;
+  r.mount = norm.substr(0, slash);
   r.key = slash == std::string::npos ? "" : norm.substr(slash + 1);
+  return r;
+}
+
+Result<Resolved> MountTable::ResolveCached(std::string_view path) const {
+  SLUICE_ASSIGN_OR_RETURN(Resolved r, SplitPath(path));
+  if (r.mount.empty()) return r;  // the root
+  const std::string& name = r.mount;
   std::shared_lock lock(mu_);
   if (auto it = mounts_.find(name); it != mounts_.end()) {
     r.store = it->second.store;

@@ -66,6 +66,9 @@ class MountTable {
   std::vector<Mount> List() const;
 
  private:
+  // "/NAME/a/b" -> {mount "NAME", key "a/b"} (no store), normalised.
+  static Result<Resolved> SplitPath(std::string_view path);
+
   mutable std::shared_mutex mu_;
   std::map<std::string, Mount> mounts_;  // GUARDED_BY(mu_)
   std::vector<Root> roots_;              // GUARDED_BY(mu_)
