@@ -202,8 +202,13 @@ Result<ufs::ObjectInfo> ReadThroughCache::ColdOpen(const ufs::Resolved& r, uint6
   }
   // Over a recovered disk cache the object's pages may already be here: a stat (no
   // bytes) finds their version; fetching them again would waste the cache.
-  Result<ufs::ObjectInfo> res = recovered_pages_ ? StatResolved(r, /*bypass_cache=*/true)
-                                                 : FetchFirst(r, offset, length, fetched);
+  Result<ufs::ObjectInfo> res = Status::Internal("cold open did not run");
+  try {  // waiters must be released whatever happens (bad_alloc included)
+    res = recovered_pages_ ? StatResolved(r, /*bypass_cache=*/true)
+                           : FetchFirst(r, offset, length, fetched);
+  } catch (const std::exception& e) {
+    res = Status::Internal(fmt::format("cold open of {} failed: {}", uri, e.what()));
+  }
   {
     std::lock_guard lock(f->mu);
     f->result = res;
@@ -374,7 +379,12 @@ Status ReadThroughCache::FetchPages(
       ++j;
     }
     std::vector<std::shared_ptr<const std::string>> data;
-    Status s = FetchRun(t, owned[i], j - i + 1, &data);
+    Status s;
+    try {  // the flights below must complete whatever happens (bad_alloc included)
+      s = FetchRun(t, owned[i], j - i + 1, &data);
+    } catch (const std::exception& e) {
+      s = Status::Internal(fmt::format("fetch of {} failed: {}", t.uri, e.what()));
+    }
     for (size_t k = i; k <= j; ++k) {
       PageKey key{t.file_id, owned[k]};
       std::shared_ptr<const std::string> page = s.ok() ? data[k - i] : nullptr;

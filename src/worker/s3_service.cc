@@ -332,8 +332,11 @@ Result<ufs::ListPage> S3Service::ListCached(const ufs::Resolved& r, const ufs::L
     auto it = listings_.find(key);
     if (it != listings_.end() && now < it->second.expires) return it->second.page;
   }
+  const uint64_t generation = listing_generation_.load();
   SLUICE_ASSIGN_OR_RETURN(ufs::ListPage page, r.store->List(o));
   std::lock_guard lock(listings_mu_);
+  // A write or delete landed while we listed: the page may predate it, so don't keep it.
+  if (generation != listing_generation_.load()) return page;
   if (listings_.size() >= options_.listing_cache_entries) listings_.clear();
   listings_[key] = Listing{page, now + options_.listing_ttl};
   return page;
@@ -342,6 +345,7 @@ Result<ufs::ListPage> S3Service::ListCached(const ufs::Resolved& r, const ufs::L
 void S3Service::InvalidateListings(std::string_view mount) {
   std::string prefix = std::string(mount) + "\n";
   std::lock_guard lock(listings_mu_);
+  listing_generation_++;
   std::erase_if(listings_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
 }
 

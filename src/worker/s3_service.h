@@ -95,6 +95,8 @@ class S3Service {
   };
   std::mutex listings_mu_;
   std::unordered_map<std::string, Listing> listings_;  // GUARDED_BY(listings_mu_)
+  // Bumped by every invalidation: a listing that started before one is not cached.
+  std::atomic<uint64_t> listing_generation_{0};
 
   metrics::Registry* registry_;
   metrics::Counter* inline_requests_ = nullptr;
