@@ -23,6 +23,10 @@ std::string NewUploadId() {
   return fmt::format("{:016x}{:016x}", rng(), rng());
 }
 
+constexpr size_t kMaxOpenUploads = 10000;
+// An upload with no new part for this long is abandoned: its staging is reclaimed.
+constexpr std::chrono::hours kAbandonedAfter{24};
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -60,13 +64,37 @@ std::string MultipartUploads::DirOf(std::string_view id) const {
 
 Result<std::string> MultipartUploads::Create(std::string_view path) {
   if (root_.empty()) return Status::Unimplemented("multipart uploads need a staging directory");
+  SweepAbandoned();
   std::string id = NewUploadId();
+  {
+    std::lock_guard lock(mu_);
+    if (uploads_.size() >= kMaxOpenUploads) {
+      return Status::ResourceExhausted(
+          fmt::format("too many open multipart uploads ({}); complete or abort some",
+                      uploads_.size()));
+    }
+  }
   std::error_code ec;
   fs::create_directories(DirOf(id), ec);
   if (ec) return Status::IoError(fmt::format("staging {}: {}", DirOf(id), ec.message()));
   std::lock_guard lock(mu_);
-  uploads_[id] = State{std::string(path), {}};
+  uploads_[id] = State{std::string(path), {}, false, NowNs()};
   return id;
+}
+
+void MultipartUploads::SweepAbandoned() {
+  const int64_t cutoff = NowNs() - std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       kAbandonedAfter).count();
+  std::vector<std::string> stale;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, st] : uploads_) {
+      int64_t last = st.created_ns;
+      for (const auto& [n, p] : st.parts) last = std::max(last, p.mtime_ns);
+      if (!st.completing && last < cutoff) stale.push_back(id);
+    }
+  }
+  for (const auto& id : stale) Drop(id);
 }
 
 Result<std::string> MultipartUploads::UploadPart(std::string_view upload_id, std::string_view path,

@@ -6,6 +6,7 @@
 //
 // Upload state lives in this process: a restarted worker forgets open uploads (clients
 // see NoSuchUpload and start again); their staging directories are removed at start.
+// Uploads idle for 24 hours are dropped; at most 10,000 may be open at once.
 //
 // Thread-safety: all methods are thread-safe; one upload's parts may arrive concurrently.
 #pragma once
@@ -48,6 +49,7 @@ class MultipartUploads {
     std::string path;
     std::map<int, PartInfo> parts;
     bool completing = false;  // a Complete is streaming the parts: no new parts, no abort
+    int64_t created_ns = 0;
   };
   std::string DirOf(std::string_view id) const;
   // Streams the staged parts into the under store. REQUIRES: state marked completing.
@@ -56,6 +58,8 @@ class MultipartUploads {
                                          State& state);
   // Forgets an upload and removes its staging.
   void Drop(std::string_view upload_id);
+  // Drops uploads with no activity for a day (clients that never completed nor aborted).
+  void SweepAbandoned();
 
   WriteThrough* writes_;
   const std::string root_;  // <staging>/uploads

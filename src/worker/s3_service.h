@@ -4,7 +4,8 @@
 // Operations: ListBuckets, HeadBucket, GetBucketLocation, ListObjectsV2, ListObjects (v1),
 // GetObject (ranges, conditionals), HeadObject, PutObject, CreateMultipartUpload,
 // UploadPart, CompleteMultipartUpload, AbortMultipartUpload, ListParts, DeleteObject,
-// DeleteObjects. CreateBucket/DeleteBucket answer for existing mounts only. Errors are S3
+// DeleteObjects. CreateBucket/DeleteBucket pass through to a whole-store mount (the first
+// one, when several are configured); for named mounts they only answer. Errors are S3
 // XML error documents (net/s3_errors.h is the one mapping from Status).
 //
 // Reads go through the ReadThroughCache; listings through a TTL cache of list pages;
