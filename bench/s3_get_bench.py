@@ -148,6 +148,7 @@ def main():
     os.chmod(work, 0o755)  # nginx workers run unprivileged
     store = S3rver("bench")
     procs = []
+    workers = []
     try:
         objects = {f"small/{i:05d}": os.urandom(16 << 10) for i in range(args.small)}
         objects.update({f"large/{i:04d}": os.urandom(1 << 20) for i in range(args.large)})
@@ -169,6 +170,7 @@ def main():
         curl_all(store.endpoint, direct_paths)
         s3_t, s3_b = curl_all(store.endpoint, direct_paths)
         cold = Worker({"data": store.uri()}, memory="2GiB", metadata_ttl="5m")
+        workers.append(cold)
         sl_cold_t, sl_cold_b = curl_all(cold.endpoint, small + large)
         assert sl_cold_b == s3_b, (sl_cold_b, s3_b)
         # Hot: the same worker, now warm.
@@ -196,6 +198,8 @@ def main():
         print(f"\nSluice cold / s3rver direct time: {sl_cold_t / s3_t:.2f} "
               f"(target: at most 1.10)")
     finally:
+        for w in workers:
+            w.stop()
         for p in procs:
             p.terminate()
             p.wait()
