@@ -261,6 +261,10 @@ void ReadThroughCache::StorePages(const Target& t, uint64_t first, std::string&&
                                   std::vector<std::shared_ptr<const std::string>>* out) {
   out->clear();
   const bool one_page = data.size() <= options_.page_size;
+  // A cold open asks for whole pages, so a small object's buffer may be reserved far
+  // larger than its bytes: trim it before it lives in the cache (else every cached small
+  // object would pin a page-sized allocation).
+  if (one_page && data.capacity() > data.size() + data.size() / 4 + 4096) data.shrink_to_fit();
   for (uint64_t off = 0, p = first; off < data.size(); off += options_.page_size, ++p) {
     // A single page moves into the store as is: no copy of the fetched bytes.
     auto page = one_page ? std::make_shared<const std::string>(std::move(data))
