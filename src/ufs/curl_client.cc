@@ -1,5 +1,7 @@
 #include "ufs/curl_client.h"
 
+#include <limits>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -341,6 +343,21 @@ int64_t ParseIso8601Ns(std::string_view s) {
     }
   }
   return ns;
+}
+
+void SetRange(HttpRequest* req, uint64_t offset, uint64_t length) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  constexpr uint64_t kMaxReserve = 64 * kMiB;
+  uint64_t last = length > kMax - offset ? kMax - 1 : offset + length - 1;
+  req->headers.push_back(fmt::format("Range: bytes={}-{}", offset, last));
+  req->expected_body_size = std::min(length, kMaxReserve);
+}
+
+std::string TrimToRange(std::string body, long status, uint64_t offset,  // NOLINT(runtime/int)
+                        uint64_t length) {
+  if (status == 200) return offset < body.size() ? body.substr(offset, length) : std::string();
+  if (body.size() > length) body.resize(length);
+  return body;
 }
 
 void FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info) {

@@ -110,6 +110,15 @@ std::string Unquote(std::string_view s);
 int64_t ParseHttpDateNs(std::string_view s);
 int64_t ParseIso8601Ns(std::string_view s);
 
+// Makes `req` a ranged read of [offset, offset + length): sets the Range header (clamped
+// so offset + length cannot overflow) and reserves for a body of that size (capped).
+// REQUIRES: length > 0.
+void SetRange(HttpRequest* req, uint64_t offset, uint64_t length);
+// The bytes [offset, offset + length) of a ranged GET's body: a 200 means the server
+// ignored the range and sent the whole object; a 206 body longer than asked is cut.
+std::string TrimToRange(std::string body, long status, uint64_t offset,  // NOLINT(runtime/int)
+                        uint64_t length);
+
 // Fills size (Content-Length, or the total of a Content-Range), etag (unquoted) and
 // mtime_ns (Last-Modified) of `info` from a HEAD or GET response.
 void FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info);

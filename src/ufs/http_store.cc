@@ -3,14 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "ufs/factory.h"
 
 namespace sluice::ufs {
 namespace {
-
-constexpr uint64_t kMaxReserve = 64 * kMiB;
 
 CurlClientOptions ClientOptions(const HttpOptions& options) {
   CurlClientOptions o;
@@ -54,27 +51,39 @@ Result<ObjectInfo> HttpStore::Stat(std::string_view key) {
 
 Result<std::string> HttpStore::Read(std::string_view key, uint64_t offset, uint64_t length,
                                     std::string_view expected_version) {
+  return ReadImpl(key, offset, length, expected_version, nullptr);
+}
+
+Result<ReadResult> HttpStore::ReadWithInfo(std::string_view key, uint64_t offset,
+                                           uint64_t length) {
+  if (length == 0) return UnderStore::ReadWithInfo(key, offset, length);
+  ReadResult out;
+  Result<std::string> data = ReadImpl(key, offset, length, {}, &out.info);
+  if (!data.ok()) return data.status();
+  // Nothing came back (offset at or past the end, a 416): the headers may not carry the size.
+  if (data->empty()) return UnderStore::ReadWithInfo(key, offset, length);
+  out.data = std::move(data).value();
+  return out;
+}
+
+Result<std::string> HttpStore::ReadImpl(std::string_view key, uint64_t offset, uint64_t length,
+                                        std::string_view expected_version, ObjectInfo* info) {
   reads_.fetch_add(1, std::memory_order_relaxed);
   Result<std::string> url = Url(key);
   if (!url.ok()) return Failed(url.status());
   HttpRequest req;
   req.method = length == 0 ? "HEAD" : "GET";
   req.url = *url;
-  if (length > 0) {
-    uint64_t last = length > std::numeric_limits<uint64_t>::max() - offset
-                        ? std::numeric_limits<uint64_t>::max() - 1
-                        : offset + length - 1;
-    req.headers.push_back(fmt::format("Range: bytes={}-{}", offset, last));
-    req.expected_body_size = std::min(length, kMaxReserve);
-  }
+  if (length > 0) SetRange(&req, offset, length);
   Result<HttpResponse> r = client_.Perform(req);
   if (!r.ok()) return Failed(r.status().WithContext(fmt::format("GET '{}'", key)));
   if (r->status != 200 && r->status != 206 && r->status != 416) {
     return Failed(HttpError(r->status, fmt::format("GET {}", *url)));
   }
+  ObjectInfo seen;
+  seen.key = std::string(key);
+  FillInfoFromHeaders(*r, &seen);
   if (!expected_version.empty()) {
-    ObjectInfo seen;
-    FillInfoFromHeaders(*r, &seen);
     // A 416 without an ETag says nothing about the version: only compare what was sent.
     bool comparable = !seen.etag.empty() || r->status != 416;
     if (comparable && seen.Version() != expected_version) {
@@ -82,48 +91,11 @@ Result<std::string> HttpStore::Read(std::string_view key, uint64_t offset, uint6
           "GET {}: version {} != expected {}", *url, seen.Version(), expected_version)));
     }
   }
+  if (info != nullptr) *info = std::move(seen);
   if (r->status == 416 || length == 0) return std::string();
-  std::string data = std::move(r->body);
-  if (r->status == 200) {  // the origin ignored the range
-    data = offset < data.size() ? data.substr(offset, length) : std::string();
-  } else if (data.size() > length) {
-    data.resize(length);
-  }
+  std::string data = TrimToRange(std::move(r->body), r->status, offset, length);
   bytes_read_.fetch_add(data.size(), std::memory_order_relaxed);
   return data;
-}
-
-Result<ReadResult> HttpStore::ReadWithInfo(std::string_view key, uint64_t offset,
-                                           uint64_t length) {
-  if (length == 0) return UnderStore::ReadWithInfo(key, offset, length);
-  reads_.fetch_add(1, std::memory_order_relaxed);
-  Result<std::string> url = Url(key);
-  if (!url.ok()) return Failed(url.status());
-  HttpRequest req;
-  req.method = "GET";
-  req.url = *url;
-  uint64_t last = length > std::numeric_limits<uint64_t>::max() - offset
-                      ? std::numeric_limits<uint64_t>::max() - 1
-                      : offset + length - 1;
-  req.headers.push_back(fmt::format("Range: bytes={}-{}", offset, last));
-  req.expected_body_size = std::min(length, kMaxReserve);
-  Result<HttpResponse> r = client_.Perform(req);
-  if (!r.ok()) return Failed(r.status().WithContext(fmt::format("GET '{}'", key)));
-  if (r->status == 416) return UnderStore::ReadWithInfo(key, offset, length);
-  if (r->status != 200 && r->status != 206) {
-    return Failed(HttpError(r->status, fmt::format("GET {}", *url)));
-  }
-  ReadResult out;
-  out.info.key = std::string(key);
-  FillInfoFromHeaders(*r, &out.info);
-  out.data = std::move(r->body);
-  if (r->status == 200) {  // the origin ignored the range
-    out.data = offset < out.data.size() ? out.data.substr(offset, length) : std::string();
-  } else if (out.data.size() > length) {
-    out.data.resize(length);
-  }
-  bytes_read_.fetch_add(out.data.size(), std::memory_order_relaxed);
-  return out;
 }
 
 Result<ListPage> HttpStore::List(const ListOptions&) {

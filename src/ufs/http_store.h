@@ -42,6 +42,9 @@ class HttpStore : public UnderStore {
  private:
   Result<std::string> Url(std::string_view key) const;
   Status Failed(Status status);
+  // A ranged GET (a HEAD when length is 0); fills *info from the response when not null.
+  Result<std::string> ReadImpl(std::string_view key, uint64_t offset, uint64_t length,
+                               std::string_view expected_version, ObjectInfo* info);
 
   const std::string base_url_;
   CurlClient client_;

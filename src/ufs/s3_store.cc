@@ -3,15 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "ufs/factory.h"
 #include "ufs/s3_xml.h"
 
 namespace sluice::ufs {
 namespace {
-
-constexpr uint64_t kMaxReserve = 64 * kMiB;
 
 // "&name=value" with the value encoded; parameters must be added in sorted order so the
 // query string is already canonical for SigV4.
@@ -173,14 +170,10 @@ Result<std::string> S3Store::ReadImpl(std::string_view key, uint64_t offset, uin
     }
     return std::string();
   }
-  uint64_t last = length > std::numeric_limits<uint64_t>::max() - offset
-                      ? std::numeric_limits<uint64_t>::max() - 1
-                      : offset + length - 1;
   HttpRequest req = NewRequest("GET", config_.ObjectUrl(*full));
-  req.headers.push_back(fmt::format("Range: bytes={}-{}", offset, last));
+  SetRange(&req, offset, length);
   if (!expected_version.empty())
     req.headers.push_back(fmt::format("If-Match: \"{}\"", expected_version));
-  req.expected_body_size = std::min(length, kMaxReserve);
   Result<HttpResponse> r = client_.Perform(req);
   if (!r.ok()) return Failed(r.status().WithContext(fmt::format("GET '{}'", key)));
   if (r->status == 412) {
@@ -201,12 +194,7 @@ Result<std::string> S3Store::ReadImpl(std::string_view key, uint64_t offset, uin
     FillInfoFromHeaders(*r, info);  // size from Content-Range's total (206/416) or the body
   }
   if (r->status == 416) return std::string();  // offset at or past the end
-  std::string data = std::move(r->body);
-  if (r->status == 200) {  // the whole object: the server ignored the range
-    data = offset < data.size() ? data.substr(offset, length) : std::string();
-  } else if (data.size() > length) {
-    data.resize(length);
-  }
+  std::string data = TrimToRange(std::move(r->body), r->status, offset, length);
   counters_.bytes_read.fetch_add(data.size(), std::memory_order_relaxed);
   return data;
 }
