@@ -17,6 +17,17 @@ struct ReadThroughCache::Target {
   ufs::ObjectInfo info;
   std::string version;
   Hash128 file_id;
+
+  // The object `where` names, at the version `info` describes.
+  static Target Of(ufs::Resolved where, ufs::ObjectInfo info) {
+    Target t;
+    t.uri = where.ObjectUri();
+    t.where = std::move(where);
+    t.version = info.Version();
+    t.file_id = pagestore::MakeFileId(t.uri, t.version);
+    t.info = std::move(info);
+    return t;
+  }
 };
 
 struct ReadThroughCache::Flight {
@@ -161,12 +172,7 @@ Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset,
       return Status::FailedPrecondition(fmt::format("'{}' changed: version {} is not {}", path,
                                                     info.Version(), expected_version));
     }
-    Target t;
-    t.where = r;
-    t.uri = r.ObjectUri();
-    t.version = info.Version();
-    t.file_id = pagestore::MakeFileId(t.uri, t.version);
-    t.info = std::move(info);
+    Target t = Target::Of(r, std::move(info));
     Result<size_t> n = ReadOnce(t, offset, out, fetched);
     if (n.ok()) {
       bytes_served_ += *n;
@@ -240,15 +246,8 @@ Result<ufs::ObjectInfo> ReadThroughCache::FetchFirst(const ufs::Resolved& r, uin
   ufs_bytes_ += rr->data.size();
   metadata_.Put(uri, rr->info);
   if (rr->info.is_dir) return std::move(rr->info);
-  Target t;
-  t.where = r;
-  t.uri = uri;
-  t.version = rr->info.Version();
-  t.file_id = pagestore::MakeFileId(uri, t.version);
-  t.info = rr->info;
-  uint64_t expected = 0;
-  for (uint64_t p = first; p < first + count; ++p) expected += PageLength(t, p);
-  if (rr->data.size() == expected) {
+  Target t = Target::Of(r, rr->info);
+  if (rr->data.size() == RunLength(t, first, count)) {
     fetched->first = first;
     StorePages(t, first, std::move(rr->data), &fetched->pages);
   } else {
@@ -286,6 +285,11 @@ void ReadThroughCache::StorePages(const Target& t, uint64_t first, std::string&&
 uint64_t ReadThroughCache::PageLength(const Target& t, uint64_t index) const {
   uint64_t start = index * options_.page_size;
   return start >= t.info.size ? 0 : std::min(options_.page_size, t.info.size - start);
+}
+
+uint64_t ReadThroughCache::RunLength(const Target& t, uint64_t first, uint64_t count) const {
+  uint64_t start = first * options_.page_size;
+  return start >= t.info.size ? 0 : std::min(count * options_.page_size, t.info.size - start);
 }
 
 Result<size_t> ReadThroughCache::ReadOnce(const Target& t, uint64_t offset, std::span<char> out,
@@ -425,8 +429,7 @@ Status ReadThroughCache::FetchPages(
 Status ReadThroughCache::FetchRun(const Target& t, uint64_t first, uint64_t count,
                                   std::vector<std::shared_ptr<const std::string>>* out) {
   const uint64_t ps = options_.page_size;
-  uint64_t expected = 0;
-  for (uint64_t p = first; p < first + count; ++p) expected += PageLength(t, p);
+  const uint64_t expected = RunLength(t, first, count);
   uint64_t got = 0;
   for (int attempt = 0; attempt < options_.fetch_attempts; ++attempt) {
     ufs_reads_++;
@@ -519,12 +522,7 @@ size_t ReadThroughCache::AdmitWritten(std::string_view path, const ufs::ObjectIn
                                       const PageSource& source) {
   auto r = mounts_->Resolve(path);
   if (!r.ok() || !r->store) return 0;
-  Target t;
-  t.where = *r;
-  t.uri = r->ObjectUri();
-  t.version = info.Version();
-  t.file_id = pagestore::MakeFileId(t.uri, t.version);
-  t.info = info;
+  Target t = Target::Of(*r, info);
   metadata_.Put(t.uri, info);
   const uint64_t ps = options_.page_size;
   std::string buf;

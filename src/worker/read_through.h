@@ -155,6 +155,8 @@ class ReadThroughCache {
                   std::vector<std::shared_ptr<const std::string>>* out);
   void MaybeReadAhead(const Target& t, uint64_t offset, uint64_t end);
   uint64_t PageLength(const Target& t, uint64_t index) const;
+  // Bytes in pages [first, first + count) of t.
+  uint64_t RunLength(const Target& t, uint64_t first, uint64_t count) const;
 
   const CacheOptions options_;
   std::shared_ptr<ufs::MountTable> mounts_;
