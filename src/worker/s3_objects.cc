@@ -4,6 +4,7 @@
 #include "common/digest.h"
 #include "net/s3_http.h"
 #include "net/s3_xml.h"
+#include "worker/object_stream.h"
 #include "worker/s3_call.h"
 #include "worker/s3_service.h"
 
@@ -13,6 +14,34 @@ namespace {
 constexpr std::string_view kXml = "application/xml";
 
 std::string Quoted(std::string_view etag) { return fmt::format("\"{}\"", etag); }
+
+// The part of an object a GET answers: the whole of it, or one range (206).
+struct BodyPart {
+  uint64_t first = 0;
+  uint64_t length = 0;
+  bool partial = false;
+  int status() const { return partial ? 206 : 200; }
+};
+
+BodyPart PartOf(const ufs::ObjectInfo& info, const std::optional<net::ByteRange>& range) {
+  if (!range) return BodyPart{0, info.size, false};
+  return BodyPart{range->first, range->length(), true};
+}
+
+// The headers every object response carries (200, 206 and 304 alike).
+void SetObjectHeaders(net::ResponseWriter& out, std::string_view etag,
+                      const ufs::ObjectInfo& info) {
+  out.SetHeader("ETag", Quoted(etag));
+  out.SetHeader("Last-Modified", net::HttpDate(info.mtime_ns));
+  out.SetHeader("Accept-Ranges", "bytes");
+}
+
+// Content-Range for a range answer; nothing for the whole object.
+void SetContentRange(net::ResponseWriter& out, const ufs::ObjectInfo& info, const BodyPart& part) {
+  if (!part.partial) return;
+  out.SetHeader("Content-Range", fmt::format("bytes {}-{}/{}", part.first,
+                                             part.first + part.length - 1, info.size));
+}
 
 // Decodes a base64 string (Content-MD5); "" on malformed input.
 std::string Base64Decode(std::string_view in) {
@@ -57,9 +86,7 @@ void S3Service::GetObject(Call& c, bool head) {
       return SendError(c, net::S3Error::Of(404, "NoSuchKey", "The specified key does not exist."));
     }
     const std::string etag = S3ETag(*info);
-    c.out.SetHeader("ETag", Quoted(etag));
-    c.out.SetHeader("Last-Modified", net::HttpDate(info->mtime_ns));
-    c.out.SetHeader("Accept-Ranges", "bytes");
+    SetObjectHeaders(c.out, etag, *info);
     switch (net::EvaluatePreconditions(c.req, etag, info->mtime_ns)) {
       case net::Precondition::kNotModified:
         c.status = 304;
@@ -78,54 +105,25 @@ void S3Service::GetObject(Call& c, bool head) {
       return SendError(c, net::S3Error::Of(416, "InvalidRange",
                                            "The requested range is not satisfiable"));
     }
-    uint64_t first = 0, length = info->size;
-    int status = 200;
-    if (range->has_value()) {
-      first = (*range)->first;
-      length = (*range)->length();
-      status = 206;
-      c.out.SetHeader("Content-Range",
-                      fmt::format("bytes {}-{}/{}", first, (*range)->last, info->size));
-    }
+    const BodyPart part = PartOf(*info, *range);
+    SetContentRange(c.out, *info, part);
     c.out.SetHeader("Content-Type", "binary/octet-stream");
-    c.out.SetHeader("Content-Length", std::to_string(length));
-    c.out.SetStatus(status);
-    c.status = status;
-    if (head || length == 0) {
+    c.out.SetHeader("Content-Length", std::to_string(part.length));
+    c.out.SetStatus(part.status());
+    c.status = part.status();
+    if (head || part.length == 0) {
       (void)c.out.Finish();
       return;
     }
-    const size_t buf_size = static_cast<size_t>(std::min<uint64_t>(length, options_.read_chunk));
-    // One buffer per handler thread, reused: a fresh 1 MiB allocation per GET costs page
-    // faults (and the kernel zeroing them) on every request.
-    thread_local std::unique_ptr<char[]> tl_buf;
-    thread_local size_t tl_size = 0;
-    if (tl_size < buf_size) {
-      tl_buf.reset(new char[options_.read_chunk]);
-      tl_size = options_.read_chunk;
-    }
-    char* const buf = tl_buf.get();
-    uint64_t done = 0;
-    const std::string version = info->Version();
-    while (done < length) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(buf_size, length - done));
-      auto n = cache_->Read(path, first + done, std::span<char>(buf, want), version);
-      if (!n.ok() || *n == 0) {
-        Status s = n.ok() ? Status::DataLoss("object shorter than its stat") : n.status();
-        if (!c.out.HeadersSent() && s.Is(StatusCode::kFailedPrecondition)) {
-          // Changed between stat and read, nothing sent yet: serve the new version (once).
-          if (attempt == 0) break;
-          return SendError(c, net::S3Error::Of(503, "SlowDown", "the object keeps changing"));
-        }
-        return SendStatusError(c, s);  // mid-body: the server closes the connection
-      }
-      if (!c.out.Write(std::string_view(buf, *n)).ok()) return;  // client gone
-      done += *n;
-    }
-    if (done == length) {
+    Status s = StreamObjectRange(*cache_, path, info->Version(), part.first, part.length,
+                                 options_.read_chunk, c.out);
+    if (s.ok()) {
       (void)c.out.Finish();
       return;
     }
+    // Changed between stat and read, nothing sent yet: serve the new version (once).
+    if (!c.out.HeadersSent() && s.Is(StatusCode::kFailedPrecondition)) continue;
+    return SendStatusError(c, s);  // mid-body: the server closes the connection
   }
   SendError(c, net::S3Error::Of(503, "SlowDown", "the object keeps changing; retry"));
 }
@@ -154,40 +152,32 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
   }
   auto range = net::ParseRange(req.Header("Range"), info->size);
   if (!range.ok()) return false;
-  uint64_t first = 0, length = info->size;
-  if (range->has_value()) {
-    first = (*range)->first;
-    length = (*range)->length();
-  }
-  if (length > options_.max_inline_bytes) return false;
+  const BodyPart part = PartOf(*info, *range);
+  if (part.length > options_.max_inline_bytes) return false;
   std::unique_ptr<char[]> body;  // not zero-filled: every byte is copied in below
   if (req.method == "GET") {
-    body.reset(new char[length]);
-    auto n = cache_->ReadIfInMemory(*path, *info, first, std::span<char>(body.get(), length));
-    if (!n || *n != length) return false;
+    body.reset(new char[part.length]);
+    auto n = cache_->ReadIfInMemory(*path, *info, part.first,
+                                    std::span<char>(body.get(), part.length));
+    if (!n || *n != part.length) return false;
   }
+  // Answering now: nothing above touched `out`.
   out.SetHeader("x-amz-request-id", fmt::format("{:016X}", ++request_ids_));
-  out.SetHeader("ETag", Quoted(etag));
-  out.SetHeader("Last-Modified", net::HttpDate(info->mtime_ns));
-  out.SetHeader("Accept-Ranges", "bytes");
-  int status = 200;
-  if (range->has_value()) {
-    status = 206;
-    out.SetHeader("Content-Range",
-                  fmt::format("bytes {}-{}/{}", first, (*range)->last, info->size));
-  }
+  SetObjectHeaders(out, etag, *info);
+  SetContentRange(out, *info, part);
   const char* op = req.method == "GET" ? "GetObject" : "HeadObject";
   if (req.method == "HEAD") {
     out.SetHeader("Content-Type", "binary/octet-stream");
-    out.SetHeader("Content-Length", std::to_string(length));
-    out.SetStatus(status);
+    out.SetHeader("Content-Length", std::to_string(part.length));
+    out.SetStatus(part.status());
     (void)out.Finish();
   } else {
-    (void)out.Send(status, "binary/octet-stream", std::string_view(body.get(), length));
+    (void)out.Send(part.status(), "binary/octet-stream",
+                   std::string_view(body.get(), part.length));
   }
   if (registry_ != nullptr) {
     inline_requests_->Inc();
-    CounterFor(op, status)->Inc();
+    CounterFor(op, part.status())->Inc();
   }
   return true;
 }
@@ -200,20 +190,9 @@ void S3Service::PutObject(Call& c) {
   auto up = writes_->Begin(c.Path(), c.req.content_length.value_or(0));
   if (!up.ok()) return SendStatusError(c, up.status());
   Md5 md5;
-  std::string buf(1 << 20, '\0');
-  for (;;) {
-    auto n = c.body->Read(std::span<char>(buf.data(), buf.size()));
-    if (!n.ok()) {
-      (*up)->Abort();
-      return SendStatusError(c, n.status());
-    }
-    if (*n == 0) break;
-    std::string_view chunk(buf.data(), *n);
-    md5.Update(chunk);
-    if (Status s = (*up)->Append(chunk); !s.ok()) {
-      (*up)->Abort();
-      return SendStatusError(c, s);
-    }
+  if (Status s = AppendBody(*c.body, **up, &md5); !s.ok()) {
+    (*up)->Abort();
+    return SendStatusError(c, s);
   }
   if (auto want = c.req.Header("Content-MD5"); !want.empty()) {
     if (Base64Decode(want) != md5.Digest()) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "net/s3_http.h"
+#include "worker/object_stream.h"
 #include "worker/s3_service.h"
 
 namespace sluice::worker {
@@ -150,33 +151,18 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     out.SetHeader("Content-Length", std::to_string(length));
     out.SetHeader("X-Sluice-Version", info->Version());
     out.SetHeader("X-Sluice-Size", std::to_string(info->size));
-    std::string buf(std::min<uint64_t>(length, kMiB), '\0');
-    for (uint64_t done = 0; done < length;) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), length - done));
-      auto n = cache_->Read(path, offset + done, std::span<char>(buf.data(), want),
-                            info->Version());
-      if (!n.ok() || *n == 0) {
-        if (!out.HeadersSent()) return SendErr(out, n.ok() ? Status::DataLoss("short") : n.status());
-        return;  // mid-body: the connection is closed, the client sees a short body
-      }
-      if (!out.Write(std::string_view(buf.data(), *n)).ok()) return;
-      done += *n;
-    }
-    (void)out.Finish();
+    Status s = StreamObjectRange(*cache_, path, info->Version(), offset, length, kMiB, out);
+    if (s.ok()) {
+      (void)out.Finish();
+    } else if (!out.HeadersSent()) {
+      SendErr(out, s);
+    }  // else mid-body: the connection is closed, the client sees a short body
     return;
   }
   if (op == "write" && m == "PUT") {
     auto up = writes_->Begin(path, req.content_length.value_or(0));
     if (!up.ok()) return SendErr(out, up.status());
-    std::string buf(1 << 20, '\0');
-    for (;;) {
-      auto n = body.Read(std::span<char>(buf.data(), buf.size()));
-      if (!n.ok()) return SendErr(out, n.status());
-      if (*n == 0) break;
-      if (Status s = (*up)->Append(std::string_view(buf.data(), *n)); !s.ok()) {
-        return SendErr(out, s);
-      }
-    }
+    if (Status s = AppendBody(body, **up); !s.ok()) return SendErr(out, s);  // ~Upload aborts
     auto info = (*up)->Commit();
     if (auto r = mounts_->Resolve(path); r.ok()) invalidate_listings_(r->mount);
     if (!info.ok()) return SendErr(out, info.status());
