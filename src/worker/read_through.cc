@@ -81,21 +81,23 @@ Result<ufs::ObjectInfo> ReadThroughCache::Stat(std::string_view path) {
   return StatResolved(r, /*bypass_cache=*/false);
 }
 
-std::optional<ufs::ObjectInfo> ReadThroughCache::CachedStat(std::string_view path) {
+std::optional<ReadThroughCache::CachedObject> ReadThroughCache::CachedStat(
+    std::string_view path) {
   auto r = mounts_->ResolveCached(path);
   if (!r.ok() || !r->store || r->key.empty()) return std::nullopt;
-  auto cached = metadata_.Get(r->ObjectUri());
-  if (!cached || !cached->ok()) return std::nullopt;
-  return std::move(*cached).value();
+  std::string uri = r->ObjectUri();
+  auto cached = metadata_.Get(uri);
+  if (!cached || !cached->ok() || (*cached)->is_dir) return std::nullopt;
+  CachedObject object{std::move(*cached).value(), {}};
+  object.file_id = pagestore::MakeFileId(uri, object.info.Version());
+  return object;
 }
 
-std::optional<size_t> ReadThroughCache::ReadIfInMemory(std::string_view path,
-                                                       const ufs::ObjectInfo& info,
+std::optional<size_t> ReadThroughCache::ReadIfInMemory(const CachedObject& object,
                                                        uint64_t offset, std::span<char> out) {
-  auto r = mounts_->ResolveCached(path);
-  if (!r.ok() || !r->store || info.is_dir) return std::nullopt;
+  const ufs::ObjectInfo& info = object.info;
   if (offset >= info.size || out.empty()) return size_t{0};
-  const Hash128 file_id = pagestore::MakeFileId(r->ObjectUri(), info.Version());
+  const Hash128& file_id = object.file_id;
   const uint64_t end = std::min<uint64_t>(offset + out.size(), info.size);
   const uint64_t ps = options_.page_size;
   for (uint64_t p = offset / ps; p <= (end - 1) / ps; ++p) {

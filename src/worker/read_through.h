@@ -99,9 +99,13 @@ class ReadThroughCache {
   // Non-blocking reads for I/O threads: answer only from the metadata cache and pages
   // held in memory. nullopt means "not without blocking": call Stat/Read on a thread that
   // may block. Never touches a disk or an under store.
-  std::optional<ufs::ObjectInfo> CachedStat(std::string_view path);
-  std::optional<size_t> ReadIfInMemory(std::string_view path, const ufs::ObjectInfo& info,
-                                       uint64_t offset, std::span<char> out);
+  struct CachedObject {
+    ufs::ObjectInfo info;
+    Hash128 file_id;  // of this version: what ReadIfInMemory looks pages up by
+  };
+  std::optional<CachedObject> CachedStat(std::string_view path);
+  std::optional<size_t> ReadIfInMemory(const CachedObject& object, uint64_t offset,
+                                       std::span<char> out);
 
   // Forgets the metadata and cached pages of `path` (its current version).
   void Invalidate(std::string_view path);

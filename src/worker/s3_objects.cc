@@ -144,27 +144,28 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
     auto auth = verifier_->Verify(req);
     if (!std::holds_alternative<net::AuthResult>(auth)) return false;
   }
-  auto info = cache_->CachedStat(*path);
-  if (!info || info->is_dir) return false;
-  const std::string etag = S3ETag(*info);
-  if (net::EvaluatePreconditions(req, etag, info->mtime_ns) != net::Precondition::kProceed) {
+  auto object = cache_->CachedStat(*path);
+  if (!object) return false;
+  const ufs::ObjectInfo& info = object->info;
+  const std::string etag = S3ETag(info);
+  if (net::EvaluatePreconditions(req, etag, info.mtime_ns) != net::Precondition::kProceed) {
     return false;
   }
-  auto range = net::ParseRange(req.Header("Range"), info->size);
+  auto range = net::ParseRange(req.Header("Range"), info.size);
   if (!range.ok()) return false;
-  const BodyPart part = PartOf(*info, *range);
+  const BodyPart part = PartOf(info, *range);
   if (part.length > options_.max_inline_bytes) return false;
   std::unique_ptr<char[]> body;  // not zero-filled: every byte is copied in below
   if (req.method == "GET") {
     body.reset(new char[part.length]);
-    auto n = cache_->ReadIfInMemory(*path, *info, part.first,
+    auto n = cache_->ReadIfInMemory(*object, part.first,
                                     std::span<char>(body.get(), part.length));
     if (!n || *n != part.length) return false;
   }
   // Answering now: nothing above touched `out`.
   out.SetHeader("x-amz-request-id", fmt::format("{:016X}", ++request_ids_));
-  SetObjectHeaders(out, etag, *info);
-  SetContentRange(out, *info, part);
+  SetObjectHeaders(out, etag, info);
+  SetContentRange(out, info, part);
   const char* op = req.method == "GET" ? "GetObject" : "HeadObject";
   if (req.method == "HEAD") {
     out.SetHeader("Content-Type", "binary/octet-stream");
