@@ -33,6 +33,10 @@ namespace {
 constexpr std::string_view kTempPrefix = ".sluice-tmp-";
 constexpr const char* kEtagXattr = "user.sluice.etag";
 
+int64_t MtimeNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
 // The MD5 recorded on an open file, if it still describes the file (same size and mtime).
 std::string RecordedEtag(int fd, const struct stat& st) {
   char buf[128];
@@ -48,16 +52,8 @@ std::string RecordedEtag(int fd, const struct stat& st) {
   long long mtime = 0;          // NOLINT(runtime/int)
   if (std::sscanf(buf, "%32s %llu %lld", md5, &size, &mtime) != 3) return "";
   if (size != static_cast<unsigned long long>(st.st_size)) return "";  // NOLINT(runtime/int)
-  if (mtime != static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000 +  // NOLINT
-                   st.st_mtim.tv_nsec) {
-    return "";
-  }
+  if (mtime != MtimeNs(st)) return "";
   return md5;
-}
-
-
-int64_t MtimeNs(const struct stat& st) {
-  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
 // Opens `rel` beneath `root_fd`; never follows anything out of the root.
