@@ -30,21 +30,6 @@ struct ReadThroughCache::Target {
   }
 };
 
-struct ReadThroughCache::Flight {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;                        // GUARDED_BY(mu)
-  Status status;                            // GUARDED_BY(mu)
-  std::shared_ptr<const std::string> data;  // GUARDED_BY(mu)
-};
-
-struct ReadThroughCache::OpenFlight {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;                               // GUARDED_BY(mu)
-  std::optional<Result<ufs::ObjectInfo>> result;   // GUARDED_BY(mu)
-};
-
 Status CacheOptions::Validate() const {
   if (page_size < 64 * kKiB || page_size > 16 * kMiB) {
     return Status::InvalidArgument("page_size must be between 64KiB and 16MiB");
@@ -203,10 +188,9 @@ Result<ufs::ObjectInfo> ReadThroughCache::ColdOpen(const ufs::Resolved& r, uint6
     owner = inserted;
   }
   if (!owner) {
-    std::unique_lock lock(f->mu);
-    f->cv.wait(lock, [&] { return f->done; });
+    const Result<ufs::ObjectInfo>& res = f->Wait();
     single_flight_waits_++;
-    return *f->result;
+    return res;
   }
   // Over a recovered disk cache the object's pages may already be here: a stat (no
   // bytes) finds their version; fetching them again would waste the cache.
@@ -217,12 +201,7 @@ Result<ufs::ObjectInfo> ReadThroughCache::ColdOpen(const ufs::Resolved& r, uint6
   } catch (const std::exception& e) {
     res = Status::Internal(fmt::format("cold open of {} failed: {}", uri, e.what()));
   }
-  {
-    std::lock_guard lock(f->mu);
-    f->result = res;
-    f->done = true;
-  }
-  f->cv.notify_all();
+  f->Set(res);
   std::lock_guard lock(opens_mu_);
   opens_.erase(uri);
   return res;
@@ -406,24 +385,17 @@ Status ReadThroughCache::FetchPages(
         f = it->second;
         flights_.erase(it);
       }
-      {
-        std::lock_guard lock(f->mu);
-        f->done = true;
-        f->status = s;
-        f->data = page;
-      }
-      f->cv.notify_all();
+      f->Set(page);
     }
     if (!s.ok() && first_error.ok()) first_error = s;
     i = j + 1;
   }
 
   for (auto& [p, f] : joined) {
-    std::unique_lock lock(f->mu);
-    f->cv.wait(lock, [&] { return f->done; });
+    const std::shared_ptr<const std::string>& page = f->Wait();
     single_flight_waits_++;
     // A failed joined fetch leaves the page missing: the caller fetches it itself.
-    if (f->status.ok() && f->data) (*fetched)[p] = f->data;
+    if (page) (*fetched)[p] = page;
   }
   return first_error;
 }

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/one_shot.h"
 #include "common/thread_pool.h"
 #include "common/units.h"
 #include "pagestore/page_store.h"
@@ -129,8 +130,10 @@ class ReadThroughCache {
 
  private:
   struct Target;  // a resolved object at one version
-  struct Flight;  // one in-progress page fetch
-  struct OpenFlight;  // one in-progress cold open (stat + first pages) of an object
+  // One in-progress page fetch; its waiters get the page, or null if the fetch failed.
+  using Flight = OneShot<std::shared_ptr<const std::string>>;
+  // One in-progress cold open (stat + first pages) of an object.
+  using OpenFlight = OneShot<Result<ufs::ObjectInfo>>;
   using FlightMap =
       std::unordered_map<pagestore::PageKey, std::shared_ptr<Flight>, pagestore::PageKeyHash>;
 
