@@ -463,23 +463,21 @@ void ReadThroughCache::MaybeReadAhead(const Target& t, uint64_t offset, uint64_t
   });
 }
 
-void ReadThroughCache::Invalidate(std::string_view path) {
-  auto r = mounts_->Resolve(path);
-  if (!r.ok() || !r->store) return;
-  std::string uri = r->ObjectUri();
-  if (auto cached = metadata_.Get(uri); cached && cached->ok()) {
-    pages_->RemoveFile(pagestore::MakeFileId(uri, (*cached)->Version()));
-  }
-  metadata_.Invalidate(uri);
-}
+void ReadThroughCache::Invalidate(std::string_view path) { DropCached(path, nullptr); }
 
 size_t ReadThroughCache::Forget(std::string_view path, const ufs::ObjectInfo& known) {
+  return DropCached(path, &known);
+}
+
+size_t ReadThroughCache::DropCached(std::string_view path, const ufs::ObjectInfo* known) {
   auto r = mounts_->Resolve(path);
   if (!r.ok() || !r->store) return 0;
-  std::string uri = r->ObjectUri();
-  size_t dropped = pages_->RemoveFile(pagestore::MakeFileId(uri, known.Version()));
-  if (auto cached = metadata_.Get(uri); cached && cached->ok() &&
-                                        (*cached)->Version() != known.Version()) {
+  const std::string uri = r->ObjectUri();
+  const std::string known_version = known != nullptr ? known->Version() : "";
+  size_t dropped = 0;
+  if (known != nullptr) dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, known_version));
+  if (auto cached = metadata_.Get(uri);
+      cached && cached->ok() && (*cached)->Version() != known_version) {
     dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, (*cached)->Version()));
   }
   metadata_.Invalidate(uri);

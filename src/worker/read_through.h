@@ -161,6 +161,9 @@ class ReadThroughCache {
   Status FetchRun(const Target& t, uint64_t first, uint64_t count,
                   std::vector<std::shared_ptr<const std::string>>* out);
   void MaybeReadAhead(const Target& t, uint64_t offset, uint64_t end);
+  // Forgets the metadata of `path` and the pages of its cached version and, when given,
+  // of the `known` version. Returns pages dropped.
+  size_t DropCached(std::string_view path, const ufs::ObjectInfo* known);
   uint64_t PageLength(const Target& t, uint64_t index) const;
   // Bytes in pages [first, first + count) of t.
   uint64_t RunLength(const Target& t, uint64_t first, uint64_t count) const;
