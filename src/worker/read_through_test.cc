@@ -157,13 +157,28 @@ TEST_F(ReadThroughTest, SequentialReaderGetsReadAhead) {
   options_.readahead_pages = 8;
   std::string src = Pattern(32 * kPage, 5);
   fake_->Put("seq", src);
-  for (uint64_t off = 0; off < src.size(); off += kPage / 2) {
+  // Four pages read sequentially, half a page at a time, open a read-ahead window.
+  uint64_t off = 0;
+  for (; off < 4 * kPage; off += kPage / 2) {
     ASSERT_EQ(MustRead("/data/seq", off, kPage / 2), src.substr(off, kPage / 2));
   }
-  auto st = Cache().GetStats();
-  EXPECT_GT(st.readahead_pages, 0u);
-  // Read-ahead turns most page fetches into hits for the reader.
-  EXPECT_GT(st.page_hits, st.page_misses);
+  // Read-ahead runs on background threads: wait (bounded) until it has fetched page 4,
+  // rather than racing it (a loaded machine may run the reader first).
+  const Hash128 file_id =
+      pagestore::MakeFileId(fake_->Uri() + "/seq", fake_->Stat("seq")->Version());
+  for (int i = 0; i < 500 && !pages_->Contains({file_id, 4}); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(pages_->Contains({file_id, 4}));
+  EXPECT_GT(Cache().GetStats().readahead_pages, 0u);
+  // The reader then finds page 4 already cached: a hit, not a fetch of its own.
+  const auto before = Cache().GetStats();
+  ASSERT_EQ(MustRead("/data/seq", off, kPage), src.substr(off, kPage));
+  EXPECT_EQ(Cache().GetStats().page_hits, before.page_hits + 1);
+  EXPECT_EQ(Cache().GetStats().page_misses, before.page_misses);
+  for (off += kPage; off < src.size(); off += kPage / 2) {
+    ASSERT_EQ(MustRead("/data/seq", off, kPage / 2), src.substr(off, kPage / 2));
+  }
 }
 
 TEST_F(ReadThroughTest, ReplacedObjectIsServedNewAfterTtl) {
