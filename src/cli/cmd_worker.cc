@@ -21,6 +21,10 @@ struct WorkerFlags {
   int io_threads = 0;
   bool insecure = false;
   std::string log_level;
+  std::string peers;
+  std::string etcd;
+  std::string cluster_name;
+  std::string advertise;
 };
 
 int Run(const WorkerFlags& f) {
@@ -30,6 +34,11 @@ int Run(const WorkerFlags& f) {
   if (!f.listen.empty()) c.server.listen = f.listen;
   if (f.io_threads > 0) c.server.io_threads = f.io_threads;
   if (f.insecure) c.insecure = true;
+  if (!f.peers.empty()) c.cluster.peers = {f.peers};
+  if (!f.etcd.empty()) c.cluster.etcd = f.etcd;
+  if (!f.cluster_name.empty()) c.cluster.name = f.cluster_name;
+  if (!f.advertise.empty()) c.cluster.advertise = f.advertise;
+  if (Status s = c.Validate(); !s.ok()) return Fail(s);
   if (const char* creds = std::getenv("SLUICE_S3_CREDENTIALS"); creds && *creds) {
     auto parsed = worker::ParseCredentials(creds);
     if (!parsed.ok()) return Fail(parsed.status().WithContext("SLUICE_S3_CREDENTIALS"));
@@ -80,6 +89,11 @@ void RegisterWorker(CLI::App* app, int* exit_code) {
   cmd->add_option("--io-threads", flags->io_threads, "HTTP I/O threads");
   cmd->add_flag("--insecure", flags->insecure,
                 "allow listening beyond loopback without S3 credentials");
+  cmd->add_option("--peers", flags->peers, "HOST:PORT,... of every worker (static membership)");
+  cmd->add_option("--etcd", flags->etcd, "etcd URL: register and find members there");
+  cmd->add_option("--cluster-name", flags->cluster_name, "cluster name (etcd key prefix)");
+  cmd->add_option("--advertise", flags->advertise,
+                  "HOST:PORT others reach this worker at (default: --listen)");
   cmd->add_option("--worker-log-level", flags->log_level, "log level for the worker");
   cmd->callback([flags, exit_code] { *exit_code = Run(*flags); });
 }

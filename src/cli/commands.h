@@ -8,5 +8,8 @@ namespace sluice::cli {
 
 void RegisterBench(CLI::App* app, int* exit_code);
 void RegisterWorker(CLI::App* app, int* exit_code);
+void RegisterUp(CLI::App* app, int* exit_code);
+void RegisterClientCommands(CLI::App* app, int* exit_code);  // ls, stat, cat, status
+void RegisterCp(CLI::App* app, int* exit_code);
 
 }  // namespace sluice::cli

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   });
   int exit_code = 0;
   sluice::cli::RegisterWorker(&app, &exit_code);
+  sluice::cli::RegisterUp(&app, &exit_code);
+  sluice::cli::RegisterClientCommands(&app, &exit_code);
+  sluice::cli::RegisterCp(&app, &exit_code);
   sluice::cli::RegisterBench(&app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;

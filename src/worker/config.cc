@@ -66,6 +66,44 @@ Status ApplyCache(const YAML::Node& n, CacheOptions* o) {
   return yaml::ReadNumber(n, "fetch_attempts", &o->fetch_attempts);
 }
 
+Status ApplyPlacement(const YAML::Node& n, placement::RingSettings* r) {
+  SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
+      n, {"policy", "virtual_points", "block_size", "replicas", "replica_rules"}, "placement"));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "policy", &r->policy));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "virtual_points", &r->virtual_points));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "block_size", &r->block_size));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "replicas", &r->replicas));
+  if (const auto rules = n["replica_rules"]) {
+    if (!rules.IsSequence()) {
+      return Status::InvalidArgument("config: 'placement.replica_rules' must be a list");
+    }
+    for (const auto& e : rules) {
+      SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(e, {"prefix", "replicas"}, "a replica rule"));
+      placement::ReplicaRule rule;
+      SLUICE_RETURN_IF_ERROR(yaml::ReadString(e, "prefix", &rule.prefix));
+      SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(e, "replicas", &rule.replicas));
+      r->replica_rules.push_back(rule);
+    }
+  }
+  return Status::OK();
+}
+
+Status ApplyCluster(const YAML::Node& root, ClusterConfig* c) {
+  if (const auto p = root["peers"]) {
+    if (p.IsSequence()) {
+      for (const auto& e : p) c->peers.push_back(e.as<std::string>());
+    } else {
+      c->peers.push_back(p.as<std::string>());
+    }
+  }
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "etcd", &c->etcd));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_name", &c->name));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "advertise", &c->advertise));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(root, "lease_ttl", &c->lease_ttl));
+  if (const auto n = root["placement"]) SLUICE_RETURN_IF_ERROR(ApplyPlacement(n, &c->ring));
+  return Status::OK();
+}
+
 }  // namespace
 
 Status PageStoreConfig::Validate() const {
@@ -92,6 +130,7 @@ Status WorkerConfig::Validate() const {
   }
   SLUICE_RETURN_IF_ERROR(pages.Validate());
   SLUICE_RETURN_IF_ERROR(cache.Validate());
+  SLUICE_RETURN_IF_ERROR(cluster.Validate());
   return ufs.Validate();
 }
 
@@ -134,8 +173,10 @@ Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
     SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
         root,
         {"log_level", "server", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache",
-         "s3", "s3_credentials", "cluster_token", "insecure", "staging_dir"},
+         "s3", "s3_credentials", "cluster_token", "insecure", "staging_dir", "peers", "etcd",
+         "cluster_name", "advertise", "lease_ttl", "placement"},
         "the top level"));
+    SLUICE_RETURN_IF_ERROR(ApplyCluster(root, &c->cluster));
     SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_token", &c->cluster_token));
     SLUICE_RETURN_IF_ERROR(yaml::ReadBool(root, "insecure", &c->insecure));
     SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "staging_dir", &c->staging_dir));

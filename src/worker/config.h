@@ -10,6 +10,7 @@
 #include "net/http_server.h"
 #include "pagestore/page_store.h"
 #include "ufs/options.h"
+#include "worker/cluster.h"
 #include "worker/read_through.h"
 
 namespace sluice::worker {
@@ -42,6 +43,7 @@ struct WorkerConfig {
   PageStoreConfig pages;
   CacheOptions cache;
   ufs::UnderStoreOptions ufs;
+  ClusterConfig cluster;  // peers or etcd, ring settings (worker/cluster.h)
   Status Validate() const;
 };
 

@@ -79,13 +79,14 @@ json InfoJson(const std::string& path, const ufs::ObjectInfo& info) {
 
 V1Api::V1Api(std::string token, std::shared_ptr<ufs::MountTable> mounts,
              std::shared_ptr<ReadThroughCache> cache, std::shared_ptr<WriteThrough> writes,
-             StatusFn status, InvalidateFn invalidate_listings)
+             StatusFn status, InvalidateFn invalidate_listings, StatusFn cluster)
     : token_(std::move(token)),
       mounts_(std::move(mounts)),
       cache_(std::move(cache)),
       writes_(std::move(writes)),
       status_(std::move(status)),
-      invalidate_listings_(std::move(invalidate_listings)) {}
+      invalidate_listings_(std::move(invalidate_listings)),
+      cluster_(std::move(cluster)) {}
 
 void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
   if (!token_.empty() && !TokenMatches(req.Header("Authorization"), "Bearer " + token_)) {
@@ -97,6 +98,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
   const std::string& m = req.method;
 
   if (op == "status" && m == "GET") return SendJson(out, 200, status_());
+  if (op == "cluster" && m == "GET") return SendJson(out, 200, cluster_());
   if (op == "stat" && m == "GET") {
     auto info = cache_->Stat(path);
     if (!info.ok()) return SendErr(out, info.status());

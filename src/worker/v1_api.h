@@ -8,6 +8,7 @@
 //   DELETE /v1/object?path=P                    -> 204
 //   POST   /v1/free?path=P                      -> JSON {"freed_pages": N, "objects": M}
 //   GET    /v1/status                           -> JSON cache status
+//   GET    /v1/cluster                          -> JSON members, ring settings, mounts
 // Errors: {"error": {"code": "NotFound", "message": "..."}} with a matching HTTP status.
 // When a cluster token is configured every call needs `Authorization: Bearer <token>`.
 //
@@ -32,7 +33,7 @@ class V1Api {
   using InvalidateFn = std::function<void(const std::string& mount)>;
   V1Api(std::string token, std::shared_ptr<ufs::MountTable> mounts,
         std::shared_ptr<ReadThroughCache> cache, std::shared_ptr<WriteThrough> writes,
-        StatusFn status, InvalidateFn invalidate_listings);
+        StatusFn status, InvalidateFn invalidate_listings, StatusFn cluster);
 
   void Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
 
@@ -43,6 +44,7 @@ class V1Api {
   std::shared_ptr<WriteThrough> writes_;
   StatusFn status_;
   InvalidateFn invalidate_listings_;
+  StatusFn cluster_;
 };
 
 // HTTP status for a Status code (shared by the /v1 API and the CLI's error reports).

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include "common/logging.h"
+#include "net/http.h"
+#include "worker/forward.h"
 
 namespace sluice::worker {
 namespace {
@@ -63,6 +65,11 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   std::unique_ptr<Worker> w(new Worker(std::move(config)));
   const WorkerConfig& c = w->config_;
   SLUICE_ASSIGN_OR_RETURN(w->engine_, BuildEngine(c));
+  SLUICE_ASSIGN_OR_RETURN(w->cluster_, Cluster::Create(c.cluster, c.server.listen));
+  w->forwarded_ = w->registry_.GetCounter("sluice_forwarded_requests_total",
+                                          "Requests passed to the owning worker.");
+  w->forward_fallbacks_ = w->registry_.GetCounter(
+      "sluice_forward_fallbacks_total", "Requests served here because their owner was down.");
   uint64_t capacity = w->engine_.pages->GetStats().capacity;
   w->writes_ = std::make_shared<WriteThrough>(w->engine_.mounts, w->engine_.cache, c.staging_dir,
                                               capacity / 4);
@@ -77,7 +84,8 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   w->v1_ = std::make_unique<V1Api>(
       c.cluster_token, w->engine_.mounts, w->engine_.cache, w->writes_,
       [self] { return self->StatusJson(); },
-      [self](const std::string& mount) { self->s3_->InvalidateListings(mount); });
+      [self](const std::string& mount) { self->s3_->InvalidateListings(mount); },
+      [self] { return self->ClusterJson(); });
   w->server_ = std::make_unique<net::HttpServer>(
       c.server,
       [self](const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
@@ -99,6 +107,10 @@ Worker::~Worker() { Stop(std::chrono::seconds(1)); }
 
 Status Worker::Start() {
   SLUICE_RETURN_IF_ERROR(server_->Start());
+  if (Status s = cluster_->Start(); !s.ok()) {
+    server_->Stop(std::chrono::seconds(1));
+    return s.WithContext("cluster membership");
+  }
   started_ = std::chrono::steady_clock::now();
   ready_ = true;
   SLUICE_LOG_INFO("worker listening on {} with {} mount(s)", endpoint(), config_.mounts.size());
@@ -109,6 +121,7 @@ void Worker::Stop(Duration grace) {
   if (!server_) return;
   ready_ = false;
   server_->Stop(grace);
+  if (cluster_) cluster_->Stop();
 }
 
 std::string Worker::endpoint() const {
@@ -127,8 +140,85 @@ void Worker::Route(const net::HttpRequest& req, net::BodyReader& body, net::Resp
   if (p == "/metrics" && req.method == "GET") {
     return (void)out.Send(200, "text/plain; version=0.0.4", registry_.Render());
   }
+  if (MaybeForward(req, body, out)) return;
   if (p.starts_with("/v1/")) return v1_->Handle(req, body, out);
   s3_->Handle(req, body, out);
+}
+
+namespace {
+
+// The namespace path and block a request is about, for placement; false for requests
+// any worker serves (listings, bucket operations, status).
+bool RoutingKey(const net::HttpRequest& req, const placement::Placement& p, std::string* path,
+                uint64_t* block) {
+  *block = 0;
+  if (req.path.starts_with("/v1/")) {
+    std::string_view op = std::string_view(req.path).substr(4);
+    if (op != "stat" && op != "read" && op != "write" && op != "object") return false;
+    for (auto& [k, v] : net::ParseQuery(req.query)) {
+      if (k == "path") *path = v;
+      if (k == "offset" && op == "read") *block = p.BlockOf(std::strtoull(v.c_str(), nullptr, 10));
+    }
+    return !path->empty();
+  }
+  auto decoded = net::UrlDecode(req.path);
+  if (!decoded) return false;
+  size_t slash = decoded->find('/', 1);
+  if (slash == std::string::npos || slash + 1 >= decoded->size()) return false;  // no key
+  *path = std::move(*decoded);
+  return true;
+}
+
+}  // namespace
+
+bool Worker::MaybeForward(const net::HttpRequest& req, net::BodyReader& body,
+                          net::ResponseWriter& out) {
+  if (auto ring = req.Header(kRingHeader); !ring.empty() && ring != cluster_->fingerprint()) {
+    (void)out.Send(409, "application/json",
+                   nlohmann::json{{"error",
+                                   {{"code", "RingMismatch"},
+                                    {"message", fmt::format(
+                                                    "ring settings differ: the request's "
+                                                    "fingerprint is {}, this worker's ({}) is {}",
+                                                    ring, cluster_->self().id,
+                                                    cluster_->fingerprint())}}}}
+                       .dump());
+    return true;
+  }
+  if (req.HasHeader(kHopHeader)) return false;
+  auto p = cluster_->placement();
+  if (p->members().size() < 2) return false;
+  std::string path;
+  uint64_t block = 0;
+  if (!RoutingKey(req, *p, &path, &block)) return false;
+  auto owners = p->Owners(path, block);
+  for (const auto* o : owners) {
+    if (cluster_->IsSelf(o)) return false;  // we are a replica
+  }
+  ForwardOptions fo;
+  fo.timeout = cluster_->config().forward_timeout;
+  fo.ring_fingerprint = cluster_->fingerprint();
+  for (const auto* o : owners) {
+    bool unreachable = false;
+    Status s = Forward(req, body, out, o->endpoint, fo, &unreachable);
+    if (!unreachable) {
+      forwarded_->Inc();
+      if (!s.ok()) SLUICE_LOG_DEBUG("forward {} {} to {}: {}", req.method, path, o->id, s.ToString());
+      return true;
+    }
+    SLUICE_LOG_DEBUG("owner {} of {} unreachable: {}", o->id, path, s.ToString());
+  }
+  forward_fallbacks_->Inc();
+  return false;  // every owner is down: serve it here
+}
+
+nlohmann::json Worker::ClusterJson() {
+  auto j = cluster_->Json();
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const auto& m : engine_.mounts->List()) mounts.push_back({{"name", m.name}, {"uri", m.uri}});
+  for (const auto& r : engine_.mounts->Roots()) mounts.push_back({{"name", r.name}, {"uri", r.uri}});
+  j["mounts"] = mounts;
+  return j;
 }
 
 nlohmann::json Worker::StatusJson() const {
@@ -146,7 +236,8 @@ nlohmann::json Worker::StatusJson() const {
   }
   uint64_t lookups = rs.page_hits + rs.page_misses;
   double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  return {{"endpoint", endpoint()},
+  return {{"id", cluster_->self().id},
+          {"endpoint", endpoint()},
           {"state", ready_ ? "ready" : "stopping"},
           {"uptime_seconds", up},
           {"capacity_bytes", ps.capacity},

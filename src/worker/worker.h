@@ -15,6 +15,7 @@
 
 #include "common/metrics.h"
 #include "net/http_server.h"
+#include "worker/cluster.h"
 #include "worker/config.h"
 #include "worker/multipart.h"
 #include "worker/s3_service.h"
@@ -37,12 +38,17 @@ class Worker {
   std::string endpoint() const;  // http://host:port
 
   const Engine& engine() const { return engine_; }
+  Cluster& cluster() { return *cluster_; }
   metrics::Registry* registry() { return &registry_; }
   nlohmann::json StatusJson() const;
 
  private:
   explicit Worker(WorkerConfig config) : config_(std::move(config)) {}
   void Route(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
+  // Passes a request for a path another member owns to that owner (worker/forward.h).
+  // False: serve it here (we own it, it was forwarded already, or the owner is down).
+  bool MaybeForward(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
+  nlohmann::json ClusterJson();
   void RegisterCollectors();
 
   WorkerConfig config_;
@@ -50,6 +56,9 @@ class Worker {
   metrics::Registry registry_;
   std::shared_ptr<WriteThrough> writes_;
   std::shared_ptr<MultipartUploads> uploads_;
+  std::unique_ptr<Cluster> cluster_;
+  metrics::Counter* forwarded_ = nullptr;
+  metrics::Counter* forward_fallbacks_ = nullptr;
   std::unique_ptr<S3Service> s3_;
   std::unique_ptr<V1Api> v1_;
   std::unique_ptr<net::HttpServer> server_;

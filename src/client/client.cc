@@ -1,0 +1,369 @@
+#include "sluice/client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <future>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "client/reader.h"
+#include "client/transport.h"
+#include "common/logging.h"
+#include "common/thread_pool.h"
+
+namespace sluice {
+namespace {
+
+using client::Transport;
+using client::V1Request;
+using nlohmann::json;
+
+ObjectStat StatFromJson(const json& j) {
+  ObjectStat s;
+  s.path = j.value("path", "");
+  s.size = j.value("size", uint64_t{0});
+  s.mtime_ns = j.value("mtime_ns", int64_t{0});
+  s.etag = j.value("etag", "");
+  s.version = j.value("version", "");
+  s.is_dir = j.value("is_dir", false);
+  return s;
+}
+
+Result<json> ParseJson(const ufs::HttpResponse& r, std::string_view context) {
+  if (r.status < 200 || r.status >= 300) return client::ErrorOf(r, context);
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) return Status::Internal(fmt::format("{}: the answer is not JSON", context));
+  return j;
+}
+
+// One piece of a large read: [offset, offset + length) of the object into dst.
+struct Piece {
+  uint64_t offset;
+  uint64_t length;
+  char* dst;
+  uint64_t block;
+  Result<size_t> got = size_t{0};
+  std::string version;
+};
+
+class ClientImpl final : public Client {
+ public:
+  ClientImpl(std::unique_ptr<Transport> t)
+      : t_(std::move(t)), pool_(std::max(1, t_->options().parallelism - 1)) {}
+
+  Result<ObjectStat> Stat(const std::string& path) override {
+    V1Request req{.op = "stat", .path = path};
+    auto resp = t_->Call(req);
+    if (!resp.ok()) {
+      if (!t_->options().ufs_fallback || !IsTransport(resp.status())) return resp.status();
+      return DirectStat(path, resp.status());
+    }
+    SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(*resp, path));
+    return StatFromJson(j);
+  }
+
+  Result<ListPage> List(const std::string& path, const std::string& delimiter,
+                        const std::string& token, int max_keys) override {
+    V1Request req{.op = "list",
+                  .path = path,
+                  .query = fmt::format("&delimiter={}&token={}&max={}",
+                                       ufs::UriEncode(delimiter, false),
+                                       ufs::UriEncode(token, false), max_keys)};
+    SLUICE_ASSIGN_OR_RETURN(auto resp, t_->Call(req));
+    SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(resp, path));
+    ListPage page;
+    for (const auto& o : j.value("objects", json::array())) page.objects.push_back(StatFromJson(o));
+    for (const auto& p : j.value("prefixes", json::array())) page.prefixes.push_back(p.get<std::string>());
+    page.next_token = j.value("next_token", "");
+    return page;
+  }
+
+  Result<size_t> Read(const std::string& path, uint64_t offset, std::span<char> out) override {
+    return ReadVersioned(path, offset, out, nullptr);
+  }
+
+  // Reads into `out`; sets *version to the version served (all pieces agree, else retried).
+  Result<size_t> ReadVersioned(const std::string& path, uint64_t offset, std::span<char> out,
+                               std::string* version) {
+    if (out.empty()) return size_t{0};
+    auto view = t_->CurrentView();
+    const uint64_t block_size = view->placement->settings().block_size;
+    const uint64_t chunk = std::max<uint64_t>(t_->options().chunk_size, 64 * 1024);
+    std::vector<Piece> pieces;
+    for (uint64_t at = offset, end = offset + out.size(); at < end;) {
+      uint64_t block = at / block_size;
+      uint64_t stop = std::min({end, (block + 1) * block_size, at + chunk});
+      pieces.push_back({at, stop - at, out.data() + (at - offset), block});
+      at = stop;
+    }
+    for (int attempt = 0;; ++attempt) {
+      RunPieces(path, &pieces);
+      size_t total = 0;
+      bool versions_agree = true;
+      for (auto& p : pieces) {
+        if (!p.got.ok()) return p.got.status();
+        if (p.version != pieces.front().version) versions_agree = false;
+        total += *p.got;
+        if (*p.got < p.length) break;  // the end of the object
+      }
+      if (versions_agree || attempt == 2) {
+        if (version != nullptr) *version = pieces.front().version;
+        if (!versions_agree) {
+          return Status::FailedPrecondition(fmt::format("{} kept changing while read", path));
+        }
+        return total;
+      }
+    }
+  }
+
+  Result<std::string> ReadAll(const std::string& path) override {
+    SLUICE_ASSIGN_OR_RETURN(auto st, Stat(path));
+    if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
+    std::string data(st.size, '\0');
+    SLUICE_ASSIGN_OR_RETURN(size_t n, Read(path, 0, std::span<char>(data.data(), data.size())));
+    data.resize(n);
+    return data;
+  }
+
+  Result<std::unique_ptr<Reader>> Open(const std::string& path) override {
+    SLUICE_ASSIGN_OR_RETURN(auto st, Stat(path));
+    if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
+    return client::MakeReader(
+        std::move(st), t_->options().readahead,
+        [this](const std::string& p, uint64_t off, std::span<char> out, std::string* version) {
+          return ReadVersioned(p, off, out, version);
+        });
+  }
+
+  Result<ObjectStat> Write(const std::string& path, std::string_view data) override {
+    V1Request req{.method = "PUT", .op = "write", .path = path, .body = data};
+    SLUICE_ASSIGN_OR_RETURN(auto resp, t_->Call(req));
+    SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(resp, path));
+    return StatFromJson(j);
+  }
+
+  Result<ObjectStat> Write(const std::string& path, uint64_t size, Source source) override;
+
+  Status Delete(const std::string& path) override {
+    V1Request req{.method = "DELETE", .op = "object", .path = path};
+    SLUICE_ASSIGN_OR_RETURN(auto resp, t_->Call(req));
+    if (resp.status == 204 || resp.status == 200) return Status::OK();
+    return client::ErrorOf(resp, path);
+  }
+
+  Result<uint64_t> Free(const std::string& path) override {
+    auto view = t_->CurrentView();
+    uint64_t freed = 0;
+    for (const auto& m : view->placement->members()) {
+      V1Request req{.method = "POST", .op = "free", .path = path};
+      auto resp = t_->CallOne(m.endpoint, req);
+      if (!resp.ok()) return resp.status().WithContext(m.id);
+      SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(*resp, m.id));
+      freed += j.value("freed_pages", uint64_t{0});
+    }
+    return freed;
+  }
+
+  std::vector<WorkerReport> ClusterStatus() override {
+    auto view = t_->CurrentView();
+    const auto& members = view->placement->members();
+    std::vector<std::future<WorkerReport>> futures;
+    for (const auto& m : members) {
+      futures.push_back(std::async(std::launch::async, [this, m] { return Report(m); }));
+    }
+    std::vector<WorkerReport> out;
+    for (auto& f : futures) out.push_back(f.get());
+    return out;
+  }
+
+  std::vector<std::string> Workers() override {
+    std::vector<std::string> out;
+    for (const auto& m : t_->CurrentView()->placement->members()) out.push_back(m.endpoint);
+    return out;
+  }
+
+  ClientStats Stats() const override {
+    return {t_->requests.load(), t_->failovers.load(), t_->ufs_fallbacks.load()};
+  }
+
+ private:
+  static bool IsTransport(const Status& s) {
+    return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
+  }
+
+  WorkerReport Report(const placement::Member& m) {
+    WorkerReport r;
+    r.id = m.id;
+    r.endpoint = m.endpoint;
+    V1Request req{.op = "status", .path = "/"};
+    auto resp = t_->CallOne(m.endpoint, req);
+    if (!resp.ok()) {
+      r.state = resp.status().message();
+      return r;
+    }
+    auto j = ParseJson(*resp, m.id);
+    if (!j.ok()) {
+      r.state = j.status().message();
+      return r;
+    }
+    r.reachable = true;
+    r.state = j->value("state", "");
+    r.capacity_bytes = j->value("capacity_bytes", uint64_t{0});
+    r.used_bytes = j->value("used_bytes", uint64_t{0});
+    r.pages = j->value("pages", uint64_t{0});
+    r.hit_ratio = j->value("hit_ratio", 0.0);
+    r.ufs_reads = j->value("ufs_reads", uint64_t{0});
+    r.ufs_bytes = j->value("ufs_bytes", uint64_t{0});
+    r.json = j->dump();
+    return r;
+  }
+
+  void ReadPiece(const std::string& path, Piece* p) {
+    V1Request req{.op = "read",
+                  .path = path,
+                  .block = p->block,
+                  .query = fmt::format("&offset={}&length={}", p->offset, p->length),
+                  .expected_body_size = p->length};
+    auto resp = t_->Call(req);
+    if (!resp.ok()) {
+      p->got = IsTransport(resp.status()) && t_->options().ufs_fallback
+                   ? DirectRead(path, p, resp.status())
+                   : Result<size_t>(resp.status());
+      return;
+    }
+    if (resp->status != 200 && resp->status != 206) {
+      p->got = client::ErrorOf(*resp, path);
+      return;
+    }
+    size_t n = std::min<size_t>(resp->body.size(), p->length);
+    std::memcpy(p->dst, resp->body.data(), n);
+    p->got = n;
+    p->version = resp->Header("x-sluice-version");
+  }
+
+  void RunPieces(const std::string& path, std::vector<Piece>* pieces) {
+    if (pieces->size() == 1) return ReadPiece(path, &pieces->front());
+    std::vector<std::promise<void>> done(pieces->size() - 1);
+    for (size_t i = 1; i < pieces->size(); ++i) {
+      pool_.Submit([this, &path, p = &(*pieces)[i], d = &done[i - 1]] {
+        ReadPiece(path, p);
+        d->set_value();
+      });
+    }
+    ReadPiece(path, &pieces->front());
+    for (auto& d : done) d.get_future().wait();
+  }
+
+  Result<size_t> DirectRead(const std::string& path, Piece* p, const Status& why) {
+    auto r = t_->Direct(path);
+    if (!r.ok() || r->store == nullptr) return why;
+    auto data = r->store->Read(r->key, p->offset, p->length);
+    if (!data.ok()) return why.WithContext(data.status().message());
+    t_->ufs_fallbacks++;
+    std::memcpy(p->dst, data->data(), data->size());
+    auto st = r->store->Stat(r->key);
+    if (st.ok()) p->version = st->Version();
+    return data->size();
+  }
+
+  Result<ObjectStat> DirectStat(const std::string& path, const Status& why) {
+    auto r = t_->Direct(path);
+    if (!r.ok() || r->store == nullptr) return why;
+    auto st = r->store->Stat(r->key);
+    if (!st.ok()) {
+      if (st.status().code() == StatusCode::kNotFound) return st.status();
+      return why;
+    }
+    t_->ufs_fallbacks++;
+    ObjectStat s;
+    s.path = path;
+    s.size = st->size;
+    s.mtime_ns = st->mtime_ns;
+    s.etag = st->etag;
+    s.version = st->Version();
+    s.is_dir = st->is_dir;
+    return s;
+  }
+
+  std::unique_ptr<Transport> t_;
+  ThreadPool pool_;
+};
+
+// Streams `source` as the body of PUT /v1/write to the owner (no failover once bytes flowed).
+Result<ObjectStat> ClientImpl::Write(const std::string& path, uint64_t size, Source source) {
+  auto view = t_->CurrentView();
+  auto owners = view->placement->Owners(path, 0, t_->options().max_attempts);
+  Status last = Status::Unavailable("no workers");
+  for (const auto* m : owners) {
+    CURL* c = curl_easy_init();
+    if (c == nullptr) return Status::Internal("curl_easy_init failed");
+    V1Request req{.method = "PUT", .op = "write", .path = path};
+    std::string url = t_->Url(m->endpoint, req);
+    curl_slist* headers = nullptr;
+    for (const auto& h : t_->Headers()) headers = curl_slist_append(headers, h.c_str());
+    headers = curl_slist_append(headers, "Expect:");
+    struct State {
+      Source* source;
+      bool started = false;
+      Status error;
+      std::string body;
+    } st{&source};
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(t_->options().connect_timeout.count()));  // NOLINT
+    curl_easy_setopt(
+        c, CURLOPT_READFUNCTION, +[](char* buf, size_t sz, size_t n, void* arg) -> size_t {
+          auto* s = static_cast<State*>(arg);
+          s->started = true;
+          auto got = (*s->source)(std::span<char>(buf, sz * n));
+          if (!got.ok()) {
+            s->error = got.status();
+            return CURL_READFUNC_ABORT;
+          }
+          return *got;
+        });
+    curl_easy_setopt(c, CURLOPT_READDATA, &st);
+    curl_easy_setopt(
+        c, CURLOPT_WRITEFUNCTION, +[](char* buf, size_t sz, size_t n, void* arg) -> size_t {
+          static_cast<State*>(arg)->body.append(buf, sz * n);
+          return sz * n;
+        });
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &st);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;  // NOLINT(runtime/int)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
+    t_->requests++;
+    if (!st.error.ok()) return st.error;
+    if (rc == CURLE_OK) {
+      ufs::HttpResponse r;
+      r.status = status;
+      r.body = std::move(st.body);
+      SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(r, path));
+      return StatFromJson(j);
+    }
+    last = Status::Unavailable(fmt::format("{}: {}", m->id, curl_easy_strerror(rc)));
+    if (st.started) return last.WithContext(fmt::format("writing {}", path));
+    t_->MarkDown(m->endpoint);
+    t_->failovers++;
+  }
+  return last.WithContext(fmt::format("no worker could write {}", path));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
+  SLUICE_ASSIGN_OR_RETURN(auto t, client::Transport::Create(options));
+  return std::unique_ptr<Client>(new ClientImpl(std::move(t)));
+}
+
+}  // namespace sluice

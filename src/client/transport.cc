@@ -1,0 +1,255 @@
+#include "client/transport.h"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/logging.h"
+
+namespace sluice::client {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// Sent with every request: served where it lands (the client already chose the owner).
+constexpr const char* kHop = "X-Sluice-Hop: 1";
+
+StatusCode CodeFromName(std::string_view name) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kDataLoss); ++c) {
+    if (StatusCodeName(static_cast<StatusCode>(c)) == name) return static_cast<StatusCode>(c);
+  }
+  return StatusCode::kInternal;
+}
+
+bool ShouldFailOver(const Status& s) {
+  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
+}
+
+}  // namespace
+
+Status ErrorOf(const ufs::HttpResponse& r, std::string_view context) {
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    std::string code = j["error"].value("code", "");
+    std::string message = j["error"].value("message", "");
+    if (code == "RingMismatch") {
+      return Status::FailedPrecondition(fmt::format("{}: {}", context, message));
+    }
+    return Status(CodeFromName(code), fmt::format("{}: {}", context, message));
+  }
+  return ufs::HttpError(r.status, context, r.body.substr(0, 200));
+}
+
+Transport::Transport(const ClientOptions& options)
+    : options_(options), http_([&] {
+        ufs::CurlClientOptions o;
+        o.max_retries = 0;  // failover is ours
+        o.connect_timeout = options.connect_timeout;
+        o.request_timeout = options.request_timeout;
+        o.max_pooled_handles = 256;
+        return o;
+      }()) {}
+
+Transport::~Transport() {
+  if (etcd_) etcd_->Stop();
+}
+
+Result<std::unique_ptr<Transport>> Transport::Create(const ClientOptions& options) {
+  if (options.cluster.empty() && options.etcd.empty()) {
+    return Status::InvalidArgument(
+        "no cluster given: pass --cluster HOST:PORT[,HOST:PORT...], set SLUICE_CLUSTER, or "
+        "name one in the config file");
+  }
+  std::unique_ptr<Transport> t(new Transport(options));
+  if (!options.cluster.empty()) {
+    auto seeds = placement::ParsePeers(options.cluster);
+    if (!seeds.ok()) return seeds.status().WithContext("cluster address");
+    t->seeds_ = std::move(seeds).value();
+  }
+  if (!options.etcd.empty()) {
+    placement::EtcdOptions eo;
+    eo.url = options.etcd;
+    eo.cluster = options.etcd_cluster;
+    t->etcd_ = std::make_unique<placement::EtcdMembership>(std::move(eo));
+    SLUICE_RETURN_IF_ERROR(t->etcd_->Start());
+  }
+  SLUICE_RETURN_IF_ERROR(t->Refresh());
+  return t;
+}
+
+std::vector<std::string> Transport::Headers() const {
+  std::vector<std::string> h{kHop};
+  if (!options_.token.empty()) h.push_back("Authorization: Bearer " + options_.token);
+  return h;
+}
+
+Result<std::shared_ptr<View>> Transport::FetchView(const std::string& endpoint) {
+  ufs::HttpRequest r;
+  r.url = endpoint + "/v1/cluster";
+  r.headers = Headers();
+  SLUICE_ASSIGN_OR_RETURN(auto resp, http_.Perform(r));
+  if (resp.status != 200) return ErrorOf(resp, endpoint);
+  auto j = json::parse(resp.body, nullptr, false);
+  if (!j.is_object() || !j.contains("ring") || !j.contains("members")) {
+    return Status::Unavailable(fmt::format("{} did not answer like a Sluice worker", endpoint));
+  }
+  placement::RingSettings ring;
+  try {
+    ring.policy = j["ring"].at("policy").get<std::string>();
+    ring.virtual_points = j["ring"].at("virtual_points").get<uint32_t>();
+    ring.block_size = j["ring"].at("block_size").get<uint64_t>();
+    ring.replicas = j["ring"].at("replicas").get<int>();
+    for (const auto& rule : j["ring"].at("replica_rules")) {
+      ring.replica_rules.push_back(
+          {rule.at("prefix").get<std::string>(), rule.at("replicas").get<int>()});
+    }
+  } catch (const json::exception& e) {
+    return Status::Unavailable(fmt::format("{}: bad ring settings: {}", endpoint, e.what()));
+  }
+  std::vector<placement::Member> members;
+  if (etcd_ != nullptr) {
+    members = etcd_->Members();
+  } else {
+    for (const auto& m : j["members"]) {
+      members.push_back({m.value("id", ""), m.value("endpoint", "")});
+    }
+  }
+  if (members.empty()) {
+    return Status::Unavailable(fmt::format("{}: the cluster has no members", endpoint));
+  }
+  auto view = std::make_shared<View>();
+  SLUICE_ASSIGN_OR_RETURN(view->placement, placement::Placement::Create(ring, std::move(members)));
+  for (const auto& m : j.value("mounts", json::array())) {
+    view->mounts.push_back({m.value("name", ""), m.value("uri", "")});
+  }
+  return view;
+}
+
+Status Transport::Refresh() {
+  std::vector<std::string> candidates;
+  {
+    std::lock_guard lock(mu_);
+    if (view_ != nullptr) {
+      for (const auto& m : view_->placement->members()) {
+        if (down_.count(m.endpoint) == 0) candidates.push_back(m.endpoint);
+      }
+    }
+  }
+  if (etcd_ != nullptr) {
+    for (const auto& m : etcd_->Members()) candidates.push_back(m.endpoint);
+  }
+  for (const auto& s : seeds_) candidates.push_back(s.endpoint);
+  std::string tried;
+  Status last = Status::Unavailable("no workers known");
+  for (const auto& ep : candidates) {
+    if (tried.find(ep + ",") != std::string::npos) continue;
+    tried += ep + ",";
+    auto v = FetchView(ep);
+    if (v.ok()) {
+      std::lock_guard lock(mu_);
+      view_ = std::move(v).value();
+      refreshed_ = Clock::now();
+      return Status::OK();
+    }
+    last = v.status();
+    if (last.code() == StatusCode::kPermissionDenied) return last;
+  }
+  if (!tried.empty()) tried.pop_back();
+  return Status::Unavailable(
+      fmt::format("no Sluice worker answers (tried {}): {}", tried, last.message()));
+}
+
+std::shared_ptr<const View> Transport::CurrentView() {
+  bool stale;
+  {
+    std::lock_guard lock(mu_);
+    stale = Clock::now() - refreshed_ > options_.refresh_interval;
+    if (!stale) return view_;
+  }
+  // One caller refreshes; the others go on with the view they have.
+  if (std::unique_lock r(refresh_mu_, std::try_to_lock); r.owns_lock()) {
+    if (Status s = Refresh(); !s.ok()) {
+      SLUICE_LOG_DEBUG("cluster view not refreshed: {}", s.ToString());
+      std::lock_guard lock(mu_);
+      refreshed_ = Clock::now();  // try again after another interval
+    }
+  }
+  std::lock_guard lock(mu_);
+  return view_;
+}
+
+bool Transport::IsDown(const std::string& endpoint) {
+  std::lock_guard lock(mu_);
+  auto it = down_.find(endpoint);
+  if (it == down_.end()) return false;
+  if (Clock::now() < it->second) return true;
+  down_.erase(it);
+  return false;
+}
+
+void Transport::MarkDown(const std::string& endpoint) {
+  std::lock_guard lock(mu_);
+  down_[endpoint] = Clock::now() + options_.down_time;
+}
+
+std::string Transport::Url(const std::string& endpoint, const V1Request& req) const {
+  return fmt::format("{}/v1/{}?path={}{}", endpoint, req.op, ufs::UriEncode(req.path, true),
+                     req.query);
+}
+
+Result<ufs::HttpResponse> Transport::CallOne(const std::string& endpoint, const V1Request& req) {
+  ufs::HttpRequest r;
+  r.method = req.method;
+  r.url = Url(endpoint, req);
+  r.headers = Headers();
+  r.body = req.body;
+  r.expected_body_size = req.expected_body_size;
+  requests++;
+  return http_.Perform(r);
+}
+
+Result<ufs::HttpResponse> Transport::Call(const V1Request& req) {
+  auto view = CurrentView();
+  auto owners = view->placement->Owners(req.path, req.block, options_.max_attempts);
+  // Workers marked down go last: tried only when nobody else answers.
+  std::stable_partition(owners.begin(), owners.end(),
+                        [&](const placement::Member* m) { return !IsDown(m->endpoint); });
+  const auto deadline = Clock::now() + options_.deadline;
+  std::string tried;
+  Status last = Status::Unavailable("no workers");
+  int attempts = 0;
+  for (const auto* m : owners) {
+    if (attempts++ >= options_.max_attempts || Clock::now() >= deadline) break;
+    if (attempts > 1) failovers++;
+    auto resp = CallOne(m->endpoint, req);
+    if (resp.ok() && resp->status != 503) return resp;
+    last = resp.ok() ? ErrorOf(*resp, m->endpoint) : resp.status();
+    if (!ShouldFailOver(last)) return last;
+    MarkDown(m->endpoint);
+    tried += (tried.empty() ? "" : ", ") + m->id;
+    SLUICE_LOG_DEBUG("worker {} failed ({}); trying the next", m->id, last.ToString());
+  }
+  return Status::Unavailable(
+      fmt::format("no worker could serve {} (tried {}): {}", req.path, tried, last.message()));
+}
+
+Result<ufs::Resolved> Transport::Direct(const std::string& path) {
+  std::shared_ptr<ufs::MountTable> table;
+  {
+    std::lock_guard lock(mu_);
+    if (direct_ == nullptr) {
+      auto t = std::make_shared<ufs::MountTable>();
+      for (const auto& m : view_->mounts) {
+        if (Status s = t->AddUri(m.name, m.uri, {}); !s.ok()) {
+          SLUICE_LOG_WARN("direct access to mount {} unavailable: {}", m.name, s.ToString());
+        }
+      }
+      direct_ = t;
+    }
+    table = direct_;
+  }
+  return table->Resolve(path);
+}
+
+}  // namespace sluice::client

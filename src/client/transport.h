@@ -1,0 +1,96 @@
+// Transport: the client's view of the cluster and its failover loop. Internal to
+// src/client.
+//
+// The view (members, ring settings, mounts) comes from GET /v1/cluster of any worker
+// that answers (or the members from etcd), refreshed at most every refresh_interval by
+// whichever caller finds it stale. Call() sends one /v1 request to the owners of a
+// (path, block) in ring order, skipping workers marked down, and moves on after a
+// connection failure, a timeout or a 503; any other answer (2xx or an application error)
+// is returned as it is.
+//
+// Thread-safety: thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "placement/membership.h"
+#include "placement/placement.h"
+#include "sluice/client.h"
+#include "ufs/curl_client.h"
+#include "ufs/mount_table.h"
+
+namespace sluice::client {
+
+struct MountInfo {
+  std::string name;
+  std::string uri;
+};
+
+struct View {
+  std::shared_ptr<const placement::Placement> placement;
+  std::vector<MountInfo> mounts;
+};
+
+struct V1Request {
+  std::string method = "GET";
+  std::string op;                  // "stat", "read", ... (the path after /v1/)
+  std::string path;                // namespace path (placement key and ?path=)
+  uint64_t block = 0;              // placement block
+  std::string query;               // extra query, "&offset=0&length=10"
+  std::string_view body;           // PUT body
+  uint64_t expected_body_size = 0;
+};
+
+class Transport {
+ public:
+  static Result<std::unique_ptr<Transport>> Create(const ClientOptions& options);
+  ~Transport();
+
+  // The current view (refreshed when stale; the old one is kept if refreshing fails).
+  std::shared_ptr<const View> CurrentView();
+  // Sends `req` to its owners in turn; kUnavailable naming the workers tried when none
+  // answered. A 2xx or an application error is returned as the response.
+  Result<ufs::HttpResponse> Call(const V1Request& req);
+  // Sends `req` to one worker (no failover).
+  Result<ufs::HttpResponse> CallOne(const std::string& endpoint, const V1Request& req);
+  std::string Url(const std::string& endpoint, const V1Request& req) const;
+  std::vector<std::string> Headers() const;
+
+  // The under store of a namespace path, for reads when no worker answers.
+  Result<ufs::Resolved> Direct(const std::string& path);
+
+  bool IsDown(const std::string& endpoint);
+  void MarkDown(const std::string& endpoint);
+  const ClientOptions& options() const { return options_; }
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> failovers{0};
+  std::atomic<uint64_t> ufs_fallbacks{0};
+
+ private:
+  explicit Transport(const ClientOptions& options);
+  Status Refresh();
+  Result<std::shared_ptr<View>> FetchView(const std::string& endpoint);
+
+  const ClientOptions options_;
+  ufs::CurlClient http_;
+  std::vector<placement::Member> seeds_;
+  std::unique_ptr<placement::EtcdMembership> etcd_;
+
+  std::mutex refresh_mu_;  // one refresher at a time
+  std::mutex mu_;
+  std::shared_ptr<const View> view_;                          // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point refreshed_;          // GUARDED_BY(mu_)
+  std::map<std::string, std::chrono::steady_clock::time_point> down_;  // GUARDED_BY(mu_)
+  std::shared_ptr<ufs::MountTable> direct_;                  // GUARDED_BY(mu_)
+};
+
+// The Status a /v1 error answer stands for (its JSON code and message).
+Status ErrorOf(const ufs::HttpResponse& r, std::string_view context);
+
+}  // namespace sluice::client

@@ -1,0 +1,137 @@
+#include "worker/cluster.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/logging.h"
+
+namespace sluice::worker {
+
+using nlohmann::json;
+
+Status ClusterConfig::Validate() const {
+  if (!peers.empty() && !etcd.empty()) {
+    return Status::InvalidArgument("give either peers or etcd, not both");
+  }
+  if (name.empty() || name.find('/') != std::string::npos) {
+    return Status::InvalidArgument(fmt::format("cluster name '{}' must be non-empty, no '/'", name));
+  }
+  return ring.Validate();
+}
+
+json RingJson(const placement::RingSettings& ring) {
+  json rules = json::array();
+  for (const auto& r : ring.replica_rules) {
+    rules.push_back({{"prefix", r.prefix}, {"replicas", r.replicas}});
+  }
+  return {{"policy", ring.policy},     {"virtual_points", ring.virtual_points},
+          {"block_size", ring.block_size}, {"replicas", ring.replicas},
+          {"replica_rules", rules}};
+}
+
+Result<placement::RingSettings> RingFromJson(const json& j) {
+  try {
+    placement::RingSettings r;
+    r.policy = j.at("policy").get<std::string>();
+    r.virtual_points = j.at("virtual_points").get<uint32_t>();
+    r.block_size = j.at("block_size").get<uint64_t>();
+    r.replicas = j.at("replicas").get<int>();
+    for (const auto& rule : j.at("replica_rules")) {
+      r.replica_rules.push_back({rule.at("prefix").get<std::string>(), rule.at("replicas").get<int>()});
+    }
+    SLUICE_RETURN_IF_ERROR(r.Validate());
+    return r;
+  } catch (const json::exception& e) {
+    return Status::InvalidArgument(fmt::format("bad ring settings: {}", e.what()));
+  }
+}
+
+Cluster::Cluster(ClusterConfig config, placement::Member self)
+    : config_(std::move(config)), self_(std::move(self)), fingerprint_(config_.ring.Fingerprint()) {}
+
+Cluster::~Cluster() { Stop(); }
+
+Result<std::unique_ptr<Cluster>> Cluster::Create(ClusterConfig config, std::string listen) {
+  SLUICE_RETURN_IF_ERROR(config.Validate());
+  std::string id = config.advertise.empty() ? listen : config.advertise;
+  if (id.starts_with("0.0.0.0:")) id = "127.0.0.1:" + id.substr(8);
+  if (id.starts_with("[::]:")) id = "127.0.0.1:" + id.substr(5);
+  SLUICE_ASSIGN_OR_RETURN(auto selves, placement::ParsePeers(id));
+  placement::Member self = selves.front();
+  std::unique_ptr<Cluster> c(new Cluster(std::move(config), self));
+  if (!c->config_.etcd.empty()) {
+    placement::EtcdOptions o;
+    o.url = c->config_.etcd;
+    o.cluster = c->config_.name;
+    o.self = self;
+    o.fingerprint = c->fingerprint_;
+    o.lease_ttl = c->config_.lease_ttl;
+    c->membership_ = std::make_unique<placement::EtcdMembership>(std::move(o));
+  } else {
+    std::vector<placement::Member> members;
+    for (const auto& p : c->config_.peers) {
+      SLUICE_ASSIGN_OR_RETURN(auto some, placement::ParsePeers(p));
+      members.insert(members.end(), some.begin(), some.end());
+    }
+    if (std::none_of(members.begin(), members.end(),
+                     [&](const auto& m) { return m.id == self.id; })) {
+      members.push_back(self);
+    }
+    c->membership_ = std::make_unique<placement::StaticMembership>(std::move(members));
+  }
+  return c;
+}
+
+Status Cluster::Start() {
+  SLUICE_RETURN_IF_ERROR(membership_->Start());
+  if (placement() == nullptr) return Status::Internal("no placement after start");
+  return Status::OK();
+}
+
+void Cluster::Stop() {
+  if (membership_) membership_->Stop();
+}
+
+std::shared_ptr<const placement::Placement> Cluster::placement() {
+  uint64_t gen = membership_->Generation();
+  std::lock_guard lock(mu_);
+  if (placement_ != nullptr && gen == generation_) return placement_;
+  auto members = membership_->Members();
+  // Etcd may not list us yet (or any longer, after a lost lease): we still serve our share.
+  if (std::none_of(members.begin(), members.end(),
+                   [&](const auto& m) { return m.id == self_.id; })) {
+    members.push_back(self_);
+  }
+  auto p = placement::Placement::Create(config_.ring, std::move(members));
+  if (!p.ok()) {
+    SLUICE_LOG_ERROR("cannot build the placement: {}", p.status().ToString());
+    if (placement_ == nullptr) {
+      placement_ = *placement::Placement::Create(config_.ring, {self_});
+    }
+    return placement_;
+  }
+  if (placement_ == nullptr || placement_->members() != (*p)->members()) {
+    SLUICE_LOG_INFO("cluster: {} member(s), ring {} ({})", (*p)->members().size(),
+                    config_.ring.policy, fingerprint_);
+  }
+  placement_ = *p;
+  generation_ = gen;
+  return placement_;
+}
+
+bool Cluster::Distributed() { return placement()->members().size() > 1; }
+
+json Cluster::Json() {
+  auto p = placement();
+  json members = json::array();
+  for (const auto& m : p->members()) members.push_back({{"id", m.id}, {"endpoint", m.endpoint}});
+  return {{"self", self_.id},
+          {"members", members},
+          {"ring", RingJson(config_.ring)},
+          {"fingerprint", fingerprint_},
+          {"membership", membership_->Kind()},
+          {"cluster", config_.name}};
+}
+
+}  // namespace sluice::worker
