@@ -446,6 +446,9 @@ void ReadThroughCache::MaybeReadAhead(const Target& t, uint64_t offset, uint64_t
     uint64_t next = (end - 1) / ps + 1;
     from = std::max(next, s.ahead_until);
     to = std::min(npages, next + s.window);
+    if (const uint64_t b = options_.readahead_boundary; b != 0) {
+      to = std::min(to, ((end - 1) / b + 1) * b / ps);  // the end of this block
+    }
     if (from >= to) return;
     s.ahead_until = to;
   }

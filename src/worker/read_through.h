@@ -56,6 +56,9 @@ struct CacheOptions {
   uint32_t max_fetch_pages = 16;  // most pages in one under-store read
   int fetch_threads = 8;          // background read-ahead fetchers
   int fetch_attempts = 3;         // tries per fetch on a short (truncated) body
+  // Read-ahead stops at multiples of this many bytes (0: never): in a cluster, the
+  // placement block size, since the next block belongs to another worker.
+  uint64_t readahead_boundary = 0;
 
   Status Validate() const;
 };

@@ -62,6 +62,9 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
             : (std::filesystem::temp_directory_path() / fmt::format("sluice-staging-{}", getpid()))
                   .string();
   }
+  if (!config.cluster.peers.empty() || !config.cluster.etcd.empty()) {
+    config.cache.readahead_boundary = config.cluster.ring.block_size;
+  }
   std::unique_ptr<Worker> w(new Worker(std::move(config)));
   const WorkerConfig& c = w->config_;
   SLUICE_ASSIGN_OR_RETURN(w->engine_, BuildEngine(c));

@@ -1,0 +1,278 @@
+"""Black-box tests of a Sluice cluster: real workers over a real s3rver, static and etcd
+membership, read through the client library (the `sluice` CLI) and through S3."""
+import concurrent.futures
+import filecmp
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import SLUICE, Cluster, Etcd, run_sluice, s3_client
+
+N_FILES = 2000
+
+
+@pytest.fixture(scope="module")
+def tree(s3rver):
+    """2,000 objects of 1 B to 40 KiB under tree/, plus three 3 MiB ones (several blocks
+    each at the tests' 1 MiB block size), uploaded straight to s3rver."""
+    rng = random.Random(7)
+    objects = {f"tree/d{i % 20}/f{i}.bin": rng.randbytes(rng.randint(1, 40 * 1024))
+               for i in range(N_FILES - 3)}
+    for i in range(3):
+        objects[f"tree/big/b{i}.bin"] = rng.randbytes(3 * 1024 * 1024 + 17 * i)
+    c = s3_client(s3rver.endpoint)
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda kv: c.put_object(Bucket=s3rver.bucket, Key=kv[0], Body=kv[1]),
+                    objects.items()))
+    return objects
+
+
+@pytest.fixture(scope="module")
+def config_file():
+    d = tempfile.mkdtemp(prefix="sluice-cluster-cfg-")
+    path = os.path.join(d, "sluice.yaml")
+    with open(path, "w") as f:
+        f.write("lease_ttl: 2s\nplacement:\n  block_size: 1MiB\n")
+    yield path
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def make_cluster(s3rver, config_file, n=3, etcd=None):
+    return Cluster({"data": s3rver.uri()}, n=n, etcd=etcd, extra=["--config", config_file])
+
+
+@pytest.fixture()
+def cluster(s3rver, tree, config_file):
+    c = make_cluster(s3rver, config_file)
+    yield c
+    c.stop()
+
+
+@pytest.fixture()
+def etcd():
+    e = Etcd()
+    yield e
+    e.stop()
+
+
+def check_tree(out_dir, tree, prefix="tree/"):
+    """Every object of the tree is in out_dir, byte for byte; returns how many."""
+    n = 0
+    for key, data in tree.items():
+        with open(os.path.join(out_dir, key[len(prefix):]), "rb") as f:
+            assert f.read() == data, key
+        n += 1
+    return n
+
+
+def copy_tree(env, dest, extra=()):
+    return subprocess.run([SLUICE, "cp", "-r", "-q", "sluice://data/tree", dest, *extra], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_tree_read_through_the_client_matches_the_source(cluster, tree, sluice_env, tmp_path):
+    env = cluster.env(sluice_env)
+    r = copy_tree(env, str(tmp_path / "cold"))
+    assert r.returncode == 0, r.stderr
+    assert check_tree(tmp_path / "cold", tree) == N_FILES
+    # Every worker owns and fetched a share; nobody fetched an object twice.
+    reads = [w.metrics()["sluice_ufs_reads_total"] for w in cluster.workers]
+    assert all(r > 0 for r in reads), reads
+    r = copy_tree(env, str(tmp_path / "hot"))
+    assert r.returncode == 0, r.stderr
+    assert check_tree(tmp_path / "hot", tree) == N_FILES
+    assert [w.metrics()["sluice_ufs_reads_total"] for w in cluster.workers] == reads
+
+
+def test_ls_stat_cat_status(cluster, tree, sluice_env):
+    env = cluster.env(sluice_env)
+    r = run_sluice(["ls", "/data/tree"], env)
+    assert r.returncode == 0, r.stderr
+    assert "/data/tree/d0/" in r.stdout and "/data/tree/big/" in r.stdout
+    r = run_sluice(["ls", "--json", "-r", "/data/tree/d3"], env)
+    assert r.returncode == 0, r.stderr
+    import json
+    listed = {o["path"] for o in json.loads(r.stdout)}
+    assert listed == {"/" + "data/" + k for k in tree if k.startswith("tree/d3/")}
+    r = run_sluice(["stat", "--json", "/data/tree/big/b1.bin"], env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["size"] == len(tree["tree/big/b1.bin"])
+    r = subprocess.run([SLUICE, "cat", "sluice://data/tree/big/b2.bin"], env=env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == tree["tree/big/b2.bin"]
+    r = run_sluice(["status", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    workers = json.loads(r.stdout)["workers"]
+    assert sorted(w["id"] for w in workers) == sorted(cluster.address.split(","))
+    assert all(w["reachable"] and w["state"] == "ready" and w["capacity_bytes"] > 0
+               for w in workers)
+    r = run_sluice(["stat", "/data/tree/nope"], env)
+    assert r.returncode != 0 and "NotFound" in r.stderr
+
+
+def test_write_through_the_client_lands_in_the_store(cluster, s3rver, sluice_env, tmp_path):
+    env = cluster.env(sluice_env)
+    src = tmp_path / "up"
+    (src / "sub").mkdir(parents=True)
+    files = {"a.bin": os.urandom(1000), "sub/b.bin": os.urandom(2 * 1024 * 1024 + 5)}
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    r = run_sluice(["cp", "-r", str(src), "sluice://data/uploaded"], env)
+    assert r.returncode == 0, r.stderr
+    c = s3_client(s3rver.endpoint)
+    for name, data in files.items():
+        assert c.get_object(Bucket=s3rver.bucket, Key=f"uploaded/{name}")["Body"].read() == data
+
+
+def test_kill_9_of_a_worker_mid_read_fails_no_read(cluster, tree, sluice_env, tmp_path):
+    env = cluster.env(sluice_env)
+    dest = tmp_path / "out"
+    proc = subprocess.Popen([SLUICE, "cp", "-r", "-q", "sluice://data/tree", str(dest)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Kill a worker once the copy is well under way.
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if dest.exists() and sum(len(f) for _, _, f in os.walk(dest)) > 200:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the copy finished before the kill: make the tree bigger"
+    cluster.workers[1].kill()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert check_tree(dest, tree) == N_FILES
+
+
+def test_s3_clients_can_use_any_worker(cluster, tree):
+    keys = sorted(k for k in tree if "/big/" not in k)[:60]  # one page each
+    for w in cluster.workers:
+        c = s3_client(w.endpoint)
+        for k in keys:
+            assert c.get_object(Bucket="data", Key=k)["Body"].read() == tree[k]
+    # Each object was fetched from the store once, by its owner: the others forwarded.
+    assert cluster.total("sluice_forwarded_requests_total") >= len(keys)
+    assert cluster.total("sluice_ufs_reads_total") == len(keys)
+
+
+def test_s3_client_survives_a_dead_owner(cluster, tree):
+    cluster.workers[2].kill()
+    c = s3_client(cluster.workers[0].endpoint)
+    for k in sorted(tree)[100:160]:
+        assert c.get_object(Bucket="data", Key=k)["Body"].read() == tree[k]
+    assert cluster.workers[0].metrics()["sluice_forward_fallbacks_total"] > 0
+
+
+def test_ring_mismatch_is_reported(cluster):
+    req = urllib.request.Request(cluster.workers[0].endpoint + "/v1/stat?path=/data/tree/d0/f0.bin",
+                                 headers={"X-Sluice-Ring": "0123456789abcdef"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 409
+    assert b"RingMismatch" in e.value.read()
+
+
+def test_wrong_or_dead_cluster_gives_a_clear_error(cluster, sluice_env):
+    env = dict(sluice_env)
+    env.pop("SLUICE_CLUSTER", None)
+    r = run_sluice(["ls", "/"], env)
+    assert r.returncode != 0 and "no cluster given" in r.stderr
+    r = run_sluice(["ls", "/", "--cluster", "nonsense"], env)
+    assert r.returncode == 2 and "nonsense" in r.stderr
+    r = run_sluice(["ls", "/", "--cluster", "127.0.0.1:1"], env)
+    assert r.returncode != 0 and "no Sluice worker answers" in r.stderr and "127.0.0.1:1" in r.stderr
+    for w in cluster.workers:
+        w.kill()
+    start = time.time()
+    r = run_sluice(["cat", "/data/tree/d0/f0.bin"], cluster.env(sluice_env))
+    assert r.returncode != 0 and "no Sluice worker answers" in r.stderr
+    assert time.time() - start < 10
+
+
+class ReadLoop:
+    """Copies the tree again and again in the background, counting failed copies."""
+
+    def __init__(self, env, tree, tmp):
+        self.env, self.tree, self.tmp = env, tree, tmp
+        self.rounds = 0
+        self.errors = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        while not self.stopping:
+            dest = os.path.join(self.tmp, f"round{self.rounds}")
+            r = copy_tree(self.env, dest)
+            if r.returncode != 0:
+                self.errors.append(r.stderr)
+            else:
+                try:
+                    check_tree(dest, self.tree)
+                except AssertionError as e:
+                    self.errors.append(f"mismatch: {e}")
+            shutil.rmtree(dest, ignore_errors=True)
+            self.rounds += 1
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(timeout=300)
+        return self.rounds
+
+
+def wait_members(env, n, timeout=15):
+    import json
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = run_sluice(["status", "--json"], env)
+        if r.returncode == 0 and len(json.loads(r.stdout)["workers"]) == n:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the cluster did not reach {n} members")
+
+
+def test_etcd_cluster_uses_a_worker_added_under_load(s3rver, tree, config_file, etcd, sluice_env,
+                                                     tmp_path):
+    cluster = make_cluster(s3rver, config_file, etcd=etcd)
+    try:
+        env = cluster.env(sluice_env)
+        wait_members(env, 3)
+        loop = ReadLoop(env, tree, str(tmp_path))
+        time.sleep(1.0)
+        new = cluster.add_worker()
+        wait_members(env, 4)
+        rounds = loop.rounds
+        while loop.rounds < rounds + 2 and not loop.errors:
+            time.sleep(0.2)
+        loop.stop()
+        assert loop.errors == []
+        assert new.metrics()["sluice_cache_page_misses_total"] + \
+            new.metrics()["sluice_cache_page_hits_total"] > 0, "the new worker served nothing"
+    finally:
+        cluster.stop()
+
+
+def test_etcd_restart_under_load_changes_nothing_for_readers(s3rver, tree, config_file, etcd,
+                                                            sluice_env, tmp_path):
+    cluster = make_cluster(s3rver, config_file, etcd=etcd)
+    try:
+        env = cluster.env(sluice_env)
+        wait_members(env, 3)
+        loop = ReadLoop(env, tree, str(tmp_path))
+        time.sleep(1.0)
+        etcd.kill()
+        time.sleep(3.0)  # longer than the lease: the workers must keep serving regardless
+        etcd.start()
+        rounds = loop.rounds
+        while loop.rounds < rounds + 2 and not loop.errors:
+            time.sleep(0.2)
+        loop.stop()
+        assert loop.errors == []
+        wait_members(env, 3)
+    finally:
+        cluster.stop()
