@@ -227,7 +227,8 @@ class ClientImpl final : public Client {
                   .path = path,
                   .block = p->block,
                   .query = fmt::format("&offset={}&length={}", p->offset, p->length),
-                  .expected_body_size = p->length};
+                  .expected_body_size = p->length,
+                  .sink = std::span<char>(p->dst, p->length)};
     auto resp = t_->Call(req);
     if (!resp.ok()) {
       p->got = IsTransport(resp.status()) && t_->options().ufs_fallback
@@ -239,9 +240,7 @@ class ClientImpl final : public Client {
       p->got = client::ErrorOf(*resp, path);
       return;
     }
-    size_t n = std::min<size_t>(resp->body.size(), p->length);
-    std::memcpy(p->dst, resp->body.data(), n);
-    p->got = n;
+    p->got = resp->sink_bytes;
     p->version = resp->Header("x-sluice-version");
   }
 

@@ -205,6 +205,7 @@ Result<ufs::HttpResponse> Transport::CallOne(const std::string& endpoint, const 
   r.headers = Headers();
   r.body = req.body;
   r.expected_body_size = req.expected_body_size;
+  r.sink = req.sink;
   requests++;
   return http_.Perform(r);
 }

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,7 @@ struct V1Request {
   std::string query;               // extra query, "&offset=0&length=10"
   std::string_view body;           // PUT body
   uint64_t expected_body_size = 0;
+  std::span<char> sink;            // a read's bytes go straight here (ufs::HttpRequest::sink)
 };
 
 class Transport {

@@ -30,11 +30,6 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
 struct HeaderSink {
   std::map<std::string, std::string>* headers;
   int status = 0;
@@ -42,6 +37,31 @@ struct HeaderSink {
   // never sends (s3rver does this): the transfer is cut short and the body is empty.
   bool empty_partial = false;
 };
+
+// Where a response body goes: the caller's sink for a 2xx when it gave one, else a string.
+struct BodySink {
+  std::string* body;
+  std::span<char> sink;
+  size_t* sink_bytes;
+  const HeaderSink* head;
+  bool overflow = false;
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* b = static_cast<BodySink*>(user);
+  size_t len = size * n;
+  if (b->sink.empty() || b->head->status < 200 || b->head->status >= 300) {
+    b->body->append(data, len);
+    return len;
+  }
+  if (*b->sink_bytes + len > b->sink.size()) {
+    b->overflow = true;
+    return 0;
+  }
+  std::memcpy(b->sink.data() + *b->sink_bytes, data, len);
+  *b->sink_bytes += len;
+  return len;
+}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* sink = static_cast<HeaderSink*>(user);
@@ -169,7 +189,7 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
   CURL* h = Acquire();
   if (h == nullptr) return Status::Internal("curl_easy_init failed");
   HttpResponse resp;
-  if (req.expected_body_size > 0) resp.body.reserve(req.expected_body_size);
+  if (req.expected_body_size > 0 && req.sink.empty()) resp.body.reserve(req.expected_body_size);
   UploadSource upload{req.body, 0};
   char errbuf[CURL_ERROR_SIZE] = {0};
 
@@ -194,8 +214,12 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
   HeaderSink header_sink{&resp.headers};
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &header_sink);
+  BodySink body_sink{&resp.body, req.sink, &resp.sink_bytes, &header_sink};
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp.body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &body_sink);
+  if (std::max<uint64_t>(req.expected_body_size, req.sink.size()) >= kMiB) {
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);  // fewer, larger reads
+  }
   if (req.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else if (req.method == "PUT") {
@@ -233,6 +257,10 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
   curl_slist_free_all(headers);
   Release(h);
 
+  if (body_sink.overflow) {
+    return Status::Internal(fmt::format("{} {}: the body is longer than the {} bytes expected",
+                                        req.method, req.url, req.sink.size()));
+  }
   if (rc != CURLE_OK) {
     std::string msg = fmt::format("{} {}: {}{}{}", req.method, req.url, curl_easy_strerror(rc),
                                   errbuf[0] ? ": " : "", errbuf);

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,12 +39,18 @@ struct HttpRequest {
   std::string userpwd;
   // Expected body size, to reserve the buffer once (0: unknown).
   uint64_t expected_body_size = 0;
+  // When non-empty, a 2xx response's body is written straight here (no copy through
+  // HttpResponse::body; bytes past its end are dropped and make the transfer fail with
+  // kInternal); HttpResponse::sink_bytes counts what was written. Other bodies (errors) go to
+  // HttpResponse::body as usual.
+  std::span<char> sink;
 };
 
 struct HttpResponse {
   long status = 0;                             // NOLINT(runtime/int): curl's type
   std::map<std::string, std::string> headers;  // names lowercased; last value wins
   std::string body;
+  size_t sink_bytes = 0;  // bytes written to HttpRequest::sink
   // The header's value, or "" if absent. `name` must be lowercase.
   std::string Header(const std::string& name) const;
 };

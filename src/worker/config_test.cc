@@ -52,6 +52,42 @@ TEST(WorkerConfigTest, RejectsTyposAndBadValues) {
   EXPECT_EQ(LoadWorkerConfig("/nonexistent.yaml").status().code(), StatusCode::kNotFound);
 }
 
+TEST(WorkerConfigTest, ReadsClusterSettings) {
+  WorkerConfig c;
+  ASSERT_TRUE(ApplyWorkerYaml(R"(
+peers: ["127.0.0.1:7480", "127.0.0.1:7481"]
+cluster_name: prod
+advertise: 10.0.0.1:7480
+lease_ttl: 2s
+placement:
+  policy: ketama
+  virtual_points: 200
+  block_size: 16MiB
+  replicas: 2
+  replica_rules: [{prefix: /models/, replicas: 3}]
+)",
+                              &c)
+                  .ok());
+  EXPECT_EQ(c.cluster.peers.size(), 2u);
+  EXPECT_EQ(c.cluster.name, "prod");
+  EXPECT_EQ(c.cluster.advertise, "10.0.0.1:7480");
+  EXPECT_EQ(c.cluster.lease_ttl, std::chrono::seconds(2));
+  EXPECT_EQ(c.cluster.ring.policy, "ketama");
+  EXPECT_EQ(c.cluster.ring.block_size, 16 * kMiB);
+  ASSERT_EQ(c.cluster.ring.replica_rules.size(), 1u);
+  EXPECT_EQ(c.cluster.ring.replica_rules[0].replicas, 3);
+  EXPECT_TRUE(c.cluster.Validate().ok());
+
+  WorkerConfig both;
+  ASSERT_TRUE(ApplyWorkerYaml("peers: a:1\netcd: http://127.0.0.1:2379", &both).ok());
+  EXPECT_EQ(both.cluster.Validate().code(), StatusCode::kInvalidArgument);
+  WorkerConfig bad;
+  ASSERT_TRUE(ApplyWorkerYaml("placement: {policy: rendezvous}", &bad).ok());
+  EXPECT_EQ(bad.Validate().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyWorkerYaml("placement: {polcy: maglev}", &bad).code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST(WorkerConfigTest, ParsesCacheDirSpecs) {
   auto d = ParseCacheDir("/mnt/nvme:100GiB");
   ASSERT_TRUE(d.ok());
