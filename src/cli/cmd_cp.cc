@@ -15,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/client_flags.h"
 #include "cli/commands.h"
 #include "cli/setup.h"
@@ -178,7 +180,14 @@ int Cp(const CpFlags& f) {
   work();
   for (auto& t : threads) t.join();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!f.quiet) {
+  if (f.client.json) {
+    fmt::print("{}\n", nlohmann::json{{"files", jobs.size()},
+                                      {"copied", jobs.size() - failures.size()},
+                                      {"bytes", bytes.load()},
+                                      {"seconds", secs},
+                                      {"failures", failures}}
+                           .dump(2));
+  } else if (!f.quiet) {
     fmt::print(stderr, "copied {} of {} file(s), {} in {:.2f}s ({}/s)\n",
                jobs.size() - failures.size(), jobs.size(), FormatSize(bytes), secs,
                FormatSize(static_cast<uint64_t>(bytes / std::max(secs, 1e-6))));

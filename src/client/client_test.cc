@@ -102,6 +102,8 @@ class ClientTest : public ::testing::Test {
     placement_ = *p;
 
     PutFile("small.txt", "hello sluice");
+    PutFile("empty", "");
+    PutFile("odd dir/a b+c&d=e%f#1.txt", "odd name");
     for (const char* name : {"dir/a.txt", "dir/b.txt", "dir/e.txt", "dir/sub/c.txt",
                              "dir/sub/d.txt", "dir/sub2/f.txt"}) {
       PutFile(name, std::string("contents of ") + name);
@@ -145,6 +147,7 @@ class ClientTest : public ::testing::Test {
     c.staging_dir = (root_ / fmt::format("staging{}", i)).string();
     c.cluster.peers = ids_;
     c.cluster.ring.block_size = kBlock;
+    c.cluster_token = token_;
     auto w = worker::Worker::Create(std::move(c));
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     Status s = (*w)->Start();
@@ -162,6 +165,7 @@ class ClientTest : public ::testing::Test {
     o.refresh_interval = milliseconds(200);
     o.readahead = 2 * kMiB;
     o.chunk_size = 512 * 1024;
+    o.token = token_;
     return o;
   }
 
@@ -202,7 +206,13 @@ class ClientTest : public ::testing::Test {
   std::shared_ptr<const placement::Placement> placement_;  // the workers' placement
   std::map<std::string, std::string> files_;                // namespace path -> bytes
   std::string big_path_, big_;
+  std::string token_;  // the workers' cluster token (none by default)
   std::unique_ptr<worker::Worker> workers_[kWorkers];
+};
+
+class ClientTokenTest : public ClientTest {
+ protected:
+  ClientTokenTest() { token_ = "s3cret"; }
 };
 
 TEST_F(ClientTest, ConnectsThroughOneSeedAndListsEveryWorker) {
@@ -709,6 +719,133 @@ TEST_F(ClientTest, RequestWithAnotherRingFingerprintIsRefused) {
   resp = http.Perform(req);
   ASSERT_TRUE(resp.ok()) << resp.status().ToString();
   EXPECT_EQ(resp->status, 200) << resp->body;
+}
+
+TEST_F(ClientTest, OverwriteOfALargeObjectReadsBackTheNewBytes) {
+  auto client = Connect(Options());
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->ReadAll(big_path_).ok());  // every block owner caches the old version
+  const std::string next = RandomBytes(4 * kMiB + 3, 1234);
+  auto w = client->Write(big_path_, next);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  auto st = client->Stat(big_path_);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->size, next.size());
+  auto back = client->ReadAll(big_path_);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->size(), next.size());
+  EXPECT_TRUE(*back == next) << "the bytes differ";
+  ASSERT_TRUE(client->Delete(big_path_).ok());
+  EXPECT_EQ(client->ReadAll(big_path_).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ClientTest, NamesThatNeedEscapingAndEmptyObjects) {
+  auto client = Connect(Options());
+  ASSERT_NE(client, nullptr);
+  const std::string odd = "/data/odd dir/a b+c&d=e%f#1.txt";
+  auto got = client->ReadAll(odd);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "odd name");
+  auto page = client->List("/data/odd dir");
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->objects.size(), 1u);
+  EXPECT_EQ(page->objects[0].path, odd);
+  auto w = client->Write("/data/odd dir/new ?&=+.txt", "x");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_TRUE(fs::exists(data_ / "odd dir/new ?&=+.txt"));
+
+  auto empty = client->ReadAll("/data/empty");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(*empty, "");
+  auto reader = client->Open("/data/empty");
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  char buf[10];
+  auto n = (*reader)->Read(std::span<char>(buf, sizeof(buf)));
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 0u);
+  auto e = client->Write("/data/new/empty", std::string_view());
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->size, 0u);
+}
+
+TEST_F(ClientTest, StreamedWriteFailsOverWhenItsOwnerIsDown) {
+  auto client = Connect(Options());
+  ASSERT_NE(client, nullptr);
+  const int victim = OwnerOf("/data/small.txt");
+  std::string path;
+  for (int k = 0; path.empty(); ++k) {
+    std::string p = fmt::format("/data/new/s{}", k);
+    if (OwnerOf(p) == victim) path = p;
+  }
+  workers_[victim]->Stop();
+  const std::string payload = RandomBytes(300'000, 5);
+  size_t at = 0;
+  auto w = client->Write(path, payload.size(), [&](std::span<char> out) -> Result<size_t> {
+    size_t n = std::min(out.size(), payload.size() - at);
+    std::memcpy(out.data(), payload.data() + at, n);
+    at += n;
+    return n;
+  });
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  auto back = client->ReadAll(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == payload);
+  EXPECT_GT(client->Stats().failovers, 0u);
+}
+
+// A worker that accepts connections but never answers: each request to it times out after
+// request_timeout and moves on; afterwards it is skipped for down_time.
+TEST_F(ClientTest, HungWorkerTimesOutAndFailsOver) {
+  ClientOptions o = Options();
+  o.request_timeout = milliseconds(300);
+  auto client = Connect(o);
+  ASSERT_NE(client, nullptr);
+  const int victim = OwnerOf("/data/small.txt");
+  workers_[victim].reset();
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(ports_[victim]);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  ASSERT_EQ(::listen(fd, 64), 0);  // never accepted, never answered
+
+  auto start = Clock::now();
+  for (const auto& [path, bytes] : files_) {
+    auto got = client->ReadAll(path);
+    ASSERT_TRUE(got.ok()) << path << ": " << got.status().ToString();
+    EXPECT_TRUE(*got == bytes) << path;
+  }
+  // One timeout per concurrent request that found it before it was marked down.
+  EXPECT_LT(SecondsSince(start), 5.0);
+  EXPECT_GT(client->Stats().failovers, 0u);
+  EXPECT_EQ(client->Stats().ufs_fallbacks, 0u);
+  ::close(fd);
+}
+
+TEST_F(ClientTokenTest, TokenIsSentAndAWrongOneIsRefusedAtOnce) {
+  auto client = Connect(Options());
+  ASSERT_NE(client, nullptr);
+  auto got = client->ReadAll(big_path_);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(client->Write("/data/new/t.txt", "t").ok());
+  ASSERT_TRUE(client->Write("/data/new/t2.txt", 1, [](std::span<char> out) -> Result<size_t> {
+    out[0] = 'x';
+    return 1;
+  }).ok());
+  EXPECT_EQ(client->ClusterStatus().front().reachable, true);
+
+  ClientOptions o = Options();
+  o.token = "wrong";
+  auto start = Clock::now();
+  auto c = Client::Connect(o);
+  EXPECT_EQ(c.status().code(), StatusCode::kPermissionDenied) << c.status().ToString();
+  o.token = "";
+  c = Client::Connect(o);
+  EXPECT_EQ(c.status().code(), StatusCode::kPermissionDenied) << c.status().ToString();
+  EXPECT_LT(SecondsSince(start), 1.0);
 }
 
 }  // namespace

@@ -16,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kHop = "X-Sluice-Hop: 1";
 
 StatusCode CodeFromName(std::string_view name) {
-  for (int c = 0; c <= static_cast<int>(StatusCode::kDataLoss); ++c) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kInternal); ++c) {  // every code
     if (StatusCodeName(static_cast<StatusCode>(c)) == name) return static_cast<StatusCode>(c);
   }
   return StatusCode::kInternal;
