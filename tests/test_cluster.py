@@ -160,6 +160,19 @@ def test_s3_clients_can_use_any_worker(cluster, tree):
     assert cluster.total("sluice_ufs_reads_total") == len(keys)
 
 
+def test_s3_get_of_a_large_object_is_striped_over_the_cluster(cluster, tree):
+    key = "tree/big/b1.bin"  # 3 MiB + 17 B: four 1 MiB blocks
+    c = s3_client(cluster.workers[0].endpoint)
+    assert c.get_object(Bucket="data", Key=key)["Body"].read() == tree[key]
+    r = c.get_object(Bucket="data", Key=key, Range="bytes=1000000-2200000")
+    assert r["Body"].read() == tree[key][1000000:2200001]
+    assert cluster.total("sluice_block_remote_reads_total") > 0
+    # The blocks were fetched by their owners, each once: more than one worker read the store.
+    readers = [w for w in cluster.workers if w.metrics()["sluice_ufs_read_bytes_total"] > 0]
+    assert len(readers) >= 2
+    assert cluster.total("sluice_ufs_read_bytes_total") == len(tree[key])
+
+
 def test_s3_client_survives_a_dead_owner(cluster, tree):
     cluster.workers[2].kill()
     c = s3_client(cluster.workers[0].endpoint)

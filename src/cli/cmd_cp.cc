@@ -42,33 +42,54 @@ struct Job {
   uint64_t size = 0;
 };
 
+// Copies [at, at + buf.size()) of the object to the same offset of fd; the bytes read.
+Result<size_t> CopyRange(Client& c, const Job& j, int fd, uint64_t at, std::span<char> buf) {
+  SLUICE_ASSIGN_OR_RETURN(size_t n, c.Read(j.cluster_path, at, buf));
+  for (size_t done = 0; done < n;) {
+    ssize_t w = ::pwrite(fd, buf.data() + done, n - done, static_cast<off_t>(at + done));
+    if (w < 0) {
+      return Status::ResourceExhausted(fmt::format("{}: {}", j.local_path, strerror(errno)));
+    }
+    done += static_cast<size_t>(w);
+  }
+  return n;
+}
+
+// A large file is copied by up to kRangeThreads threads, each reading its next 64 MiB range
+// (a placement block by default, so different workers serve them at once) and writing it
+// while the others read.
 Status Download(Client& c, const Job& j) {
+  constexpr uint64_t kRange = 64 * kMiB;
+  constexpr uint64_t kRangeThreads = 4;
   std::error_code ec;
   fs::create_directories(fs::path(j.local_path).parent_path(), ec);
   int fd = ::open(j.local_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::Unavailable(fmt::format("{}: {}", j.local_path, strerror(errno)));
-  const uint64_t chunk = 64 * kMiB;
-  std::string buf(std::min<uint64_t>(std::max<uint64_t>(j.size, 1), chunk), '\0');
+  const uint64_t ranges = std::max<uint64_t>(1, (j.size + kRange - 1) / kRange);
+  std::atomic<uint64_t> next{0};
+  std::mutex mu;
   Status result = Status::OK();
-  for (uint64_t at = 0;;) {
-    auto n = c.Read(j.cluster_path, at, std::span<char>(buf.data(), buf.size()));
-    if (!n.ok()) {
-      result = n.status();
-      break;
-    }
-    if (*n == 0) break;
-    for (size_t done = 0; done < *n;) {
-      ssize_t w = ::pwrite(fd, buf.data() + done, *n - done, static_cast<off_t>(at + done));
-      if (w < 0) {
-        result = Status::ResourceExhausted(fmt::format("{}: {}", j.local_path, strerror(errno)));
-        break;
+  auto work = [&] {
+    std::string buf(std::min<uint64_t>(std::max<uint64_t>(j.size, 1), kRange), '\0');
+    for (uint64_t i; (i = next++) < ranges;) {
+      const uint64_t at = i * kRange;
+      auto n = CopyRange(c, j, fd, at, std::span<char>(buf.data(), buf.size()));
+      // The last range may be short; an earlier short one means the object shrank.
+      if (n.ok() && *n < buf.size() && i + 1 < ranges) {
+        n = Status::FailedPrecondition(fmt::format("{} changed while copied", j.cluster_path));
       }
-      done += static_cast<size_t>(w);
+      if (!n.ok()) {
+        std::lock_guard lock(mu);
+        if (result.ok()) result = n.status();
+        next = ranges;  // stop the others
+        return;
+      }
     }
-    if (!result.ok()) break;
-    at += *n;
-    if (*n < buf.size()) break;
-  }
+  };
+  std::vector<std::thread> threads;
+  for (uint64_t t = 1; t < std::min(ranges, kRangeThreads); ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
   ::close(fd);
   if (!result.ok()) ::unlink(j.local_path.c_str());  // no half-written files left behind
   return result;

@@ -87,6 +87,8 @@ class ClientImpl final : public Client {
   }
 
   // Reads into `out`; sets *version to the version served (all pieces agree, else retried).
+  // A non-empty *version on entry is the version wanted (a Reader's): it is sent with every
+  // piece, so a worker whose cached stat names another version stats the object anew.
   Result<size_t> ReadVersioned(const std::string& path, uint64_t offset, std::span<char> out,
                                std::string* version) {
     if (out.empty()) return size_t{0};
@@ -100,8 +102,9 @@ class ClientImpl final : public Client {
       pieces.push_back({at, stop - at, out.data() + (at - offset), block});
       at = stop;
     }
+    std::string want = version != nullptr ? *version : "";
     for (int attempt = 0;; ++attempt) {
-      RunPieces(path, &pieces);
+      RunPieces(path, want, &pieces);
       size_t total = 0;
       bool versions_agree = true;
       for (auto& p : pieces) {
@@ -117,6 +120,11 @@ class ClientImpl final : public Client {
         }
         return total;
       }
+      // The members disagree: one wrote a new version that the others' cached stats do not
+      // know yet. Ask every piece for the version the path's owner names now.
+      if (version == nullptr || version->empty()) {
+        if (auto st = Stat(path); st.ok()) want = st->version;
+      }
     }
   }
 
@@ -124,7 +132,9 @@ class ClientImpl final : public Client {
     SLUICE_ASSIGN_OR_RETURN(auto st, Stat(path));
     if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
     std::string data(st.size, '\0');
-    SLUICE_ASSIGN_OR_RETURN(size_t n, Read(path, 0, std::span<char>(data.data(), data.size())));
+    std::string version = st.version;  // members with an older cached stat refresh it
+    SLUICE_ASSIGN_OR_RETURN(size_t n, ReadVersioned(path, 0, std::span<char>(data.data(), data.size()),
+                                                    &version));
     data.resize(n);
     return data;
   }
@@ -222,11 +232,12 @@ class ClientImpl final : public Client {
     return r;
   }
 
-  void ReadPiece(const std::string& path, Piece* p) {
+  void ReadPiece(const std::string& path, const std::string& want, Piece* p) {
     V1Request req{.op = "read",
                   .path = path,
                   .block = p->block,
-                  .query = fmt::format("&offset={}&length={}", p->offset, p->length),
+                  .query = fmt::format("&offset={}&length={}{}", p->offset, p->length,
+                                       want.empty() ? "" : "&version=" + ufs::UriEncode(want, false)),
                   .expected_body_size = p->length,
                   .sink = std::span<char>(p->dst, p->length)};
     auto resp = t_->Call(req);
@@ -244,16 +255,16 @@ class ClientImpl final : public Client {
     p->version = resp->Header("x-sluice-version");
   }
 
-  void RunPieces(const std::string& path, std::vector<Piece>* pieces) {
-    if (pieces->size() == 1) return ReadPiece(path, &pieces->front());
+  void RunPieces(const std::string& path, const std::string& want, std::vector<Piece>* pieces) {
+    if (pieces->size() == 1) return ReadPiece(path, want, &pieces->front());
     std::vector<std::promise<void>> done(pieces->size() - 1);
     for (size_t i = 1; i < pieces->size(); ++i) {
-      pool_.Submit([this, &path, p = &(*pieces)[i], d = &done[i - 1]] {
-        ReadPiece(path, p);
+      pool_.Submit([this, &path, &want, p = &(*pieces)[i], d = &done[i - 1]] {
+        ReadPiece(path, want, p);
         d->set_value();
       });
     }
-    ReadPiece(path, &pieces->front());
+    ReadPiece(path, want, &pieces->front());
     for (auto& d : done) d.get_future().wait();
   }
 

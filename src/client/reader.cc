@@ -97,7 +97,7 @@ class WindowReader final : public Reader {
   }
 
   Result<size_t> Fetch(uint64_t at, std::span<char> out) {
-    std::string version;
+    std::string version = stat_.version;  // wanted; becomes the version served
     SLUICE_ASSIGN_OR_RETURN(size_t n, read_(stat_.path, at, out, &version));
     if (!version.empty() && !stat_.version.empty() && version != stat_.version) {
       return Status::FailedPrecondition(

@@ -1,5 +1,7 @@
 #include "client/transport.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
@@ -119,7 +121,19 @@ Result<std::shared_ptr<View>> Transport::FetchView(const std::string& endpoint) 
     return Status::Unavailable(fmt::format("{}: the cluster has no members", endpoint));
   }
   auto view = std::make_shared<View>();
-  SLUICE_ASSIGN_OR_RETURN(view->placement, placement::Placement::Create(ring, std::move(members)));
+  std::sort(members.begin(), members.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  {
+    // Building a ring costs milliseconds (maglev's table): keep the one we have when
+    // neither the members nor the settings changed.
+    std::lock_guard lock(mu_);
+    if (view_ != nullptr && view_->placement->members() == members &&
+        view_->placement->fingerprint() == ring.Fingerprint()) {
+      view->placement = view_->placement;
+    }
+  }
+  if (view->placement == nullptr) {
+    SLUICE_ASSIGN_OR_RETURN(view->placement, placement::Placement::Create(ring, std::move(members)));
+  }
   for (const auto& m : j.value("mounts", json::array())) {
     view->mounts.push_back({m.value("name", ""), m.value("uri", "")});
   }

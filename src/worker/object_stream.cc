@@ -25,12 +25,22 @@ char* ThreadBuffer(uint64_t size) {
 
 Status StreamObjectRange(ReadThroughCache& cache, std::string_view path, std::string_view version,
                          uint64_t first, uint64_t length, uint64_t chunk,
-                         net::ResponseWriter& out) {
+                         net::ResponseWriter& out, BlockSource* blocks) {
   const uint64_t step = std::min(length, chunk);
   char* buf = ThreadBuffer(step);
+  // Striping applies only to objects that reach past their first block.
+  const uint64_t bs = blocks != nullptr ? blocks->block_size() : 0;
+  if (bs != 0 && first + length <= bs) blocks = nullptr;
   for (uint64_t done = 0; done < length;) {
+    const uint64_t at = first + done;
     size_t want = static_cast<size_t>(std::min(step, length - done));
-    Result<size_t> n = cache.Read(path, first + done, std::span<char>(buf, want), version);
+    std::optional<Result<size_t>> remote;
+    if (blocks != nullptr) {
+      want = static_cast<size_t>(std::min<uint64_t>(want, (at / bs + 1) * bs - at));
+      remote = blocks->ReadRemote(path, version, at, std::span<char>(buf, want));
+    }
+    Result<size_t> n =
+        remote ? std::move(*remote) : cache.Read(path, at, std::span<char>(buf, want), version);
     if (!n.ok()) return n.status();
     if (*n == 0) return Status::DataLoss("object shorter than its stat");
     SLUICE_RETURN_IF_ERROR(out.Write(std::string_view(buf, *n)));

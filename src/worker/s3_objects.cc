@@ -116,7 +116,7 @@ void S3Service::GetObject(Call& c, bool head) {
       return;
     }
     Status s = StreamObjectRange(*cache_, path, info->Version(), part.first, part.length,
-                                 options_.read_chunk, c.out);
+                                 options_.read_chunk, c.out, options_.blocks);
     if (s.ok()) {
       (void)c.out.Finish();
       return;

@@ -73,6 +73,8 @@ S3Service::S3Service(S3ServiceOptions options, std::shared_ptr<ufs::MountTable> 
       writes_(std::move(writes)),
       uploads_(std::move(uploads)),
       clock_(clock),
+      listings_(std::make_shared<ListingCache>(options_.listing_ttl, options_.listing_cache_entries,
+                                               clock)),
       registry_(registry) {
   if (!options_.credentials.empty()) verifier_.emplace(options_.credentials, options_.max_clock_skew);
   if (registry_ != nullptr) {
@@ -323,32 +325,6 @@ void S3Service::BucketOp(Call& c) {
   SendError(c, net::S3Error::Of(405, "MethodNotAllowed", m));
 }
 
-Result<ufs::ListPage> S3Service::ListCached(const ufs::Resolved& r, const ufs::ListOptions& o) {
-  std::string key = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", r.mount, o.prefix, o.delimiter,
-                                o.continuation_token, o.start_after, o.max_keys);
-  auto now = clock_->Now();
-  {
-    std::lock_guard lock(listings_mu_);
-    auto it = listings_.find(key);
-    if (it != listings_.end() && now < it->second.expires) return it->second.page;
-  }
-  const uint64_t generation = listing_generation_.load();
-  SLUICE_ASSIGN_OR_RETURN(ufs::ListPage page, r.store->List(o));
-  std::lock_guard lock(listings_mu_);
-  // A write or delete landed while we listed: the page may predate it, so don't keep it.
-  if (generation != listing_generation_.load()) return page;
-  if (listings_.size() >= options_.listing_cache_entries) listings_.clear();
-  listings_[key] = Listing{page, now + options_.listing_ttl};
-  return page;
-}
-
-void S3Service::InvalidateListings(std::string_view mount) {
-  std::string prefix = std::string(mount) + "\n";
-  std::lock_guard lock(listings_mu_);
-  listing_generation_++;
-  std::erase_if(listings_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
-}
-
 void S3Service::ListObjects(Call& c, bool v2) {
   c.op = v2 ? "ListObjectsV2" : "ListObjects";
   auto r = mounts_->Resolve("/" + c.bucket);
@@ -386,7 +362,7 @@ void S3Service::ListObjects(Call& c, bool v2) {
   }
   if (max_keys > 0) {
     o.max_keys = max_keys;
-    auto page = ListCached(*r, o);
+    auto page = listings_->List(*r, o);
     if (!page.ok()) return SendStatusError(c, page.status(), true);
     for (const auto& obj : page->objects) {
       if (obj.is_dir) continue;

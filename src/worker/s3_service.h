@@ -26,8 +26,10 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "net/http.h"
+#include "worker/object_stream.h"
 #include "net/s3_errors.h"
 #include "net/sigv4.h"
+#include "worker/listing_cache.h"
 #include "worker/multipart.h"
 #include "worker/read_through.h"
 #include "worker/write_through.h"
@@ -43,6 +45,7 @@ struct S3ServiceOptions {
   uint64_t max_xml_body = 2 * kMiB;  // Delete / CompleteMultipartUpload bodies
   uint64_t read_chunk = 1 * kMiB;    // GET responses are streamed in chunks of this size
   uint64_t max_inline_bytes = 256 * kKiB;  // largest response served on an I/O thread
+  BlockSource* blocks = nullptr;  // stripes large objects over the cluster; not owned
 };
 
 class S3Service {
@@ -59,7 +62,9 @@ class S3Service {
   bool TryInline(const net::HttpRequest& req, net::ResponseWriter& out);
 
   // Forgets cached listings of a mount (after writes and deletes, and on `sluice free`).
-  void InvalidateListings(std::string_view mount);
+  void InvalidateListings(std::string_view mount) { listings_->Invalidate(mount); }
+  // The listing cache, shared with the /v1 API.
+  const std::shared_ptr<ListingCache>& listings() const { return listings_; }
 
  private:
   struct Call;  // one request being served
@@ -70,7 +75,6 @@ class S3Service {
   void ListBuckets(Call& c);
   void BucketOp(Call& c);
   void ListObjects(Call& c, bool v2);
-  Result<ufs::ListPage> ListCached(const ufs::Resolved& r, const ufs::ListOptions& o);
 
   void GetObject(Call& c, bool head);
   void PutObject(Call& c);
@@ -90,14 +94,7 @@ class S3Service {
   Clock* const clock_;
   std::optional<net::SigV4Verifier> verifier_;
 
-  struct Listing {
-    ufs::ListPage page;
-    Clock::TimePoint expires;
-  };
-  std::mutex listings_mu_;
-  std::unordered_map<std::string, Listing> listings_;  // GUARDED_BY(listings_mu_)
-  // Bumped by every invalidation: a listing that started before one is not cached.
-  std::atomic<uint64_t> listing_generation_{0};
+  std::shared_ptr<ListingCache> listings_;
 
   metrics::Registry* registry_;
   metrics::Counter* inline_requests_ = nullptr;

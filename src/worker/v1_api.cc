@@ -79,13 +79,13 @@ json InfoJson(const std::string& path, const ufs::ObjectInfo& info) {
 
 V1Api::V1Api(std::string token, std::shared_ptr<ufs::MountTable> mounts,
              std::shared_ptr<ReadThroughCache> cache, std::shared_ptr<WriteThrough> writes,
-             StatusFn status, InvalidateFn invalidate_listings, StatusFn cluster)
+             std::shared_ptr<ListingCache> listings, StatusFn status, StatusFn cluster)
     : token_(std::move(token)),
       mounts_(std::move(mounts)),
       cache_(std::move(cache)),
       writes_(std::move(writes)),
+      listings_(std::move(listings)),
       status_(std::move(status)),
-      invalidate_listings_(std::move(invalidate_listings)),
       cluster_(std::move(cluster)) {}
 
 void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
@@ -119,7 +119,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     auto max = ParseU64(q.Get("max", "1000"), "max");
     if (!max.ok()) return SendErr(out, max.status());
     o.max_keys = static_cast<int>(std::clamp<uint64_t>(*max, 1, 1000));
-    auto res = r->store->List(o);
+    auto res = listings_->List(*r, o);
     if (!res.ok()) return SendErr(out, res.status());
     for (const auto& obj : res->objects) {
       if (!obj.is_dir) page["objects"].push_back(InfoJson("/" + r->mount + "/" + obj.key, obj));
@@ -130,6 +130,13 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
   }
   if (op == "read" && m == "GET") {
     auto info = cache_->Stat(path);
+    if (std::string want = q.Get("version");
+        !want.empty() && (info.ok() ? info->Version() != want : info.status().Is(StatusCode::kNotFound))) {
+      // The caller saw another version (written through another member): our cached stat
+      // (or miss) may be stale. Stat anew; X-Sluice-Version names the version served.
+      cache_->Invalidate(path);
+      info = cache_->Stat(path);
+    }
     if (!info.ok()) return SendErr(out, info.status());
     if (info->is_dir) return SendErr(out, Status::InvalidArgument(path + " is a directory"));
     uint64_t offset = 0, length = info->size;
@@ -166,13 +173,13 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     if (!up.ok()) return SendErr(out, up.status());
     if (Status s = AppendBody(body, **up); !s.ok()) return SendErr(out, s);  // ~Upload aborts
     auto info = (*up)->Commit();
-    if (auto r = mounts_->Resolve(path); r.ok()) invalidate_listings_(r->mount);
+    if (auto r = mounts_->Resolve(path); r.ok()) listings_->Invalidate(r->mount);
     if (!info.ok()) return SendErr(out, info.status());
     return SendJson(out, 200, InfoJson(path, *info));
   }
   if (op == "object" && m == "DELETE") {
     Status s = writes_->Delete(path);
-    if (auto r = mounts_->Resolve(path); r.ok()) invalidate_listings_(r->mount);
+    if (auto r = mounts_->Resolve(path); r.ok()) listings_->Invalidate(r->mount);
     if (!s.ok()) return SendErr(out, s);
     out.SetStatus(204);
     (void)out.Finish();
@@ -203,7 +210,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
       }
       cache_->InvalidatePrefix(path);
     }
-    if (r->store) invalidate_listings_(r->mount);
+    if (r->store) listings_->Invalidate(r->mount);
     auto after = cache_->page_store()->GetStats().pages;
     return SendJson(out, 200,
                     json{{"freed_pages", before > after ? before - after : 0}, {"objects", objects}});

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/http.h"
+#include "worker/listing_cache.h"
 #include "worker/read_through.h"
 #include "worker/write_through.h"
 
@@ -30,10 +31,9 @@ namespace sluice::worker {
 class V1Api {
  public:
   using StatusFn = std::function<nlohmann::json()>;
-  using InvalidateFn = std::function<void(const std::string& mount)>;
   V1Api(std::string token, std::shared_ptr<ufs::MountTable> mounts,
         std::shared_ptr<ReadThroughCache> cache, std::shared_ptr<WriteThrough> writes,
-        StatusFn status, InvalidateFn invalidate_listings, StatusFn cluster);
+        std::shared_ptr<ListingCache> listings, StatusFn status, StatusFn cluster);
 
   void Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
 
@@ -42,8 +42,8 @@ class V1Api {
   std::shared_ptr<ufs::MountTable> mounts_;
   std::shared_ptr<ReadThroughCache> cache_;
   std::shared_ptr<WriteThrough> writes_;
+  std::shared_ptr<ListingCache> listings_;
   StatusFn status_;
-  InvalidateFn invalidate_listings_;
   StatusFn cluster_;
 };
 

@@ -81,14 +81,16 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   so.credentials = c.s3_credentials;
   so.listing_ttl = c.cache.metadata_ttl;
   so.max_part_bytes = c.server.max_body_bytes;
+  if (!c.cluster.peers.empty() || !c.cluster.etcd.empty()) {
+    w->blocks_ = std::make_unique<PeerBlocks>(w->cluster_.get(), c.cluster_token);
+    so.blocks = w->blocks_.get();
+  }
   w->s3_ = std::make_unique<S3Service>(so, w->engine_.mounts, w->engine_.cache, w->writes_,
                                        w->uploads_, &w->registry_);
   Worker* self = w.get();
   w->v1_ = std::make_unique<V1Api>(
-      c.cluster_token, w->engine_.mounts, w->engine_.cache, w->writes_,
-      [self] { return self->StatusJson(); },
-      [self](const std::string& mount) { self->s3_->InvalidateListings(mount); },
-      [self] { return self->ClusterJson(); });
+      c.cluster_token, w->engine_.mounts, w->engine_.cache, w->writes_, w->s3_->listings(),
+      [self] { return self->StatusJson(); }, [self] { return self->ClusterJson(); });
   w->server_ = std::make_unique<net::HttpServer>(
       c.server,
       [self](const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
@@ -326,6 +328,10 @@ void Worker::RegisterCollectors() {
     AddStat(out, "sluice_writes_bytes_total", "counter", "Bytes written through.", ws.bytes);
     AddStat(out, "sluice_writes_pages_cached_total", "counter", "Pages cached on write.",
             ws.pages_cached);
+    if (blocks_ != nullptr) {
+      AddStat(out, "sluice_block_remote_reads_total", "counter",
+              "Block ranges of large objects read from their owners.", blocks_->remote_reads());
+    }
     auto ss = server_->GetStats();
     AddStat(out, "sluice_http_connections_open", "gauge", "Open connections.",
             ss.connections_open);

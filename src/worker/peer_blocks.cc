@@ -1,0 +1,61 @@
+#include "worker/peer_blocks.h"
+
+#include <fmt/format.h>
+
+#include "common/logging.h"
+#include "worker/forward.h"
+
+namespace sluice::worker {
+
+PeerBlocks::PeerBlocks(Cluster* cluster, std::string token)
+    : cluster_(cluster), token_(std::move(token)), http_([] {
+        ufs::CurlClientOptions o;
+        o.max_retries = 0;
+        o.connect_timeout = std::chrono::milliseconds(500);
+        o.request_timeout = std::chrono::seconds(60);
+        return o;
+      }()) {}
+
+std::optional<Result<size_t>> PeerBlocks::ReadRemote(std::string_view path,
+                                                     std::string_view version, uint64_t offset,
+                                                     std::span<char> out) {
+  auto p = cluster_->placement();
+  if (p->members().size() < 2) return std::nullopt;
+  auto owners = p->Owners(path, p->BlockOf(offset));
+  for (const auto* o : owners) {
+    if (cluster_->IsSelf(o)) return std::nullopt;  // ours (or a replica of ours)
+  }
+  const placement::Member* owner = owners.front();
+  {
+    std::lock_guard lock(mu_);
+    auto it = down_.find(owner->id);
+    if (it != down_.end() && std::chrono::steady_clock::now() < it->second) return std::nullopt;
+  }
+  ufs::HttpRequest r;
+  r.url = fmt::format("{}/v1/read?path={}&offset={}&length={}", owner->endpoint,
+                      ufs::UriEncode(path, true), offset, out.size());
+  r.headers = {fmt::format("{}: 1", kHopHeader),
+               fmt::format("{}: {}", kRingHeader, cluster_->fingerprint())};
+  if (!token_.empty()) r.headers.push_back("Authorization: Bearer " + token_);
+  r.sink = out;
+  auto resp = http_.Perform(r);
+  if (!resp.ok() || resp->status == 503) {
+    SLUICE_LOG_DEBUG("block owner {} unreachable ({}): reading {} here", owner->id,
+                     resp.ok() ? "503" : resp.status().ToString(), path);
+    std::lock_guard lock(mu_);
+    down_[owner->id] = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    return std::nullopt;
+  }
+  if (resp->status != 200) {
+    return Result<size_t>(ufs::HttpError(resp->status, fmt::format("block of {} from {}", path,
+                                                                    owner->id), resp->body));
+  }
+  if (std::string v = resp->Header("x-sluice-version"); v != version) {
+    return Result<size_t>(Status::FailedPrecondition(
+        fmt::format("{}: owner {} serves version {}, not {}", path, owner->id, v, version)));
+  }
+  remote_reads_++;
+  return Result<size_t>(resp->sink_bytes);
+}
+
+}  // namespace sluice::worker
