@@ -121,7 +121,9 @@ class Client {
   virtual Result<std::string> ReadAll(const std::string& path) = 0;
   virtual Result<std::unique_ptr<Reader>> Open(const std::string& path) = 0;
   // Writes an object through the cluster (write-through to the under store). `source`
-  // fills the buffer it is given and returns the bytes written, 0 at the end.
+  // fills the buffer it is given and returns the bytes written, 0 at the end. A streamed
+  // attempt ends once no byte moved for `request_timeout` (kDeadlineExceeded), however long
+  // the whole upload takes; once `source` was read from, it is not failed over.
   using Source = std::function<Result<size_t>(std::span<char>)>;
   virtual Result<ObjectStat> Write(const std::string& path, uint64_t size, Source source) = 0;
   virtual Result<ObjectStat> Write(const std::string& path, std::string_view data) = 0;

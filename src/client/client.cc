@@ -107,13 +107,22 @@ class ClientImpl final : public Client {
       RunPieces(path, want, &pieces);
       size_t total = 0;
       bool versions_agree = true;
+      Status failed;
       for (auto& p : pieces) {
-        if (!p.got.ok()) return p.got.status();
+        if (!p.got.ok()) {
+          failed = p.got.status();
+          break;
+        }
         if (p.version != pieces.front().version) versions_agree = false;
         total += *p.got;
         if (*p.got < p.length) break;  // the end of the object
       }
-      if (versions_agree || attempt == 2) {
+      // A miss may be a member's cached "not found" from before the object was written
+      // through another member: asked again below with the version its owner names.
+      const bool maybe_stale_miss =
+          failed.Is(StatusCode::kNotFound) && want.empty() && attempt == 0;
+      if (!failed.ok() && !maybe_stale_miss) return failed;
+      if (failed.ok() && (versions_agree || attempt == 2)) {
         if (version != nullptr) *version = pieces.front().version;
         if (!versions_agree) {
           return Status::FailedPrecondition(fmt::format("{} kept changing while read", path));
@@ -122,8 +131,10 @@ class ClientImpl final : public Client {
       }
       // The members disagree: one wrote a new version that the others' cached stats do not
       // know yet. Ask every piece for the version the path's owner names now.
-      if (version == nullptr || version->empty()) {
-        if (auto st = Stat(path); st.ok()) want = st->version;
+      if (want.empty()) {
+        auto st = Stat(path);
+        if (st.ok()) want = st->version;
+        if (maybe_stale_miss && !st.ok()) return failed;
       }
     }
   }
@@ -133,8 +144,8 @@ class ClientImpl final : public Client {
     if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
     std::string data(st.size, '\0');
     std::string version = st.version;  // members with an older cached stat refresh it
-    SLUICE_ASSIGN_OR_RETURN(size_t n, ReadVersioned(path, 0, std::span<char>(data.data(), data.size()),
-                                                    &version));
+    SLUICE_ASSIGN_OR_RETURN(
+        size_t n, ReadVersioned(path, 0, std::span<char>(data.data(), data.size()), &version));
     data.resize(n);
     return data;
   }
@@ -233,13 +244,14 @@ class ClientImpl final : public Client {
   }
 
   void ReadPiece(const std::string& path, const std::string& want, Piece* p) {
-    V1Request req{.op = "read",
-                  .path = path,
-                  .block = p->block,
-                  .query = fmt::format("&offset={}&length={}{}", p->offset, p->length,
-                                       want.empty() ? "" : "&version=" + ufs::UriEncode(want, false)),
-                  .expected_body_size = p->length,
-                  .sink = std::span<char>(p->dst, p->length)};
+    V1Request req{
+        .op = "read",
+        .path = path,
+        .block = p->block,
+        .query = fmt::format("&offset={}&length={}{}", p->offset, p->length,
+                             want.empty() ? "" : "&version=" + ufs::UriEncode(want, false)),
+        .expected_body_size = p->length,
+        .sink = std::span<char>(p->dst, p->length)};
     auto resp = t_->Call(req);
     if (!resp.ok()) {
       p->got = IsTransport(resp.status()) && t_->options().ufs_fallback
@@ -318,10 +330,13 @@ Result<ObjectStat> ClientImpl::Write(const std::string& path, uint64_t size, Sou
     headers = curl_slist_append(headers, "Expect:");
     struct State {
       Source* source;
+      std::chrono::milliseconds stall_limit;
       bool started = false;
       Status error;
       std::string body;
-    } st{&source};
+      curl_off_t moved = 0;  // bytes sent and received so far
+      std::chrono::steady_clock::time_point last_move = std::chrono::steady_clock::now();
+    } st{&source, t_->options().request_timeout};
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -329,6 +344,21 @@ Result<ObjectStat> ClientImpl::Write(const std::string& path, uint64_t size, Sou
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(t_->options().connect_timeout.count()));  // NOLINT
+    // The attempt ends when no byte moves for request_timeout (a limit on the whole
+    // transfer would cut long uploads of large objects).
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(
+        c, CURLOPT_XFERINFOFUNCTION,
+        +[](void* arg, curl_off_t, curl_off_t down, curl_off_t, curl_off_t up) -> int {
+          auto* s = static_cast<State*>(arg);
+          auto now = std::chrono::steady_clock::now();
+          if (down + up != s->moved) {
+            s->moved = down + up;
+            s->last_move = now;
+          }
+          return now - s->last_move > s->stall_limit ? 1 : 0;  // 1 aborts
+        });
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &st);
     curl_easy_setopt(
         c, CURLOPT_READFUNCTION, +[](char* buf, size_t sz, size_t n, void* arg) -> size_t {
           auto* s = static_cast<State*>(arg);
@@ -361,7 +391,10 @@ Result<ObjectStat> ClientImpl::Write(const std::string& path, uint64_t size, Sou
       SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(r, path));
       return StatFromJson(j);
     }
-    last = Status::Unavailable(fmt::format("{}: {}", m->id, curl_easy_strerror(rc)));
+    last = rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OPERATION_TIMEDOUT
+               ? Status::DeadlineExceeded(
+                     fmt::format("{}: no progress for {} ms", m->id, st.stall_limit.count()))
+               : Status::Unavailable(fmt::format("{}: {}", m->id, curl_easy_strerror(rc)));
     if (st.started) return last.WithContext(fmt::format("writing {}", path));
     t_->MarkDown(m->endpoint);
     t_->failovers++;

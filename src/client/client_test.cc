@@ -1,219 +1,38 @@
-// Tests of sluice::Client against a real, in-process cluster of three workers sharing one
-// file:// mount: placement, listings, reads (block by block), the Reader, writes, frees,
-// errors, failover to replicas and to the under store, a restarted worker, and the
-// ring-fingerprint check.
+// sluice::Client against a real three-worker cluster (testing_cluster.h): connecting,
+// stat, listings, reads block by block from their owners, the Reader, writes, deletes,
+// frees and errors.
 #include "sluice/client.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <map>
-#include <random>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
-
+#include "client/testing_cluster.h"
 #include "client/transport.h"
-#include "common/units.h"
-#include "placement/membership.h"
-#include "placement/placement.h"
-#include "ufs/curl_client.h"
-#include "worker/worker.h"
 
 namespace sluice {
 namespace {
 
+using client::testing::ClientTest;
+using client::testing::FreePorts;
+using client::testing::kBlock;
+using client::testing::kWorkers;
+using client::testing::RandomBytes;
+using client::testing::SecondsSince;
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-constexpr int kWorkers = 3;
-constexpr uint64_t kBlock = 1 * kMiB;  // the smallest block size a ring allows
-
-// `n` distinct loopback ports that were free a moment ago (bound together, then closed).
-std::vector<uint16_t> FreePorts(int n) {
-  std::vector<int> fds;
-  std::vector<uint16_t> ports;
-  for (int i = 0; i < n; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      ADD_FAILURE() << "cannot pick a free port";
-    }
-    fds.push_back(fd);
-    ports.push_back(ntohs(addr.sin_port));
-  }
-  for (int fd : fds) ::close(fd);
-  return ports;
-}
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-class ClientTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "sluice-client-test-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    data_ = root_ / "data";
-    ports_ = FreePorts(kWorkers);
-    for (uint16_t p : ports_) {
-      ids_.push_back(fmt::format("127.0.0.1:{}", p));
-      endpoints_.push_back(fmt::format("http://127.0.0.1:{}", p));
-    }
-    std::string peers;
-    for (const auto& id : ids_) peers += (peers.empty() ? "" : ",") + id;
-    auto members = placement::ParsePeers(peers);
-    ASSERT_TRUE(members.ok()) << members.status().ToString();
-    placement::RingSettings ring;
-    ring.block_size = kBlock;
-    auto p = placement::Placement::Create(ring, *members);
-    ASSERT_TRUE(p.ok()) << p.status().ToString();
-    placement_ = *p;
-
-    PutFile("small.txt", "hello sluice");
-    PutFile("empty", "");
-    PutFile("odd dir/a b+c&d=e%f#1.txt", "odd name");
-    for (const char* name : {"dir/a.txt", "dir/b.txt", "dir/e.txt", "dir/sub/c.txt",
-                             "dir/sub/d.txt", "dir/sub2/f.txt"}) {
-      PutFile(name, std::string("contents of ") + name);
-    }
-    for (int i = 0; i < 12; ++i) {
-      PutFile(fmt::format("files/f{}", i), RandomBytes(1000 + 37 * i, 100 + i));
-    }
-    // A ~5 MiB file whose blocks spread over every worker (the name decides the owners).
-    big_ = RandomBytes(5 * kMiB + 12345, 7);
-    for (int k = 0; k < 100 && big_path_.empty(); ++k) {
-      std::string path = fmt::format("/data/big{}.bin", k);
-      if (BlockOwners(path, big_.size()).size() == kWorkers) big_path_ = path;
-    }
-    ASSERT_FALSE(big_path_.empty()) << "no file name spreads its blocks over every worker";
-    PutFile(big_path_.substr(6), big_);
-
-    for (int i = 0; i < kWorkers; ++i) StartWorker(i);
-  }
-
-  void TearDown() override {
-    for (auto& w : workers_) w.reset();
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
-  void PutFile(const std::string& rel, const std::string& bytes) {
-    fs::create_directories((data_ / rel).parent_path());
-    std::ofstream(data_ / rel, std::ios::binary) << bytes;
-    files_["/data/" + rel] = bytes;
-  }
-
-  void StartWorker(int i) {
-    worker::WorkerConfig c;
-    c.log_level = "warn";
-    c.server.listen = ids_[i];
-    c.server.io_threads = 1;
-    c.server.handler_threads = 16;
-    c.mounts.push_back({"data", "file://" + data_.string()});
-    c.pages.memory = 64 * kMiB;
-    c.cache.readahead_pages = 0;  // under-store reads happen only when a reader asks
-    c.staging_dir = (root_ / fmt::format("staging{}", i)).string();
-    c.cluster.peers = ids_;
-    c.cluster.ring.block_size = kBlock;
-    c.cluster_token = token_;
-    auto w = worker::Worker::Create(std::move(c));
-    ASSERT_TRUE(w.ok()) << w.status().ToString();
-    Status s = (*w)->Start();
-    ASSERT_TRUE(s.ok()) << s.ToString();
-    workers_[i] = std::move(w).value();
-  }
-
-  ClientOptions Options() const {
-    ClientOptions o;
-    o.cluster = ids_[0];  // one seed; the rest comes from GET /v1/cluster
-    o.connect_timeout = milliseconds(200);
-    o.request_timeout = milliseconds(3000);
-    o.deadline = milliseconds(5000);
-    o.down_time = milliseconds(500);
-    o.refresh_interval = milliseconds(200);
-    o.readahead = 2 * kMiB;
-    o.chunk_size = 512 * 1024;
-    o.token = token_;
-    return o;
-  }
-
-  std::unique_ptr<Client> Connect(ClientOptions o) {
-    auto c = Client::Connect(std::move(o));
-    EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return c.ok() ? std::move(c).value() : nullptr;
-  }
-
-  // The index (into ports_) of the primary owner of a block.
-  int OwnerOf(const std::string& path, uint64_t block = 0) const {
-    auto owners = placement_->Owners(path, block);
-    for (int i = 0; i < kWorkers; ++i) {
-      if (owners.front()->id == ids_[i]) return i;
-    }
-    ADD_FAILURE() << "no owner for " << path;
-    return 0;
-  }
-
-  std::set<int> BlockOwners(const std::string& path, uint64_t size) const {
-    std::set<int> out;
-    for (uint64_t b = 0; b * kBlock < size; ++b) out.insert(OwnerOf(path, b));
-    return out;
-  }
-
-  uint64_t UfsReads(int i) const { return workers_[i]->engine().cache->GetStats().ufs_reads; }
-  uint64_t CacheReads(int i) const { return workers_[i]->engine().cache->GetStats().reads; }
-  uint64_t TotalUfsReads() const {
-    uint64_t n = 0;
-    for (int i = 0; i < kWorkers; ++i) n += workers_[i] ? UfsReads(i) : 0;
-    return n;
-  }
-
-  fs::path root_, data_;
-  std::vector<uint16_t> ports_;
-  std::vector<std::string> ids_;        // "127.0.0.1:P"
-  std::vector<std::string> endpoints_;  // "http://127.0.0.1:P"
-  std::shared_ptr<const placement::Placement> placement_;  // the workers' placement
-  std::map<std::string, std::string> files_;                // namespace path -> bytes
-  std::string big_path_, big_;
-  std::string token_;  // the workers' cluster token (none by default)
-  std::unique_ptr<worker::Worker> workers_[kWorkers];
-};
-
-class ClientTokenTest : public ClientTest {
- protected:
-  ClientTokenTest() { token_ = "s3cret"; }
-};
 
 TEST_F(ClientTest, ConnectsThroughOneSeedAndListsEveryWorker) {
   auto client = Connect(Options());
@@ -481,8 +300,8 @@ TEST_F(ClientTest, WritesReadBackAndDeletes) {
   const std::string payload = RandomBytes(3 * kMiB + 17, 99);
   size_t at = 0;
   int calls = 0;
-  auto streamed = client->Write(
-      "/data/new/w2.bin", payload.size(), [&](std::span<char> out) -> Result<size_t> {
+  auto streamed =
+      client->Write("/data/new/w2.bin", payload.size(), [&](std::span<char> out) -> Result<size_t> {
         calls++;
         size_t n = std::min<size_t>({out.size(), payload.size() - at, 100'000});
         std::memcpy(out.data(), payload.data() + at, n);
@@ -601,190 +420,6 @@ TEST(ClientErrorTest, WorkerErrorCodesMapBackToStatusCodes) {
   EXPECT_EQ(client::ErrorOf(r, "ctx").code(), StatusCode::kNotFound);
 }
 
-TEST_F(ClientTest, FailsOverWhenAnOwnerStops) {
-  auto client = Connect(Options());
-  ASSERT_NE(client, nullptr);
-  const int victim = OwnerOf("/data/small.txt");
-  for (const auto& [path, bytes] : files_) {
-    auto got = client->ReadAll(path);
-    ASSERT_TRUE(got.ok()) << path << ": " << got.status().ToString();
-  }
-  workers_[victim]->Stop();
-
-  for (const auto& [path, bytes] : files_) {
-    auto got = client->ReadAll(path);
-    ASSERT_TRUE(got.ok()) << path << ": " << got.status().ToString();
-    EXPECT_TRUE(*got == bytes) << path;
-  }
-  auto st = client->Stat("/data/small.txt");
-  ASSERT_TRUE(st.ok()) << st.status().ToString();
-  auto w = client->Write("/data/new/after-stop.txt", "still writable");
-  ASSERT_TRUE(w.ok()) << w.status().ToString();
-  EXPECT_GT(client->Stats().failovers, 0u);
-  EXPECT_EQ(client->Stats().ufs_fallbacks, 0u);
-
-  // The stopped worker is reported, not an error.
-  int reachable = 0;
-  for (const auto& r : client->ClusterStatus()) reachable += r.reachable;
-  EXPECT_EQ(reachable, kWorkers - 1);
-}
-
-TEST_F(ClientTest, FallsBackToTheUnderStoreWhenNoWorkerAnswers) {
-  auto client = Connect(Options());
-  ASSERT_NE(client, nullptr);
-  for (auto& w : workers_) w->Stop();
-
-  auto start = Clock::now();
-  auto small = client->ReadAll("/data/small.txt");
-  ASSERT_TRUE(small.ok()) << small.status().ToString();
-  EXPECT_EQ(*small, "hello sluice");
-  std::string range(2 * kBlock, '\0');
-  auto n = client->Read(big_path_, kBlock / 2, std::span<char>(range.data(), range.size()));
-  ASSERT_TRUE(n.ok()) << n.status().ToString();
-  ASSERT_EQ(*n, range.size());
-  EXPECT_TRUE(range == big_.substr(kBlock / 2, range.size()));
-  auto reader = client->Open(big_path_);
-  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  n = (*reader)->ReadAt(4 * kMiB, std::span<char>(range.data(), 1000));
-  ASSERT_TRUE(n.ok()) << n.status().ToString();
-  EXPECT_TRUE(range.substr(0, 1000) == big_.substr(4 * kMiB, 1000));
-  EXPECT_EQ(client->Stat("/data/missing").status().code(), StatusCode::kNotFound);
-  EXPECT_LT(SecondsSince(start), 5.0);
-  EXPECT_GT(client->Stats().ufs_fallbacks, 0u);
-}
-
-TEST_F(ClientTest, WithoutFallbackNoWorkerIsUnavailableNamingTheWorkersTried) {
-  ClientOptions o = Options();
-  o.ufs_fallback = false;
-  auto client = Connect(o);
-  ASSERT_NE(client, nullptr);
-  for (auto& w : workers_) w->Stop();
-
-  auto start = Clock::now();
-  auto st = client->Stat("/data/small.txt");
-  EXPECT_EQ(st.status().code(), StatusCode::kUnavailable) << st.status().ToString();
-  for (const auto& id : ids_) {
-    EXPECT_NE(st.status().message().find(id), std::string::npos) << st.status().ToString();
-  }
-  char buf[100];
-  auto n = client->Read("/data/small.txt", 0, std::span<char>(buf, sizeof(buf)));
-  EXPECT_EQ(n.status().code(), StatusCode::kUnavailable) << n.status().ToString();
-  EXPECT_LT(SecondsSince(start), 2.0);
-  EXPECT_EQ(client->Stats().ufs_fallbacks, 0u);
-}
-
-TEST_F(ClientTest, RestartedWorkerIsUsedAgainAfterDownTime) {
-  ClientOptions o = Options();
-  auto client = Connect(o);
-  ASSERT_NE(client, nullptr);
-  const int victim = OwnerOf("/data/small.txt");
-  workers_[victim].reset();  // stopped and gone
-  auto got = client->ReadAll("/data/small.txt");
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  const uint64_t failovers = client->Stats().failovers;
-  EXPECT_GT(failovers, 0u);
-
-  StartWorker(victim);  // a new worker on the same port
-  ASSERT_NE(workers_[victim], nullptr);
-  std::this_thread::sleep_for(o.down_time + milliseconds(100));
-  for (int i = 0; i < 3; ++i) {
-    got = client->ReadAll("/data/small.txt");
-    ASSERT_TRUE(got.ok()) << got.status().ToString();
-    EXPECT_EQ(*got, "hello sluice");
-  }
-  EXPECT_GT(CacheReads(victim), 0u) << "the restarted owner serves its objects again";
-  EXPECT_EQ(client->Stats().failovers, failovers);
-}
-
-TEST_F(ClientTest, RequestWithAnotherRingFingerprintIsRefused) {
-  const std::string mine = workers_[0]->cluster().fingerprint();
-  ASSERT_EQ(mine.size(), 16u);
-  std::string other = mine;
-  other[0] = other[0] == '0' ? '1' : '0';
-  ufs::CurlClientOptions co;
-  co.max_retries = 0;
-  ufs::CurlClient http(co);
-  ufs::HttpRequest req;
-  req.url = endpoints_[0] + "/v1/stat?path=/data/small.txt";
-  req.headers = {"X-Sluice-Ring: " + other};
-  auto resp = http.Perform(req);
-  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
-  EXPECT_EQ(resp->status, 409);
-  auto j = nlohmann::json::parse(resp->body, nullptr, false);
-  ASSERT_TRUE(j.is_object()) << resp->body;
-  EXPECT_EQ(j["error"].value("code", ""), "RingMismatch");
-  EXPECT_NE(j["error"].value("message", "").find(other), std::string::npos);
-
-  req.headers = {"X-Sluice-Ring: " + mine};
-  resp = http.Perform(req);
-  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
-  EXPECT_EQ(resp->status, 200) << resp->body;
-}
-
-// A large object's blocks are cached by several members; a write goes through one (the
-// owner of block 0). The next whole read, a Reader opened after the write, or a read whose
-// pieces disagree, asks the others for the new version instead of mixing versions or
-// failing until their cached stats expire.
-TEST_F(ClientTest, OverwriteOfALargeObjectReadsBackTheNewBytes) {
-  auto client = Connect(Options());
-  ASSERT_NE(client, nullptr);
-  auto overwrite = [&](uint64_t size, uint32_t seed) {
-    auto old = client->ReadAll(big_path_);  // every block owner caches the current version
-    EXPECT_TRUE(old.ok()) << old.status().ToString();
-    std::string next = RandomBytes(size, seed);
-    auto w = client->Write(big_path_, next);
-    EXPECT_TRUE(w.ok()) << w.status().ToString();
-    return next;
-  };
-
-  std::string next = overwrite(4 * kMiB + 3, 1);
-  auto st = client->Stat(big_path_);
-  ASSERT_TRUE(st.ok()) << st.status().ToString();
-  EXPECT_EQ(st->size, next.size());
-  auto back = client->ReadAll(big_path_);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_TRUE(*back == next) << "ReadAll: the bytes differ";
-
-  next = overwrite(4 * kMiB + 5, 2);
-  std::string buf(next.size(), '\0');
-  auto n = client->Read(big_path_, 0, std::span<char>(buf.data(), buf.size()));
-  ASSERT_TRUE(n.ok()) << n.status().ToString();
-  EXPECT_EQ(*n, next.size());
-  EXPECT_TRUE(buf == next) << "Read: the bytes differ";
-
-  next = overwrite(3 * kMiB + 7, 3);
-  auto reader = client->Open(big_path_);
-  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
-  std::string got;
-  for (;;) {
-    auto r = (*reader)->Read(std::span<char>(buf.data(), 300'001));
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    if (*r == 0) break;
-    got.append(buf.data(), *r);
-  }
-  EXPECT_TRUE(got == next) << "Reader: the bytes differ";
-
-  ASSERT_TRUE(client->Delete(big_path_).ok());
-  EXPECT_EQ(client->ReadAll(big_path_).status().code(), StatusCode::kNotFound);
-}
-
-// A member that cached "not found" for a block of an object created later through another.
-TEST_F(ClientTest, ObjectCreatedAfterAMissIsReadWhole) {
-  auto client = Connect(Options());
-  ASSERT_NE(client, nullptr);
-  const std::string path = "/data/new/late.bin";
-  char c;
-  for (uint64_t b = 0; b < 3; ++b) {
-    auto n = client->Read(path, b * kBlock, std::span<char>(&c, 1));
-    EXPECT_EQ(n.status().code(), StatusCode::kNotFound) << n.status().ToString();
-  }
-  const std::string data = RandomBytes(3 * kMiB - 1, 11);
-  ASSERT_TRUE(client->Write(path, data).ok());
-  auto back = client->ReadAll(path);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_TRUE(*back == data);
-}
-
 TEST_F(ClientTest, NamesThatNeedEscapingAndEmptyObjects) {
   auto client = Connect(Options());
   ASSERT_NE(client, nullptr);
@@ -812,86 +447,6 @@ TEST_F(ClientTest, NamesThatNeedEscapingAndEmptyObjects) {
   auto e = client->Write("/data/new/empty", std::string_view());
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_EQ(e->size, 0u);
-}
-
-TEST_F(ClientTest, StreamedWriteFailsOverWhenItsOwnerIsDown) {
-  auto client = Connect(Options());
-  ASSERT_NE(client, nullptr);
-  const int victim = OwnerOf("/data/small.txt");
-  std::string path;
-  for (int k = 0; path.empty(); ++k) {
-    std::string p = fmt::format("/data/new/s{}", k);
-    if (OwnerOf(p) == victim) path = p;
-  }
-  workers_[victim]->Stop();
-  const std::string payload = RandomBytes(300'000, 5);
-  size_t at = 0;
-  auto w = client->Write(path, payload.size(), [&](std::span<char> out) -> Result<size_t> {
-    size_t n = std::min(out.size(), payload.size() - at);
-    std::memcpy(out.data(), payload.data() + at, n);
-    at += n;
-    return n;
-  });
-  ASSERT_TRUE(w.ok()) << w.status().ToString();
-  auto back = client->ReadAll(path);
-  ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_TRUE(*back == payload);
-  EXPECT_GT(client->Stats().failovers, 0u);
-}
-
-// A worker that accepts connections but never answers: each request to it times out after
-// request_timeout and moves on; afterwards it is skipped for down_time.
-TEST_F(ClientTest, HungWorkerTimesOutAndFailsOver) {
-  ClientOptions o = Options();
-  o.request_timeout = milliseconds(300);
-  auto client = Connect(o);
-  ASSERT_NE(client, nullptr);
-  const int victim = OwnerOf("/data/small.txt");
-  workers_[victim].reset();
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(ports_[victim]);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
-  ASSERT_EQ(::listen(fd, 64), 0);  // never accepted, never answered
-
-  auto start = Clock::now();
-  for (const auto& [path, bytes] : files_) {
-    auto got = client->ReadAll(path);
-    ASSERT_TRUE(got.ok()) << path << ": " << got.status().ToString();
-    EXPECT_TRUE(*got == bytes) << path;
-  }
-  // One timeout per concurrent request that found it before it was marked down.
-  EXPECT_LT(SecondsSince(start), 5.0);
-  EXPECT_GT(client->Stats().failovers, 0u);
-  EXPECT_EQ(client->Stats().ufs_fallbacks, 0u);
-  ::close(fd);
-}
-
-TEST_F(ClientTokenTest, TokenIsSentAndAWrongOneIsRefusedAtOnce) {
-  auto client = Connect(Options());
-  ASSERT_NE(client, nullptr);
-  auto got = client->ReadAll(big_path_);
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  ASSERT_TRUE(client->Write("/data/new/t.txt", "t").ok());
-  ASSERT_TRUE(client->Write("/data/new/t2.txt", 1, [](std::span<char> out) -> Result<size_t> {
-    out[0] = 'x';
-    return 1;
-  }).ok());
-  EXPECT_EQ(client->ClusterStatus().front().reachable, true);
-
-  ClientOptions o = Options();
-  o.token = "wrong";
-  auto start = Clock::now();
-  auto c = Client::Connect(o);
-  EXPECT_EQ(c.status().code(), StatusCode::kPermissionDenied) << c.status().ToString();
-  o.token = "";
-  c = Client::Connect(o);
-  EXPECT_EQ(c.status().code(), StatusCode::kPermissionDenied) << c.status().ToString();
-  EXPECT_LT(SecondsSince(start), 1.0);
 }
 
 }  // namespace

@@ -32,8 +32,11 @@ std::optional<Result<size_t>> PeerBlocks::ReadRemote(std::string_view path,
     if (it != down_.end() && std::chrono::steady_clock::now() < it->second) return std::nullopt;
   }
   ufs::HttpRequest r;
-  r.url = fmt::format("{}/v1/read?path={}&offset={}&length={}", owner->endpoint,
-                      ufs::UriEncode(path, true), offset, out.size());
+  // With the version: an owner whose cached stat is older (the object was just written
+  // through us) stats it anew instead of serving the old one.
+  r.url =
+      fmt::format("{}/v1/read?path={}&offset={}&length={}&version={}", owner->endpoint,
+                  ufs::UriEncode(path, true), offset, out.size(), ufs::UriEncode(version, false));
   r.headers = {fmt::format("{}: 1", kHopHeader),
                fmt::format("{}: {}", kRingHeader, cluster_->fingerprint())};
   if (!token_.empty()) r.headers.push_back("Authorization: Bearer " + token_);

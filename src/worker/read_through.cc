@@ -468,6 +468,11 @@ void ReadThroughCache::MaybeReadAhead(const Target& t, uint64_t offset, uint64_t
 
 void ReadThroughCache::Invalidate(std::string_view path) { DropCached(path, nullptr); }
 
+void ReadThroughCache::InvalidateStat(std::string_view path) {
+  auto r = mounts_->Resolve(path);
+  if (r.ok() && r->store) metadata_.Invalidate(r->ObjectUri());
+}
+
 size_t ReadThroughCache::Forget(std::string_view path, const ufs::ObjectInfo& known) {
   return DropCached(path, &known);
 }

@@ -131,10 +131,11 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
   if (op == "read" && m == "GET") {
     auto info = cache_->Stat(path);
     if (std::string want = q.Get("version");
-        !want.empty() && (info.ok() ? info->Version() != want : info.status().Is(StatusCode::kNotFound))) {
+        !want.empty() &&
+        (info.ok() ? info->Version() != want : info.status().Is(StatusCode::kNotFound))) {
       // The caller saw another version (written through another member): our cached stat
       // (or miss) may be stale. Stat anew; X-Sluice-Version names the version served.
-      cache_->Invalidate(path);
+      cache_->InvalidateStat(path);
       info = cache_->Stat(path);
     }
     if (!info.ok()) return SendErr(out, info.status());
