@@ -11,6 +11,10 @@ namespace {
 
 using nlohmann::json;
 
+// Reads are streamed in pieces of this size: a cold piece's missing pages are fetched with
+// one ranged under-store read.
+constexpr uint64_t kReadChunk = 4 * kMiB;
+
 struct Query {
   std::vector<std::pair<std::string, std::string>> kv;
   std::string Get(std::string_view name, std::string def = "") const {
@@ -129,7 +133,12 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     return SendJson(out, 200, page);
   }
   if (op == "read" && m == "GET") {
-    auto info = cache_->Stat(path);
+    // A cold object is opened with one under-store request that returns its stat and the
+    // first bytes asked for (not a stat, then a read).
+    const uint64_t hint = std::strtoull(q.Get("offset", "0").c_str(), nullptr, 10);
+    const uint64_t want_len = std::strtoull(q.Get("length", "0").c_str(), nullptr, 10);
+    auto info = cache_->StatForRead(path, hint, std::clamp<uint64_t>(want_len, 1, kReadChunk));
+    if (!info.ok() && info.status().Is(StatusCode::kInvalidArgument)) info = cache_->Stat(path);
     if (std::string want = q.Get("version");
         !want.empty() &&
         (info.ok() ? info->Version() != want : info.status().Is(StatusCode::kNotFound))) {
@@ -161,7 +170,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     out.SetHeader("Content-Length", std::to_string(length));
     out.SetHeader("X-Sluice-Version", info->Version());
     out.SetHeader("X-Sluice-Size", std::to_string(info->size));
-    Status s = StreamObjectRange(*cache_, path, info->Version(), offset, length, kMiB, out);
+    Status s = StreamObjectRange(*cache_, path, info->Version(), offset, length, kReadChunk, out);
     if (s.ok()) {
       (void)out.Finish();
     } else if (!out.HeadersSent()) {
