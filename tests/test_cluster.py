@@ -173,6 +173,31 @@ def test_s3_get_of_a_large_object_is_striped_over_the_cluster(cluster, tree):
     assert cluster.total("sluice_ufs_read_bytes_total") == len(tree[key])
 
 
+def test_a_write_through_one_worker_is_seen_through_every_other(cluster):
+    """Members drop their cached stats and listings when another member writes (well
+    inside the 30 s metadata TTL the cluster runs with)."""
+    clients = [s3_client(w.endpoint) for w in cluster.workers]
+    old = os.urandom(3 * 1024 * 1024 + 5)
+    clients[0].put_object(Bucket="data", Key="inv/big.bin", Body=old)
+    for c in clients:  # every member caches the stat (and its blocks) of the old version
+        assert c.get_object(Bucket="data", Key="inv/big.bin")["Body"].read() == old
+        assert [o["Key"] for o in c.list_objects_v2(Bucket="data", Prefix="inv/")["Contents"]] \
+            == ["inv/big.bin"]
+    new = os.urandom(3 * 1024 * 1024 + 9)
+    clients[2].put_object(Bucket="data", Key="inv/big.bin", Body=new)
+    clients[2].put_object(Bucket="data", Key="inv/more.bin", Body=b"x")
+    time.sleep(0.5)  # the invalidations are sent in the background
+    for c in clients:
+        assert c.get_object(Bucket="data", Key="inv/big.bin")["Body"].read() == new
+        keys = [o["Key"] for o in c.list_objects_v2(Bucket="data", Prefix="inv/")["Contents"]]
+        assert keys == ["inv/big.bin", "inv/more.bin"]
+    clients[1].delete_object(Bucket="data", Key="inv/more.bin")
+    time.sleep(0.5)
+    for c in clients:
+        keys = [o["Key"] for o in c.list_objects_v2(Bucket="data", Prefix="inv/")["Contents"]]
+        assert keys == ["inv/big.bin"]
+
+
 def test_s3_client_survives_a_dead_owner(cluster, tree):
     cluster.workers[2].kill()
     c = s3_client(cluster.workers[0].endpoint)

@@ -93,7 +93,7 @@ TEST_F(ClientTest, ReaderOpenedBeforeAnOverwriteFailsRatherThanMix) {
 }
 
 // The same through the S3 API: a GET of a large object streams blocks that other members
-// own from them (PeerBlocks); after an overwrite their cached stats are stale.
+// own from them (worker/peers.h); after an overwrite their cached stats are stale.
 TEST_F(ClientTest, S3GetOfAnOverwrittenLargeObjectServesTheNewBytes) {
   auto client = Connect(Options());
   ASSERT_NE(client, nullptr);

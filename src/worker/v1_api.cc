@@ -195,6 +195,11 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     (void)out.Finish();
     return;
   }
+  if (op == "invalidate" && m == "POST") {  // another member changed `path`
+    cache_->InvalidateStat(path);
+    if (auto r = mounts_->Resolve(path); r.ok() && r->store) listings_->Invalidate(r->mount);
+    return SendJson(out, 200, json::object());
+  }
   if (op == "free" && m == "POST") {
     auto r = mounts_->Resolve(path);
     if (!r.ok()) return SendErr(out, r.status());

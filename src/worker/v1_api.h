@@ -9,6 +9,7 @@
 //   POST   /v1/free?path=P                      -> JSON {"freed_pages": N, "objects": M}
 //   GET    /v1/status                           -> JSON cache status
 //   GET    /v1/cluster                          -> JSON members, ring settings, mounts
+//   POST   /v1/invalidate?path=P                -> {} (drops the cached stat and listings)
 // Errors: {"error": {"code": "NotFound", "message": "..."}} with a matching HTTP status.
 // When a cluster token is configured every call needs `Authorization: Bearer <token>`.
 //

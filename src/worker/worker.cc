@@ -82,8 +82,11 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   so.listing_ttl = c.cache.metadata_ttl;
   so.max_part_bytes = c.server.max_body_bytes;
   if (!c.cluster.peers.empty() || !c.cluster.etcd.empty()) {
-    w->blocks_ = std::make_unique<PeerBlocks>(w->cluster_.get(), c.cluster_token);
+    w->blocks_ = std::make_unique<Peers>(w->cluster_.get(), c.cluster_token);
     so.blocks = w->blocks_.get();
+    w->writes_->OnChange([peers = w->blocks_.get()](const std::string& path) {
+      peers->BroadcastChange(path);
+    });
   }
   w->s3_ = std::make_unique<S3Service>(so, w->engine_.mounts, w->engine_.cache, w->writes_,
                                        w->uploads_, &w->registry_);

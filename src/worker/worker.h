@@ -18,7 +18,7 @@
 #include "worker/cluster.h"
 #include "worker/config.h"
 #include "worker/multipart.h"
-#include "worker/peer_blocks.h"
+#include "worker/peers.h"
 #include "worker/s3_service.h"
 #include "worker/v1_api.h"
 #include "worker/write_through.h"
@@ -58,7 +58,7 @@ class Worker {
   std::shared_ptr<WriteThrough> writes_;
   std::shared_ptr<MultipartUploads> uploads_;
   std::unique_ptr<Cluster> cluster_;
-  std::unique_ptr<PeerBlocks> blocks_;  // null for a cluster of one
+  std::unique_ptr<Peers> blocks_;  // null for a cluster of one
   metrics::Counter* forwarded_ = nullptr;
   metrics::Counter* forward_fallbacks_ = nullptr;
   std::unique_ptr<S3Service> s3_;

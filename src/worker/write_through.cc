@@ -62,6 +62,7 @@ Result<ufs::ObjectInfo> Upload::Commit() {
   Result<ufs::ObjectInfo> info = writer_->Close();
   // Whatever happened, the old cached view of this path is no longer trustworthy.
   owner_->cache_->Invalidate(path_);
+  if (owner_->on_change_) owner_->on_change_(path_);
   if (!info.ok()) {
     owner_->aborted_++;
     return info.status().WithContext(fmt::format("write {}", path_));
@@ -131,6 +132,7 @@ Status WriteThrough::Delete(std::string_view path) {
   }
   Status s = r.store->Delete(r.key);
   cache_->Invalidate(path);
+  if (on_change_) on_change_(std::string(path));
   return s;
 }
 

@@ -10,6 +10,7 @@
 // Thread-safety: WriteThrough is thread-safe; one Upload belongs to one thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,12 +69,19 @@ class WriteThrough {
   const std::string& staging_dir() const { return staging_dir_; }
   WriteThroughStats GetStats() const;
 
+  // Called (on the writer's thread) after every commit or delete of `path`, whatever its
+  // outcome: the worker tells the other members to drop their cached stat and listings.
+  // Set before the first write.
+  using ChangeFn = std::function<void(const std::string& path)>;
+  void OnChange(ChangeFn fn) { on_change_ = std::move(fn); }
+
  private:
   friend class Upload;
   std::shared_ptr<ufs::MountTable> mounts_;
   std::shared_ptr<ReadThroughCache> cache_;
   const std::string staging_dir_;
   const uint64_t max_cached_object_;
+  ChangeFn on_change_;
   std::atomic<uint64_t> uploads_{0}, committed_{0}, aborted_{0}, bytes_{0}, pages_cached_{0};
 };
 

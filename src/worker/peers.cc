@@ -1,4 +1,4 @@
-#include "worker/peer_blocks.h"
+#include "worker/peers.h"
 
 #include <fmt/format.h>
 
@@ -7,16 +7,23 @@
 
 namespace sluice::worker {
 
-PeerBlocks::PeerBlocks(Cluster* cluster, std::string token)
+Peers::Peers(Cluster* cluster, std::string token)
     : cluster_(cluster), token_(std::move(token)), http_([] {
         ufs::CurlClientOptions o;
         o.max_retries = 0;
         o.connect_timeout = std::chrono::milliseconds(500);
         o.request_timeout = std::chrono::seconds(60);
         return o;
+      }()),
+      control_http_([] {
+        ufs::CurlClientOptions o;
+        o.max_retries = 1;
+        o.connect_timeout = std::chrono::milliseconds(300);
+        o.request_timeout = std::chrono::seconds(2);
+        return o;
       }()) {}
 
-std::optional<Result<size_t>> PeerBlocks::ReadRemote(std::string_view path,
+std::optional<Result<size_t>> Peers::ReadRemote(std::string_view path,
                                                      std::string_view version, uint64_t offset,
                                                      std::span<char> out) {
   auto p = cluster_->placement();
@@ -59,6 +66,31 @@ std::optional<Result<size_t>> PeerBlocks::ReadRemote(std::string_view path,
   }
   remote_reads_++;
   return Result<size_t>(resp->sink_bytes);
+}
+
+}  // namespace sluice::worker
+
+namespace sluice::worker {
+
+void Peers::BroadcastChange(const std::string& path) {
+  if (broadcaster_.Pending() > 100000) return;  // hopelessly behind: the TTL still bounds it
+  broadcaster_.Submit([this, path] {
+    auto p = cluster_->placement();
+    for (const auto& m : p->members()) {
+      if (cluster_->IsSelf(&m)) continue;
+      ufs::HttpRequest r;
+      r.method = "POST";
+      r.url = fmt::format("{}/v1/invalidate?path={}", m.endpoint, ufs::UriEncode(path, true));
+      r.headers = {fmt::format("{}: 1", kHopHeader),
+                   fmt::format("{}: {}", kRingHeader, cluster_->fingerprint())};
+      if (!token_.empty()) r.headers.push_back("Authorization: Bearer " + token_);
+      auto resp = control_http_.Perform(r);
+      if (!resp.ok() || resp->status != 200) {
+        SLUICE_LOG_DEBUG("invalidate {} on {}: {}", path, m.id,
+                         resp.ok() ? std::to_string(resp->status) : resp.status().ToString());
+      }
+    }
+  });
 }
 
 }  // namespace sluice::worker
