@@ -20,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "cli/setup.h"
+#include "common/ports.h"
 #include "ufs/mount_table.h"
 
 namespace sluice::cli {
@@ -65,22 +66,11 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
   _exit(127);
 }
 
-bool PortAnswers(int port) {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  ::close(s);
-  return ok;
-}
-
 // Waits until every child listens; fails if one exits first or after 30 s.
 Status WaitReady(const std::vector<Child>& children, const std::string& dir) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (const auto& c : children) {
-    while (!PortAnswers(c.port)) {
+    while (!LoopbackPortAccepts(c.port)) {
       int st = 0;
       if (waitpid(c.pid, &st, WNOHANG) == c.pid) {
         return Status::Unavailable(
@@ -138,7 +128,7 @@ int Up(const UpFlags& f) {
     if (auto p = ufs::ParseMountSpec(m); !p.ok()) return Fail(p.status());
   }
   for (int i = 0; i < f.workers; ++i) {
-    if (PortAnswers(f.base_port + i)) {
+    if (LoopbackPortAccepts(f.base_port + i)) {
       return Fail(Status::AlreadyExists(
           fmt::format("port {} is taken: is another cluster running? (--base-port)", f.base_port + i)));
     }

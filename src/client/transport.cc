@@ -212,11 +212,13 @@ std::string Transport::Url(const std::string& endpoint, const V1Request& req) co
                      req.query);
 }
 
-Result<ufs::HttpResponse> Transport::CallOne(const std::string& endpoint, const V1Request& req) {
+Result<ufs::HttpResponse> Transport::CallOne(const std::string& endpoint, const V1Request& req,
+                                             const std::string& ring) {
   ufs::HttpRequest r;
   r.method = req.method;
   r.url = Url(endpoint, req);
   r.headers = Headers();
+  if (!ring.empty()) r.headers.push_back("X-Sluice-Ring: " + ring);
   r.body = req.body;
   r.expected_body_size = req.expected_body_size;
   r.sink = req.sink;
@@ -225,8 +227,17 @@ Result<ufs::HttpResponse> Transport::CallOne(const std::string& endpoint, const 
 }
 
 Result<ufs::HttpResponse> Transport::Call(const V1Request& req) {
-  auto view = CurrentView();
-  auto owners = view->placement->Owners(req.path, req.block, options_.max_attempts);
+  auto resp = CallWith(*CurrentView(), req);
+  // Our ring settings are not the cluster's any more (it was reconfigured): take the
+  // cluster's view again and retry once.
+  if (resp.ok() && resp->status == 409 && resp->body.find("RingMismatch") != std::string::npos) {
+    if (std::lock_guard r(refresh_mu_); Refresh().ok()) resp = CallWith(*CurrentView(), req);
+  }
+  return resp;
+}
+
+Result<ufs::HttpResponse> Transport::CallWith(const View& view, const V1Request& req) {
+  auto owners = view.placement->Owners(req.path, req.block, options_.max_attempts);
   // Workers marked down go last: tried only when nobody else answers.
   std::stable_partition(owners.begin(), owners.end(),
                         [&](const placement::Member* m) { return !IsDown(m->endpoint); });
@@ -237,7 +248,7 @@ Result<ufs::HttpResponse> Transport::Call(const V1Request& req) {
   for (const auto* m : owners) {
     if (attempts++ >= options_.max_attempts || Clock::now() >= deadline) break;
     if (attempts > 1) failovers++;
-    auto resp = CallOne(m->endpoint, req);
+    auto resp = CallOne(m->endpoint, req, view.placement->fingerprint());
     if (resp.ok() && resp->status != 503) return resp;
     last = resp.ok() ? ErrorOf(*resp, m->endpoint) : resp.status();
     if (!ShouldFailOver(last)) return last;

@@ -59,8 +59,10 @@ class Transport {
   // Sends `req` to its owners in turn; kUnavailable naming the workers tried when none
   // answered. A 2xx or an application error is returned as the response.
   Result<ufs::HttpResponse> Call(const V1Request& req);
-  // Sends `req` to one worker (no failover).
-  Result<ufs::HttpResponse> CallOne(const std::string& endpoint, const V1Request& req);
+  // Sends `req` to one worker (no failover); with `ring`, as X-Sluice-Ring (the worker
+  // answers 409 RingMismatch when its ring settings differ).
+  Result<ufs::HttpResponse> CallOne(const std::string& endpoint, const V1Request& req,
+                                    const std::string& ring = "");
   std::string Url(const std::string& endpoint, const V1Request& req) const;
   std::vector<std::string> Headers() const;
 
@@ -77,6 +79,7 @@ class Transport {
  private:
   explicit Transport(const ClientOptions& options);
   Status Refresh();
+  Result<ufs::HttpResponse> CallWith(const View& view, const V1Request& req);
   Result<std::shared_ptr<View>> FetchView(const std::string& endpoint);
 
   const ClientOptions options_;

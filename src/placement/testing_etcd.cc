@@ -18,25 +18,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/ports.h"
 #include "ufs/curl_client.h"
 
 namespace sluice::placement::testing {
 namespace {
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 std::string MakeTempDir() {
   const char* tmp = getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe)
@@ -63,7 +49,7 @@ Result<std::unique_ptr<EtcdProcess>> EtcdProcess::Start() {
     std::unique_ptr<EtcdProcess> e(new EtcdProcess());
     e->dir_ = MakeTempDir();
     if (e->dir_.empty()) return Status::IoError("cannot create a temp dir for etcd");
-    int client = FreePort(), peer = FreePort();
+    int client = FreeLoopbackPort(), peer = FreeLoopbackPort();
     if (client <= 0 || peer <= 0 || client == peer) continue;
     e->url_ = fmt::format("http://127.0.0.1:{}", client);
     e->peer_url_ = fmt::format("http://127.0.0.1:{}", peer);

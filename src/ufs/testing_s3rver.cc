@@ -18,34 +18,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/ports.h"
+
 namespace sluice::ufs::testing {
 namespace {
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-bool PortAccepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
 
 std::string FindOnPath(const std::string& name) {
   const char* path = getenv("PATH");  // NOLINT(concurrency-mt-unsafe)
@@ -84,7 +60,7 @@ Result<std::unique_ptr<S3rver>> S3rver::Start(const std::string& bucket) {
   std::string data = s->dir_->path() + "/data";
   std::string log = s->dir_->path() + "/s3rver.log";
   std::filesystem::create_directories(data);
-  int port = FreePort();
+  int port = FreeLoopbackPort();
   if (port <= 0) return Status::Unavailable("no free loopback port for s3rver");
   s->endpoint_ = fmt::format("http://127.0.0.1:{}", port);
 
@@ -125,7 +101,7 @@ Result<std::unique_ptr<S3rver>> S3rver::Start(const std::string& bucket) {
   s->pid_ = pid;
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!PortAccepts(port)) {
+  while (!LoopbackPortAccepts(port)) {
     int wstatus = 0;
     if (waitpid(pid, &wstatus, WNOHANG) == pid) {
       s->pid_ = -1;
