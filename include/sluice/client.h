@@ -134,6 +134,9 @@ class Client {
   virtual std::vector<WorkerReport> ClusterStatus() = 0;
   // The endpoints of the current members.
   virtual std::vector<std::string> Workers() = 0;
+  // How long the workers trust a cached stat (their metadata_ttl): what the FUSE mount
+  // lets the kernel cache entries and attributes for.
+  virtual std::chrono::milliseconds MetadataTtl() = 0;
   virtual ClientStats Stats() const = 0;
 };
 

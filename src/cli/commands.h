@@ -11,5 +11,6 @@ void RegisterWorker(CLI::App* app, int* exit_code);
 void RegisterUp(CLI::App* app, int* exit_code);
 void RegisterClientCommands(CLI::App* app, int* exit_code);  // ls, stat, cat, status
 void RegisterCp(CLI::App* app, int* exit_code);
+void RegisterMount(CLI::App* app, int* exit_code);  // mount, umount
 
 }  // namespace sluice::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   sluice::cli::RegisterUp(&app, &exit_code);
   sluice::cli::RegisterClientCommands(&app, &exit_code);
   sluice::cli::RegisterCp(&app, &exit_code);
+  sluice::cli::RegisterMount(&app, &exit_code);
   sluice::cli::RegisterBench(&app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;

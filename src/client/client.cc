@@ -207,6 +207,8 @@ class ClientImpl final : public Client {
     return out;
   }
 
+  std::chrono::milliseconds MetadataTtl() override { return t_->CurrentView()->metadata_ttl; }
+
   ClientStats Stats() const override {
     return {t_->requests.load(), t_->failovers.load(), t_->ufs_fallbacks.load()};
   }

@@ -134,6 +134,7 @@ Result<std::shared_ptr<View>> Transport::FetchView(const std::string& endpoint) 
   if (view->placement == nullptr) {
     SLUICE_ASSIGN_OR_RETURN(view->placement, placement::Placement::Create(ring, std::move(members)));
   }
+  view->metadata_ttl = std::chrono::milliseconds(j.value("metadata_ttl_ms", int64_t{30000}));
   for (const auto& m : j.value("mounts", json::array())) {
     view->mounts.push_back({m.value("name", ""), m.value("uri", "")});
   }

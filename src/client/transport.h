@@ -36,6 +36,7 @@ struct MountInfo {
 struct View {
   std::shared_ptr<const placement::Placement> placement;
   std::vector<MountInfo> mounts;
+  std::chrono::milliseconds metadata_ttl{30000};  // the workers' (for kernel caches)
 };
 
 struct V1Request {

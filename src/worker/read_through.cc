@@ -469,8 +469,15 @@ void ReadThroughCache::MaybeReadAhead(const Target& t, uint64_t offset, uint64_t
 void ReadThroughCache::Invalidate(std::string_view path) { DropCached(path, nullptr); }
 
 void ReadThroughCache::InvalidateStat(std::string_view path) {
-  auto r = mounts_->Resolve(path);
-  if (r.ok() && r->store) metadata_.Invalidate(r->ObjectUri());
+  // The path's own stat, and its directories' (one may have been cached as missing
+  // before this object created it, or as present before its last object went).
+  for (std::string_view p = path; p.size() > 1;) {
+    auto r = mounts_->Resolve(p);
+    if (r.ok() && r->store) metadata_.Invalidate(r->ObjectUri());
+    size_t slash = p.rfind('/');
+    if (slash == 0 || slash == std::string_view::npos) break;
+    p = p.substr(0, slash);
+  }
 }
 
 size_t ReadThroughCache::Forget(std::string_view path, const ufs::ObjectInfo& known) {

@@ -113,7 +113,8 @@ class ReadThroughCache {
 
   // Forgets the metadata and cached pages of `path` (its current version).
   void Invalidate(std::string_view path);
-  // Forgets the cached stat (or miss) of `path` only; its pages stay (keyed by version).
+  // Forgets the cached stat (or miss) of `path` and of its directories; pages stay (they
+  // are keyed by version).
   void InvalidateStat(std::string_view path);
   // Forgets the metadata of `path` and the cached pages of the version `known` names
   // (for callers that know the version from a listing). Returns pages dropped.

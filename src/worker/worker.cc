@@ -226,6 +226,8 @@ nlohmann::json Worker::ClusterJson() {
   for (const auto& m : engine_.mounts->List()) mounts.push_back({{"name", m.name}, {"uri", m.uri}});
   for (const auto& r : engine_.mounts->Roots()) mounts.push_back({{"name", r.name}, {"uri", r.uri}});
   j["mounts"] = mounts;
+  j["metadata_ttl_ms"] =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.cache.metadata_ttl).count();
   return j;
 }
 

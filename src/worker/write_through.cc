@@ -62,6 +62,7 @@ Result<ufs::ObjectInfo> Upload::Commit() {
   Result<ufs::ObjectInfo> info = writer_->Close();
   // Whatever happened, the old cached view of this path is no longer trustworthy.
   owner_->cache_->Invalidate(path_);
+  owner_->cache_->InvalidateStat(path_);  // and its directories' (created or emptied)
   if (owner_->on_change_) owner_->on_change_(path_);
   if (!info.ok()) {
     owner_->aborted_++;
@@ -132,6 +133,7 @@ Status WriteThrough::Delete(std::string_view path) {
   }
   Status s = r.store->Delete(r.key);
   cache_->Invalidate(path);
+  cache_->InvalidateStat(path);
   if (on_change_) on_change_(std::string(path));
   return s;
 }

@@ -1,0 +1,594 @@
+#include "fuse/fs.h"
+
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/logging.h"
+#include "fuse/errno_map.h"
+
+namespace sluice::fuse {
+namespace {
+
+SluiceFs* Fs(fuse_req_t req) { return static_cast<SluiceFs*>(fuse_req_userdata(req)); }
+FileHandle* Handle(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
+
+void ReplyErr(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoOf(s)); }
+
+// The last path component of a listed path ("/m/a/b/" -> "b", "/m/a/x" -> "x").
+std::string BaseName(std::string_view p) {
+  while (p.size() > 1 && p.back() == '/') p.remove_suffix(1);
+  size_t slash = p.rfind('/');
+  return std::string(slash == std::string_view::npos ? p : p.substr(slash + 1));
+}
+
+ObjectStat DirStat(const std::string& path) {
+  ObjectStat s;
+  s.path = path;
+  s.is_dir = true;
+  return s;
+}
+
+// Reads a whole staging file from the start, for the upload.
+Client::Source StagingSource(int fd) {
+  auto offset = std::make_shared<off_t>(0);
+  return [fd, offset](std::span<char> out) -> Result<size_t> {
+    ssize_t n = ::pread(fd, out.data(), out.size(), *offset);
+    if (n < 0) return Status::IoError(fmt::format("staging file: {}", strerror(errno)));
+    *offset += n;
+    return static_cast<size_t>(n);
+  };
+}
+
+}  // namespace
+
+SluiceFs::SluiceFs(MountOptions options)
+    : options_(std::move(options)), uid_(getuid()), gid_(getgid()) {}
+
+void SluiceFs::Attach(std::unique_ptr<Client> client) {
+  client_ = std::move(client);
+  auto ttl = options_.attr_timeout.count() >= 0 ? options_.attr_timeout : client_->MetadataTtl();
+  timeout_ = std::chrono::duration<double>(ttl).count();
+}
+
+SluiceFs::~SluiceFs() = default;
+
+struct stat SluiceFs::AttrOf(fuse_ino_t ino, const ObjectStat& s) const {
+  struct stat st {};
+  st.st_ino = ino;
+  st.st_uid = uid_;
+  st.st_gid = gid_;
+  if (s.is_dir) {
+    st.st_mode = S_IFDIR | (ReadOnly() ? 0555 : 0755);
+    st.st_nlink = 2;
+  } else {
+    st.st_mode = S_IFREG | (ReadOnly() ? 0444 : 0644);
+    st.st_nlink = 1;
+    st.st_size = static_cast<off_t>(s.size);
+    st.st_blocks = static_cast<blkcnt_t>((s.size + 511) / 512);
+  }
+  st.st_blksize = 1 << 20;
+  st.st_mtim.tv_sec = s.mtime_ns / 1000000000;
+  st.st_mtim.tv_nsec = s.mtime_ns % 1000000000;
+  st.st_atim = st.st_mtim;
+  st.st_ctim = st.st_mtim;
+  return st;
+}
+
+Result<ObjectStat> SluiceFs::StatPath(const std::string& path) {
+  if (path == "/") return DirStat("/");
+  {
+    std::lock_guard lock(mu_);
+    if (local_dirs_.count(path)) return DirStat(path);
+    if (auto it = writing_.find(path); it != writing_.end()) {
+      struct stat st {};
+      ::fstat(it->second->staging_fd, &st);
+      ObjectStat s;
+      s.path = path;
+      s.size = static_cast<uint64_t>(st.st_size);
+      s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+      return s;
+    }
+  }
+  return client_->Stat(path);
+}
+
+void SluiceFs::ReplyEntry(fuse_req_t req, const std::string& path, const ObjectStat& s) {
+  fuse_entry_param e{};
+  e.ino = inodes_.Lookup(path);
+  e.attr = AttrOf(e.ino, s);
+  e.attr_timeout = Timeout();
+  e.entry_timeout = Timeout();
+  if (fuse_reply_entry(req, &e) != 0) inodes_.Forget(e.ino, 1);  // the request was interrupted
+}
+
+void SluiceFs::Init(fuse_conn_info* conn) {
+  conn->max_readahead = options_.max_readahead;
+  conn->max_read = options_.max_readahead;  // must match -o max_read
+  conn->max_write = 1 << 20;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;  // writes go through us in order
+}
+
+// lookup: the child's stat; a missing name is a negative entry cached for the TTL.
+void SluiceFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto dir = inodes_.Path(parent);
+  if (!dir) return (void)fuse_reply_err(req, ESTALE);
+  const std::string path = ChildPath(*dir, name);
+  auto st = StatPath(path);
+  if (!st.ok()) {
+    if (st.status().code() == StatusCode::kNotFound) {
+      fuse_entry_param e{};
+      e.ino = 0;
+      e.entry_timeout = Timeout();
+      return (void)fuse_reply_entry(req, &e);
+    }
+    return ReplyErr(req, st.status());
+  }
+  ReplyEntry(req, path, *st);
+}
+
+void SluiceFs::GetAttr(fuse_req_t req, fuse_ino_t ino) {
+  auto path = inodes_.Path(ino);
+  if (!path) return (void)fuse_reply_err(req, ESTALE);
+  auto st = StatPath(*path);
+  if (!st.ok()) return ReplyErr(req, st.status());
+  struct stat attr = AttrOf(ino, *st);
+  fuse_reply_attr(req, &attr, Timeout());
+}
+
+// setattr: only sizes of files being written (truncate) and times (ignored: objects keep
+// the store's time); mode and owner changes are EPERM.
+void SluiceFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                       fuse_file_info* fi) {
+  auto path = inodes_.Path(ino);
+  if (!path) return (void)fuse_reply_err(req, ESTALE);
+  // Modes and owners cannot be stored; setting the ones we report anyway (cp -p, mv) is a
+  // no-op, any other is EPERM.
+  if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    auto st = StatPath(*path);
+    if (!st.ok()) return ReplyErr(req, st.status());
+    struct stat now = AttrOf(ino, *st);
+    if (((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (now.st_mode & 07777)) ||
+        ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != uid_) ||
+        ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != gid_)) {
+      return (void)fuse_reply_err(req, EPERM);
+    }
+  }
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    FileHandle* h = fi != nullptr ? Handle(fi) : nullptr;
+    if (h == nullptr) {
+      std::lock_guard lock(mu_);
+      auto it = writing_.find(*path);
+      h = it == writing_.end() ? nullptr : it->second;
+    }
+    if (h == nullptr || h->staging_fd < 0) return (void)fuse_reply_err(req, ReadOnly() ? EROFS : ENOTSUP);
+    std::lock_guard lock(h->mu);
+    if (::ftruncate(h->staging_fd, attr->st_size) != 0) return (void)fuse_reply_err(req, errno);
+    h->dirty = true;
+  }
+  GetAttr(req, ino);
+}
+
+Result<std::vector<SluiceFs::DirEntry>> SluiceFs::ListDir(const std::string& path) {
+  std::vector<DirEntry> out;
+  std::string token;
+  do {
+    SLUICE_ASSIGN_OR_RETURN(auto page, client_->List(path, "/", token, 1000));
+    for (const auto& p : page.prefixes) out.push_back({BaseName(p), DirStat(p)});
+    for (const auto& o : page.objects) {
+      std::string name = BaseName(o.path);
+      if (!name.empty()) out.push_back({name, o});
+    }
+    token = page.next_token;
+  } while (!token.empty());
+  std::lock_guard lock(mu_);
+  const std::string dir = path == "/" ? "/" : path + "/";
+  for (const auto& d : local_dirs_) {
+    if (d.starts_with(dir) && d.find('/', dir.size()) == std::string::npos) {
+      std::string name = d.substr(dir.size());
+      if (std::none_of(out.begin(), out.end(), [&](const auto& e) { return e.name == name; })) {
+        out.push_back({name, DirStat(d)});
+      }
+    }
+  }
+  return out;
+}
+
+// opendir: the whole listing, page by page, held by the handle (readdir offsets index it).
+void SluiceFs::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto path = inodes_.Path(ino);
+  if (!path) return (void)fuse_reply_err(req, ESTALE);
+  auto entries = ListDir(*path);
+  if (!entries.ok()) return ReplyErr(req, entries.status());
+  auto* d = new DirHandle{std::move(entries).value()};
+  fi->fh = reinterpret_cast<uint64_t>(d);
+  fi->cache_readdir = 0;
+  if (fuse_reply_open(req, fi) != 0) delete d;
+}
+
+void SluiceFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       fuse_file_info* fi, bool plus) {
+  auto* d = reinterpret_cast<DirHandle*>(fi->fh);
+  auto path = inodes_.Path(ino);
+  if (!path) return (void)fuse_reply_err(req, ESTALE);
+  std::string buf(size, '\0');
+  size_t used = 0;
+  // Offsets: 0 ".", 1 "..", 2 + i entries[i]; each entry records the next offset.
+  for (off_t i = off; i < static_cast<off_t>(d->entries.size()) + 2; ++i) {
+    std::string name;
+    ObjectStat st;
+    if (i == 0) {
+      name = ".";
+      st = DirStat(*path);
+    } else if (i == 1) {
+      name = "..";
+      st = DirStat("/");
+    } else {
+      name = d->entries[i - 2].name;
+      st = d->entries[i - 2].stat;
+    }
+    size_t n;
+    if (plus) {
+      fuse_entry_param e{};
+      bool real = i >= 2;
+      std::string child = real ? ChildPath(*path, name.c_str()) : "";
+      e.ino = real ? inodes_.Lookup(child) : (i == 0 ? ino : kRootInode);
+      e.attr = AttrOf(e.ino, st);
+      e.attr_timeout = Timeout();
+      e.entry_timeout = real ? Timeout() : 0;
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &e, i + 1);
+      if (n > size - used) {
+        if (real) inodes_.Forget(e.ino, 1);  // not returned: the kernel holds no reference
+        break;
+      }
+    } else {
+      struct stat attr = AttrOf(i < 2 ? ino : 0, st);
+      n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &attr, i + 1);
+      if (n > size - used) break;
+    }
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void SluiceFs::ReleaseDir(fuse_req_t req, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+// open: reads get a Reader pinned to the current version; the kernel keeps its cached
+// pages (keep_cache) only when that version is the one it cached last time. Writing needs
+// O_TRUNC (a whole new object): writing into an existing object is ENOTSUP.
+void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto path = inodes_.Path(ino);
+  if (!path) return (void)fuse_reply_err(req, ESTALE);
+  auto h = std::make_unique<FileHandle>();
+  h->path = *path;
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+    if (ReadOnly()) return (void)fuse_reply_err(req, EROFS);
+    if (!(fi->flags & O_TRUNC)) return (void)fuse_reply_err(req, ENOTSUP);
+    std::string dir = options_.staging_dir.empty() ? std::filesystem::temp_directory_path().string()
+                                                   : options_.staging_dir;
+    h->staging_fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (h->staging_fd < 0) return (void)fuse_reply_err(req, errno);
+    h->dirty = true;  // even an empty file replaces the object
+    fi->direct_io = 1;
+    std::lock_guard lock(mu_);
+    writing_[*path] = h.get();
+  } else {
+    auto reader = client_->Open(*path);
+    if (!reader.ok()) return ReplyErr(req, reader.status());
+    h->reader = std::move(reader).value();
+    std::lock_guard lock(mu_);
+    auto& seen = versions_[*path];
+    fi->keep_cache = seen == h->reader->stat().version ? 1 : 0;
+    seen = h->reader->stat().version;
+  }
+  FileHandle* raw = h.release();
+  fi->fh = reinterpret_cast<uint64_t>(raw);
+  if (fuse_reply_open(req, fi) != 0) {
+    std::lock_guard lock(mu_);
+    writing_.erase(raw->path);
+    if (raw->staging_fd >= 0) ::close(raw->staging_fd);
+    delete raw;
+  }
+}
+
+// read: a sequential reader continues its Reader (which reads ahead); others read at
+// their offset. One handle's reads are served one at a time.
+void SluiceFs::Read(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi) {
+  FileHandle* h = Handle(fi);
+  thread_local std::string buf;
+  if (buf.size() < size) buf.resize(size);
+  std::lock_guard lock(h->mu);
+  if (h->staging_fd >= 0) {
+    ssize_t n = ::pread(h->staging_fd, buf.data(), size, off);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    return (void)fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
+  }
+  size_t done = 0;
+  if (static_cast<uint64_t>(off) == h->next_offset) {
+    h->reader->Seek(static_cast<uint64_t>(off));
+    while (done < size) {
+      auto n = h->reader->Read(std::span<char>(buf.data() + done, size - done));
+      if (!n.ok()) return ReplyErr(req, n.status());
+      if (*n == 0) break;
+      done += *n;
+    }
+  } else {
+    auto n = h->reader->ReadAt(static_cast<uint64_t>(off), std::span<char>(buf.data(), size));
+    if (!n.ok()) return ReplyErr(req, n.status());
+    done = *n;
+  }
+  h->next_offset = static_cast<uint64_t>(off) + done;
+  fuse_reply_buf(req, buf.data(), done);
+}
+
+void SluiceFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+                      fuse_file_info* fi) {
+  if (ReadOnly()) return (void)fuse_reply_err(req, EROFS);
+  if (!S_ISREG(mode)) return (void)fuse_reply_err(req, ENOTSUP);
+  auto dir = inodes_.Path(parent);
+  if (!dir) return (void)fuse_reply_err(req, ESTALE);
+  if (*dir == "/") return (void)fuse_reply_err(req, EACCES);  // the root holds mounts only
+  const std::string path = ChildPath(*dir, name);
+  auto h = std::make_unique<FileHandle>();
+  h->path = path;
+  std::string staging = options_.staging_dir.empty()
+                            ? std::filesystem::temp_directory_path().string()
+                            : options_.staging_dir;
+  h->staging_fd = ::open(staging.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (h->staging_fd < 0) return (void)fuse_reply_err(req, errno);
+  h->dirty = true;
+  fi->direct_io = 1;
+  FileHandle* raw = h.release();
+  fi->fh = reinterpret_cast<uint64_t>(raw);
+  {
+    std::lock_guard lock(mu_);
+    writing_[path] = raw;
+    versions_.erase(path);
+  }
+  fuse_entry_param e{};
+  e.ino = inodes_.Lookup(path);
+  ObjectStat st;
+  st.path = path;
+  st.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  e.attr = AttrOf(e.ino, st);
+  e.attr_timeout = 0;  // the size grows while written
+  e.entry_timeout = Timeout();
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    inodes_.Forget(e.ino, 1);
+    std::lock_guard lock(mu_);
+    writing_.erase(path);
+    ::close(raw->staging_fd);
+    delete raw;
+  }
+}
+
+// write: into the staging file, at any offset (the file is new: random writes are fine).
+void SluiceFs::Write(fuse_req_t req, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+  FileHandle* h = Handle(fi);
+  if (h->staging_fd < 0) return (void)fuse_reply_err(req, EBADF);
+  std::lock_guard lock(h->mu);
+  ssize_t n = ::pwrite(h->staging_fd, buf, size, off);
+  if (n < 0) return (void)fuse_reply_err(req, errno);
+  h->dirty = true;
+  fuse_reply_write(req, static_cast<size_t>(n));
+}
+
+// Writes the staged bytes through the cluster (one new object version). REQUIRES: h->mu.
+Status SluiceFs::Upload(FileHandle* h) {
+  if (h->staging_fd < 0 || !h->dirty) return Status::OK();
+  struct stat st {};
+  if (::fstat(h->staging_fd, &st) != 0) return Status::IoError(strerror(errno));
+  auto r = client_->Write(h->path, static_cast<uint64_t>(st.st_size), StagingSource(h->staging_fd));
+  if (!r.ok()) {
+    SLUICE_LOG_WARN("writing {} failed: {}", h->path, r.status().ToString());
+    return r.status();
+  }
+  h->dirty = false;
+  std::string parent = h->path.substr(0, h->path.rfind('/'));
+  std::lock_guard lock(mu_);
+  versions_[h->path] = r->version;
+  // The directory now exists in the store: it no longer needs to be remembered.
+  for (std::string d = parent; !d.empty() && d != "/"; d = d.substr(0, d.rfind('/'))) {
+    local_dirs_.erase(d);
+  }
+  return Status::OK();
+}
+
+// flush (every close) and fsync: the object is written through now; its errors reach close.
+void SluiceFs::Flush(fuse_req_t req, fuse_file_info* fi) {
+  FileHandle* h = Handle(fi);
+  std::lock_guard lock(h->mu);
+  fuse_reply_err(req, ErrnoOf(Upload(h)));
+}
+
+void SluiceFs::Release(fuse_req_t req, fuse_file_info* fi) {
+  FileHandle* h = Handle(fi);
+  {
+    std::lock_guard lock(h->mu);
+    (void)Upload(h);  // normally done by flush already
+    if (h->staging_fd >= 0) {
+      ::close(h->staging_fd);
+      std::lock_guard l(mu_);
+      if (auto it = writing_.find(h->path); it != writing_.end() && it->second == h) {
+        writing_.erase(it);
+      }
+    }
+  }
+  delete h;
+  fuse_reply_err(req, 0);
+}
+
+void SluiceFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (ReadOnly()) return (void)fuse_reply_err(req, EROFS);
+  auto dir = inodes_.Path(parent);
+  if (!dir) return (void)fuse_reply_err(req, ESTALE);
+  const std::string path = ChildPath(*dir, name);
+  auto st = client_->Stat(path);
+  if (!st.ok()) return ReplyErr(req, st.status());
+  if (st->is_dir) return (void)fuse_reply_err(req, EISDIR);
+  Status s = client_->Delete(path);
+  {
+    std::lock_guard lock(mu_);
+    versions_.erase(path);
+  }
+  fuse_reply_err(req, ErrnoOf(s));
+}
+
+// mkdir: remembered in this mount until a file is written below it.
+void SluiceFs::MkDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (ReadOnly()) return (void)fuse_reply_err(req, EROFS);
+  auto dir = inodes_.Path(parent);
+  if (!dir) return (void)fuse_reply_err(req, ESTALE);
+  if (*dir == "/") return (void)fuse_reply_err(req, EACCES);  // mounts come from the cluster
+  const std::string path = ChildPath(*dir, name);
+  if (auto st = StatPath(path); st.ok()) return (void)fuse_reply_err(req, EEXIST);
+  {
+    std::lock_guard lock(mu_);
+    local_dirs_.insert(path);
+  }
+  ReplyEntry(req, path, DirStat(path));
+}
+
+void SluiceFs::RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  if (ReadOnly()) return (void)fuse_reply_err(req, EROFS);
+  auto dir = inodes_.Path(parent);
+  if (!dir) return (void)fuse_reply_err(req, ESTALE);
+  const std::string path = ChildPath(*dir, name);
+  auto st = StatPath(path);
+  if (!st.ok()) return ReplyErr(req, st.status());
+  if (!st->is_dir) return (void)fuse_reply_err(req, ENOTDIR);
+  auto entries = ListDir(path);
+  if (!entries.ok()) return ReplyErr(req, entries.status());
+  if (!entries->empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
+  std::lock_guard lock(mu_);
+  local_dirs_.erase(path);
+  fuse_reply_err(req, 0);
+}
+
+// rename: files only, as a copy through the cluster and a delete (not atomic); a
+// directory is EXDEV, so mv falls back to copying its files.
+void SluiceFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+                      const char* newname, unsigned int flags) {
+  if (ReadOnly()) return (void)fuse_reply_err(req, EROFS);
+  if (flags != 0) return (void)fuse_reply_err(req, EINVAL);  // RENAME_NOREPLACE / EXCHANGE
+  auto from_dir = inodes_.Path(parent);
+  auto to_dir = inodes_.Path(newparent);
+  if (!from_dir || !to_dir) return (void)fuse_reply_err(req, ESTALE);
+  const std::string from = ChildPath(*from_dir, name), to = ChildPath(*to_dir, newname);
+  auto st = StatPath(from);
+  if (!st.ok()) return ReplyErr(req, st.status());
+  if (st->is_dir) return (void)fuse_reply_err(req, EXDEV);
+  auto reader = client_->Open(from);
+  if (!reader.ok()) return ReplyErr(req, reader.status());
+  Reader* r = reader->get();
+  auto copied = client_->Write(to, r->stat().size, [r](std::span<char> out) { return r->Read(out); });
+  if (!copied.ok()) return ReplyErr(req, copied.status());
+  Status s = client_->Delete(from);
+  if (!s.ok()) return ReplyErr(req, s);
+  inodes_.Rename(from, to);
+  {
+    std::lock_guard lock(mu_);
+    versions_.erase(from);
+    versions_[to] = copied->version;
+  }
+  fuse_reply_err(req, 0);
+}
+
+// statfs: the cluster's capacity and use (refreshed at most every 5 s).
+void SluiceFs::StatFs(fuse_req_t req) {
+  std::lock_guard lock(mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (now - statfs_at_ > std::chrono::seconds(5)) {
+    uint64_t capacity = 0, used = 0;
+    for (const auto& w : client_->ClusterStatus()) {
+      capacity += w.capacity_bytes;
+      used += w.used_bytes;
+    }
+    const uint64_t bs = 1 << 20;
+    statfs_ = {};
+    statfs_.f_bsize = bs;
+    statfs_.f_frsize = bs;
+    statfs_.f_blocks = capacity / bs;
+    statfs_.f_bfree = capacity > used ? (capacity - used) / bs : 0;
+    statfs_.f_bavail = statfs_.f_bfree;
+    statfs_.f_files = 1ULL << 32;
+    statfs_.f_ffree = 1ULL << 32;
+    statfs_.f_namemax = 1024;
+    statfs_at_ = now;
+  }
+  fuse_reply_statfs(req, &statfs_);
+}
+
+const fuse_lowlevel_ops* SluiceFs::Ops() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o{};
+    o.init = [](void* fs, fuse_conn_info* conn) { static_cast<SluiceFs*>(fs)->Init(conn); };
+    o.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Lookup(r, p, n); };
+    o.forget = [](fuse_req_t r, fuse_ino_t i, uint64_t n) {
+      Fs(r)->Forget(i, n);
+      fuse_reply_none(r);
+    };
+    o.forget_multi = [](fuse_req_t r, size_t count, fuse_forget_data* f) {
+      for (size_t i = 0; i < count; ++i) Fs(r)->Forget(f[i].ino, f[i].nlookup);
+      fuse_reply_none(r);
+    };
+    o.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info*) { Fs(r)->GetAttr(r, i); };
+    o.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info* fi) {
+      Fs(r)->SetAttr(r, i, a, s, fi);
+    };
+    o.opendir = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->OpenDir(r, i, fi); };
+    o.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* fi) {
+      Fs(r)->ReadDir(r, i, s, o, fi, false);
+    };
+    o.readdirplus = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* fi) {
+      Fs(r)->ReadDir(r, i, s, o, fi, true);
+    };
+    o.releasedir = [](fuse_req_t r, fuse_ino_t, fuse_file_info* fi) { Fs(r)->ReleaseDir(r, fi); };
+    o.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* fi) { Fs(r)->Open(r, i, fi); };
+    o.read = [](fuse_req_t r, fuse_ino_t, size_t s, off_t o, fuse_file_info* fi) {
+      Fs(r)->Read(r, s, o, fi);
+    };
+    o.create = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t m, fuse_file_info* fi) {
+      Fs(r)->Create(r, p, n, m, fi);
+    };
+    o.write = [](fuse_req_t r, fuse_ino_t, const char* b, size_t s, off_t o, fuse_file_info* fi) {
+      Fs(r)->Write(r, b, s, o, fi);
+    };
+    o.flush = [](fuse_req_t r, fuse_ino_t, fuse_file_info* fi) { Fs(r)->Flush(r, fi); };
+    o.fsync = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info* fi) { Fs(r)->Flush(r, fi); };
+    o.release = [](fuse_req_t r, fuse_ino_t, fuse_file_info* fi) { Fs(r)->Release(r, fi); };
+    o.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Unlink(r, p, n); };
+    o.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t) { Fs(r)->MkDir(r, p, n); };
+    o.rmdir = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->RmDir(r, p, n); };
+    o.rename = [](fuse_req_t r, fuse_ino_t p, const char* n, fuse_ino_t np, const char* nn,
+                  unsigned int f) { Fs(r)->Rename(r, p, n, np, nn, f); };
+    o.statfs = [](fuse_req_t r, fuse_ino_t) { Fs(r)->StatFs(r); };
+    // What an object store cannot do, said plainly (instead of ENOSYS).
+    o.link = [](fuse_req_t r, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(r, ENOTSUP); };
+    o.symlink = [](fuse_req_t r, const char*, fuse_ino_t, const char*) {
+      fuse_reply_err(r, ENOTSUP);
+    };
+    o.mknod = [](fuse_req_t r, fuse_ino_t, const char*, mode_t, dev_t) {
+      fuse_reply_err(r, ENOTSUP);
+    };
+    return o;
+  }();
+  return &ops;
+}
+
+}  // namespace sluice::fuse

@@ -1,0 +1,98 @@
+// SluiceFs: the state behind the low-level FUSE operations (fs.cc); internal to src/fuse.
+// The operations themselves are static trampolines in fs.cc that find this object through
+// fuse_req_userdata.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse3/fuse_lowlevel.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "fuse/inode_table.h"
+#include "fuse/sluice_fs.h"
+#include "sluice/client.h"
+
+namespace sluice::fuse {
+
+// An open file: a Reader for reads, or a staging file for writes.
+struct FileHandle {
+  std::mutex mu;
+  std::string path;
+  std::unique_ptr<Reader> reader;
+  uint64_t next_offset = 0;  // where a sequential reader's next read starts
+  int staging_fd = -1;       // >= 0: a file being written
+  bool dirty = false;        // staged bytes not yet written through
+};
+
+class SluiceFs {
+ public:
+  explicit SluiceFs(MountOptions options);
+  ~SluiceFs();
+  // The client, once connected (after the process detached; before the loop serves).
+  void Attach(std::unique_ptr<Client> client);
+  static const fuse_lowlevel_ops* Ops();
+
+  // The operations (see fs.cc for each one's contract).
+  void Init(fuse_conn_info* conn);
+  void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void Forget(fuse_ino_t ino, uint64_t n) { inodes_.Forget(ino, n); }
+  void GetAttr(fuse_req_t req, fuse_ino_t ino);
+  void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
+  void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+               bool plus);
+  void ReleaseDir(fuse_req_t req, fuse_file_info* fi);
+  void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  void Read(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi);
+  void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi);
+  void Write(fuse_req_t req, const char* buf, size_t size, off_t off, fuse_file_info* fi);
+  void Flush(fuse_req_t req, fuse_file_info* fi);
+  void Release(fuse_req_t req, fuse_file_info* fi);
+  void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void RmDir(fuse_req_t req, fuse_ino_t parent, const char* name);
+  void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags);
+  void StatFs(fuse_req_t req);
+
+ private:
+  struct DirEntry {
+    std::string name;
+    ObjectStat stat;
+  };
+  struct DirHandle {
+    std::vector<DirEntry> entries;
+  };
+
+  double Timeout() const { return timeout_; }
+  struct stat AttrOf(fuse_ino_t ino, const ObjectStat& s) const;
+  // The stat of a path: a directory made by mkdir, a file being written, or the cluster's.
+  Result<ObjectStat> StatPath(const std::string& path);
+  void ReplyEntry(fuse_req_t req, const std::string& path, const ObjectStat& s);
+  Status Upload(FileHandle* h);
+  Result<std::vector<DirEntry>> ListDir(const std::string& path);
+  bool ReadOnly() const { return options_.read_only; }
+
+  std::unique_ptr<Client> client_;
+  const MountOptions options_;
+  double timeout_ = 1.0;  // seconds the kernel may cache entries and attributes
+  InodeTable inodes_;
+  const uid_t uid_;
+  const gid_t gid_;
+
+  std::mutex mu_;
+  std::unordered_map<std::string, std::string> versions_;  // path -> version last opened
+  std::set<std::string> local_dirs_;                       // made by mkdir, still empty
+  std::map<std::string, FileHandle*> writing_;             // files open for writing
+  std::chrono::steady_clock::time_point statfs_at_;
+  struct statvfs statfs_ {};
+};
+
+}  // namespace sluice::fuse

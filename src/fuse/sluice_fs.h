@@ -1,0 +1,50 @@
+// The FUSE mount: the cluster's namespace as a POSIX directory tree (docs/fuse.md), with
+// the libfuse3 low-level API, multi-threaded, over the client library.
+//
+// MOUNTPOINT/NAME/a/b is object a/b of mount NAME. Reads go through a per-open Reader
+// (read-ahead for sequential readers, one object version per open); the kernel keeps a
+// file's pages across opens (`keep_cache`) while its version is unchanged, and caches
+// entries and attributes for the workers' metadata TTL. Writes (create or open with
+// O_TRUNC, then write, flush/fsync/close) are staged in an unlinked local file and written
+// through the cluster to the under store on flush; the object appears whole or not at all.
+// What an object store cannot do fails with a clear errno: writing into an existing file
+// without O_TRUNC (ENOTSUP), hard and symbolic links (ENOTSUP), chmod/chown (EPERM),
+// renaming a directory (EXDEV: mv then copies). Renaming a file is a copy and a delete,
+// not atomic. mkdir makes a directory that exists in this mount until a file is written
+// below it (object stores have no empty directories).
+//
+// Thread-safety: Run blocks; the file system serves the kernel from several threads.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "sluice/client.h"
+#include "sluice/status.h"
+
+namespace sluice::fuse {
+
+struct MountOptions {
+  std::string mountpoint;
+  bool read_only = false;   // -o ro
+  bool foreground = false;  // else the process detaches once mounted
+  bool allow_other = false;
+  int max_threads = 16;
+  uint32_t max_readahead = 1 << 20;  // kernel read-ahead and largest read request
+  // Entry and attribute cache time; negative: the workers' metadata TTL.
+  std::chrono::milliseconds attr_timeout{-1};
+  std::string staging_dir;  // where writes are staged (default: the system temp dir)
+  std::vector<std::string> fuse_options;  // other -o options, passed to libfuse
+};
+
+// Mounts, serves until unmounted (or SIGINT/SIGTERM/SIGHUP, which unmount cleanly) and
+// returns. A stale mount left at `mountpoint` by a crashed process ("Transport endpoint
+// is not connected") is detached first. Errors before mounting (no cluster, a bad mount
+// point) are returned; in background mode the parent returns once mounted.
+Status RunMount(const ClientOptions& client, const MountOptions& options);
+
+// Unmounts `mountpoint` (lazily when busy and `lazy`). kNotFound when nothing is mounted.
+Status Unmount(const std::string& mountpoint, bool lazy);
+
+}  // namespace sluice::fuse
