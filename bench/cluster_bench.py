@@ -94,8 +94,9 @@ def pick_base_port(n):
 class Cluster:
     """`sluice up --workers N` as a subprocess; stopped with SIGINT (what Ctrl-C does)."""
 
-    def __init__(self, workers, mount_uri, memory, cache_size, metadata_ttl):
-        self.dir = tempfile.mkdtemp(prefix="sluice-bench-up-")
+    def __init__(self, workers, mount_uri, memory, cache_size, metadata_ttl, parent=None):
+        # parent: where its folder (logs, caches) goes; default the system temp dir.
+        self.dir = tempfile.mkdtemp(prefix="sluice-bench-up-", dir=parent)
         self.base = pick_base_port(workers)
         self.workers = workers
         self.log_path = os.path.join(self.dir, "up.log")

@@ -50,6 +50,9 @@ struct ClientOptions {
   int parallelism = 8;               // concurrent block reads per call
   uint64_t chunk_size = 8 << 20;     // bytes per read request of a large read
   uint64_t readahead = 16 << 20;     // a sequential Reader fetches this far ahead
+  // A memory cache of this many bytes on the client (0: none): reads of a known version
+  // (Readers, ReadAll) fetch whole 1 MiB chunks and serve rereads from memory.
+  uint64_t memory_cache = 0;
 };
 
 struct ObjectStat {
@@ -85,6 +88,8 @@ struct ClientStats {
   uint64_t requests = 0;
   uint64_t failovers = 0;      // attempts moved to another worker
   uint64_t ufs_fallbacks = 0;  // reads served by the under store directly
+  uint64_t memory_cache_hits = 0;
+  uint64_t memory_cache_misses = 0;
 };
 
 class Client;

@@ -1,7 +1,7 @@
 // `sluice mount MOUNTPOINT [--cluster ...|--etcd URL] [-o options] [--foreground]` and
 // `sluice umount MOUNTPOINT [--lazy]`: the cluster's namespace as a directory (FUSE).
 // Options: ro, allow_other, attr_timeout=DURATION, max_threads=N, readahead=SIZE,
-// staging=DIR; anything else is passed to libfuse.
+// cache=SIZE (the client's memory cache), staging=DIR; anything else goes to libfuse.
 #include <fmt/format.h>
 
 #include "cli/client_flags.h"
@@ -20,7 +20,7 @@ struct MountFlags {
   bool foreground = false;
 };
 
-Status ApplyOption(const std::string& opt, fuse::MountOptions* m) {
+Status ApplyOption(const std::string& opt, fuse::MountOptions* m, ClientOptions* c) {
   size_t eq = opt.find('=');
   std::string key = opt.substr(0, eq), value = eq == std::string::npos ? "" : opt.substr(eq + 1);
   if (key == "ro") {
@@ -40,6 +40,8 @@ Status ApplyOption(const std::string& opt, fuse::MountOptions* m) {
       return Status::InvalidArgument("-o readahead must be between 4KiB and 16MiB");
     }
     m->max_readahead = static_cast<uint32_t>(size);
+  } else if (key == "cache") {
+    SLUICE_ASSIGN_OR_RETURN(c->memory_cache, ParseSize(value));
   } else if (key == "staging") {
     m->staging_dir = value;
   } else {
@@ -60,7 +62,7 @@ int Mount(const MountFlags& f) {
       size_t j = group.find(',', i);
       if (j == std::string::npos) j = group.size();
       if (j > i) {
-        if (Status s = ApplyOption(group.substr(i, j - i), &m); !s.ok()) return Fail(s);
+        if (Status s = ApplyOption(group.substr(i, j - i), &m, &*co); !s.ok()) return Fail(s);
       }
       i = j + 1;
     }
@@ -78,7 +80,7 @@ void RegisterMount(CLI::App* app, int* exit_code) {
   cmd->add_option("mountpoint", flags->mountpoint, "an empty directory")->required();
   cmd->add_option("-o", flags->options,
                   "ro, allow_other, attr_timeout=30s, max_threads=16, readahead=1MiB, "
-                  "staging=DIR, or libfuse options");
+                  "cache=SIZE, staging=DIR, or libfuse options");
   cmd->add_flag("-f,--foreground", flags->foreground, "stay in the foreground");
   cmd->callback([flags, exit_code] { *exit_code = Mount(*flags); });
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "client/chunk_cache.h"
 #include "client/reader.h"
 #include "client/transport.h"
 #include "common/logging.h"
@@ -53,7 +54,11 @@ struct Piece {
 class ClientImpl final : public Client {
  public:
   ClientImpl(std::unique_ptr<Transport> t)
-      : t_(std::move(t)), pool_(std::max(1, t_->options().parallelism - 1)) {}
+      : t_(std::move(t)), pool_(std::max(1, t_->options().parallelism - 1)) {
+    if (t_->options().memory_cache > 0) {
+      cache_ = std::make_unique<client::ChunkCache>(t_->options().memory_cache);
+    }
+  }
 
   Result<ObjectStat> Stat(const std::string& path) override {
     V1Request req{.op = "stat", .path = path};
@@ -89,8 +94,49 @@ class ClientImpl final : public Client {
   // Reads into `out`; sets *version to the version served (all pieces agree, else retried).
   // A non-empty *version on entry is the version wanted (a Reader's): it is sent with every
   // piece, so a worker whose cached stat names another version stats the object anew.
+  // ReadRemote through the memory cache (ClientOptions::memory_cache) when the caller
+  // names the version: whole 1 MiB chunks are fetched and kept, and served again from
+  // memory while the version holds.
   Result<size_t> ReadVersioned(const std::string& path, uint64_t offset, std::span<char> out,
                                std::string* version) {
+    if (cache_ == nullptr || version == nullptr || version->empty() || out.empty()) {
+      return ReadRemote(path, offset, out, version);
+    }
+    constexpr uint64_t kC = client::ChunkCache::kChunk;
+    const uint64_t first = offset / kC, last = (offset + out.size() - 1) / kC;
+    std::vector<std::shared_ptr<const std::string>> chunks;
+    for (uint64_t i = first; i <= last; ++i) {
+      auto c = cache_->Get(path, *version, i);
+      if (c == nullptr) break;
+      chunks.push_back(std::move(c));
+      if (chunks.back()->size() < kC) break;  // the object ends in this chunk
+    }
+    if (chunks.empty() || (chunks.back()->size() == kC && first + chunks.size() <= last)) {
+      const uint64_t from = (first + chunks.size()) * kC;
+      std::string buf((last + 1) * kC - from, '\0');
+      std::string v = *version;
+      SLUICE_ASSIGN_OR_RETURN(size_t n, ReadRemote(path, from, std::span<char>(buf), &v));
+      for (uint64_t at = 0; at < n; at += kC) {
+        auto c = std::make_shared<const std::string>(buf.substr(at, std::min<uint64_t>(kC, n - at)));
+        cache_->Put(path, *version, from / kC + at / kC, c);
+        chunks.push_back(std::move(c));
+      }
+    }
+    size_t done = 0;
+    for (size_t k = 0; k < chunks.size(); ++k) {
+      const uint64_t start = (first + k) * kC, at = offset + done;
+      if (at < start || at >= start + chunks[k]->size()) break;
+      size_t n = std::min<size_t>(out.size() - done, start + chunks[k]->size() - at);
+      std::memcpy(out.data() + done, chunks[k]->data() + (at - start), n);
+      done += n;
+      if (done == out.size()) break;
+    }
+    return done;
+  }
+
+  // Reads into `out` from the workers (or the under store).
+  Result<size_t> ReadRemote(const std::string& path, uint64_t offset, std::span<char> out,
+                            std::string* version) {
     if (out.empty()) return size_t{0};
     auto view = t_->CurrentView();
     const uint64_t block_size = view->placement->settings().block_size;
@@ -210,7 +256,8 @@ class ClientImpl final : public Client {
   std::chrono::milliseconds MetadataTtl() override { return t_->CurrentView()->metadata_ttl; }
 
   ClientStats Stats() const override {
-    return {t_->requests.load(), t_->failovers.load(), t_->ufs_fallbacks.load()};
+    return {t_->requests.load(), t_->failovers.load(), t_->ufs_fallbacks.load(),
+            cache_ ? cache_->hits() : 0, cache_ ? cache_->misses() : 0};
   }
 
  private:
@@ -315,6 +362,7 @@ class ClientImpl final : public Client {
 
   std::unique_ptr<Transport> t_;
   ThreadPool pool_;
+  std::unique_ptr<client::ChunkCache> cache_;  // null unless memory_cache > 0
 };
 
 // Streams `source` as the body of PUT /v1/write to the owner (no failover once bytes flowed).

@@ -451,3 +451,45 @@ TEST_F(ClientTest, NamesThatNeedEscapingAndEmptyObjects) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+using MemoryCacheTest = client::testing::ClientTest;
+
+TEST_F(MemoryCacheTest, ServesRereadsWithoutTheNetwork) {
+  ClientOptions o = Options();
+  o.memory_cache = 64 << 20;
+  auto client = Connect(o);
+  ASSERT_NE(client, nullptr);
+  const auto& [path, bytes] = *std::max_element(
+      files_.begin(), files_.end(),
+      [](const auto& a, const auto& b) { return a.second.size() < b.second.size(); });
+  for (int pass = 0; pass < 2; ++pass) {
+    auto r = client->Open(path);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    std::string got(bytes.size(), '\0');
+    size_t done = 0;
+    while (done < got.size()) {  // odd-sized reads across chunk edges
+      auto n = (*r)->Read(std::span<char>(got.data() + done, std::min<size_t>(300001, got.size() - done)));
+      ASSERT_TRUE(n.ok()) << n.status().ToString();
+      if (*n == 0) break;
+      done += *n;
+    }
+    EXPECT_EQ(got, bytes) << "pass " << pass;
+    if (pass == 0) {
+      EXPECT_GT(client->Stats().memory_cache_misses, 0u);
+    }
+  }
+  const auto before = client->Stats();
+  auto r = client->Open(path);  // one stat
+  ASSERT_TRUE(r.ok());
+  std::string got(bytes.size(), '\0');
+  ASSERT_EQ(*(*r)->ReadAt(0, std::span<char>(got)), bytes.size());
+  EXPECT_EQ(got, bytes);
+  EXPECT_EQ(client->Stats().requests, before.requests + 1);  // the stat only: bytes from memory
+  EXPECT_GT(client->Stats().memory_cache_hits, before.memory_cache_hits);
+}
+
+}  // namespace
+}  // namespace sluice
