@@ -173,7 +173,7 @@ class Mount:
 class SluiceMount(Mount):
     name = "sluice"
 
-    def __init__(self, store, cache_root, expect, args):
+    def __init__(self, store, cache_root, expect, args, extra_opts=()):
         super().__init__(store, cache_root, expect)
         self.cluster = None
         try:
@@ -181,7 +181,7 @@ class SluiceMount(Mount):
                                    args.metadata_ttl, parent=self.dir)
             env = clean_env({"SLUICE_CLUSTER": self.cluster.cluster})
             cmd = [SLUICE, "mount", self.mp, "-f"]
-            for o in args.sluice_opt:
+            for o in list(args.sluice_opt) + list(extra_opts):
                 cmd += ["-o", o]
             self.spawn(cmd, env)
         except BaseException:
@@ -286,7 +286,8 @@ def run_fio(args, path, mode, workdir):
 
 
 def run_walk(root, objects, threads):
-    """Lists root recursively and reads every file whole; returns (seconds, files)."""
+    """Lists root recursively (a listing error raises) and reads every file whole.
+    Returns seconds, files read, files expected and files whose bytes differ."""
     bufsize = 1 << 20
 
     def read(path):
@@ -302,29 +303,29 @@ def run_walk(root, objects, threads):
             os.close(fd)
         return b"".join(parts)
 
+    def fail(err):
+        raise err
+
     got = {}
     start = time.perf_counter()
     if threads <= 1:
-        for dirpath, _, names in os.walk(root):
+        for dirpath, _, names in os.walk(root, onerror=fail):
             for n in names:
                 p = os.path.join(dirpath, n)
                 got[p] = read(p)
     else:
         import concurrent.futures
-        paths = [os.path.join(d, n) for d, _, names in os.walk(root) for n in names]
+        paths = [os.path.join(d, n) for d, _, names in os.walk(root, onerror=fail) for n in names]
         with concurrent.futures.ThreadPoolExecutor(threads) as ex:
             for p, data in zip(paths, ex.map(read, paths)):
                 got[p] = data
     elapsed = time.perf_counter() - start
     # Checked after the clock stopped.
-    if len(got) != len(objects):
-        raise RuntimeError(f"walk of {root}: {len(got)} files, expected {len(objects)}")
     base = os.path.dirname(root)
-    for p, data in got.items():
-        key = os.path.relpath(p, base)
-        if objects.get(key) != data:
-            raise RuntimeError(f"walk of {root}: {key} differs from the source")
-    return elapsed, len(got)
+    bad = sum(objects.get(os.path.relpath(p, base)) != data for p, data in got.items())
+    return {"seconds": elapsed, "files": len(got), "expected": len(objects), "bad": bad,
+            "files_s": len(got) / elapsed if elapsed > 0 else 0.0,
+            "complete": len(got) == len(objects) and bad == 0}
 
 
 def sha256_of(path):
@@ -341,14 +342,14 @@ def sha256_of(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", type=parse_size, default=1 << 30, help="the fio file (1GiB)")
-    ap.add_argument("--files", type=int, default=10000, help="small files for the walk (10000)")
+    ap.add_argument("--size", type=parse_size, help="the fio file (1GiB; --quick 256MiB)")
+    ap.add_argument("--files", type=int, help="small files for the walk (10000; --quick 1000)")
     ap.add_argument("--file-size", type=parse_size, default=16 << 10, help="(16KiB)")
-    ap.add_argument("--rand-io", type=parse_size, default=64 << 20,
-                    help="bytes of 4 KiB random reads per fio rand pass (64MiB)")
+    ap.add_argument("--rand-io", type=parse_size,
+                    help="bytes of 4 KiB random reads per fio rand pass (64MiB; --quick 16MiB)")
     ap.add_argument("--fio-cap", type=int, default=180,
                     help="seconds after which a fio pass stops (reported as incomplete)")
-    ap.add_argument("--rounds", type=int, default=3, help="hot passes of each kind (medians)")
+    ap.add_argument("--rounds", type=int, help="hot passes of each kind, medians (3; --quick 2)")
     ap.add_argument("--walk-threads", type=int, default=1,
                     help="threads reading the walk's files (1: a plain os.walk loop)")
     ap.add_argument("--tools", default=",".join(TOOLS), help="subset of sluice,rclone,s3fs")
@@ -359,7 +360,10 @@ def main():
     ap.add_argument("--memory", default="1GiB", help="Sluice memory tier per worker")
     ap.add_argument("--cache-size", default="4GiB", help="Sluice disk tier per worker")
     ap.add_argument("--metadata-ttl", default="5m", help="Sluice workers' metadata TTL")
-    ap.add_argument("--sluice-opt", action="append", default=[], help="sluice mount -o OPT")
+    ap.add_argument("--sluice-opt", action="append", default=[],
+                    help="sluice mount -o OPT (every Sluice row)")
+    ap.add_argument("--sluice-variant", action="append", default=[], metavar="OPTS",
+                    help="one more Sluice row mounted with -o OPTS (e.g. cache=2GiB)")
     ap.add_argument("--rclone-arg", action="append", default=[], help="extra rclone mount arg")
     ap.add_argument("--s3fs-opt", action="append", default=[], help="extra s3fs -o option")
     ap.add_argument("--cache-root", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
@@ -367,15 +371,25 @@ def main():
     ap.add_argument("--no-verify", action="store_true",
                     help="skip the untimed sha256 of the fio file through each mount")
     ap.add_argument("--quick", action="store_true",
-                    help="256 MiB, 1000 files, 16 MiB of random reads, 2 rounds: a sanity run")
+                    help="256 MiB, 1000 files, 16 MiB of random reads, 2 rounds: a sanity run "
+                         "(explicit options still win)")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
     args = ap.parse_args()
-    if args.quick:
-        args.size, args.files, args.rand_io, args.rounds = 256 << 20, 1000, 16 << 20, 2
+    full = {"size": 1 << 30, "files": 10000, "rand_io": 64 << 20, "rounds": 3}
+    quick = {"size": 256 << 20, "files": 1000, "rand_io": 16 << 20, "rounds": 2}
+    for k, v in (quick if args.quick else full).items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     tools = [t for t in args.tools.split(",") if t]
     workloads = [w for w in args.workloads.split(",") if w]
     if any(t not in TOOLS for t in tools) or any(w not in WORKLOADS for w in workloads):
         ap.error("--tools is a subset of sluice,rclone,s3fs; --workloads of seq,rand,walk")
+    # Rows: (label, mount class, extra sluice -o options); variants right after "sluice".
+    rows = []
+    for t in tools:
+        rows.append((t, MOUNTS[t], []))
+        if t == "sluice":
+            rows += [(f"sluice -o {v}", SluiceMount, [v]) for v in args.sluice_variant]
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
     if os.geteuid() != 0:
@@ -418,54 +432,74 @@ def main():
             drop_caches()
             warm_tree(store_data)
 
+        def note(text):
+            if text not in notes:
+                notes.append(text)
+
         def measure(tool, w, m):
             if w == "walk":
-                secs, n = run_walk(os.path.join(m.root, "small"), objects, args.walk_threads)
-                return {"files_s": n / secs, "seconds": secs}
+                r = run_walk(os.path.join(m.root, "small"), objects, args.walk_threads)
+                if r["files"] != r["expected"]:
+                    note(f"{tool} walk: the listing gave {r['files']:,} of {r['expected']:,} "
+                         "files (os.walk, no error); its rate (*) is over the files listed")
+                if r["bad"]:
+                    note(f"{tool} walk: {r['bad']:,} files read back with wrong bytes")
+                return r
             r = run_fio(args, os.path.join(m.root, BIG), w, work)
             if not r["complete"]:
-                notes.append(f"{tool} {w}: fio stopped at --fio-cap {args.fio_cap}s after "
-                             f"{r['io_bytes'] / 1e6:,.0f} MB")
+                note(f"{tool} {w}: fio stopped at --fio-cap {args.fio_cap}s after "
+                     f"{r['io_bytes'] / 1e6:,.0f} MB")
             return r
 
         def headline(w, r):
-            return {"seq": f"{r.get('mb_s', 0):,.0f} MB/s", "rand": f"{r.get('iops', 0):,.0f} IOPS",
+            text = {"seq": f"{r.get('mb_s', 0):,.0f} MB/s", "rand": f"{r.get('iops', 0):,.0f} IOPS",
                     "walk": f"{r.get('files_s', 0):,.0f} files/s"}[w]
+            return text if r.get("complete", True) else text + " (incomplete)"
 
-        for tool in tools:
+        for tool, cls, extra in rows:
             for w in workloads:
-                reset_kernel()
-                mount = MOUNTS[tool](store, args.cache_root, BIG if w != "walk" else "small",
-                                     args)
-                reset_kernel()  # the mount's start-up listing aside, nothing cached
-                entry = {"cmd": " ".join(mount.cmd)}
-                u0 = mount.ufs()
-                entry["cold"] = measure(tool, w, mount)
-                u1 = mount.ufs()
-                log(f"{tool} {w} cold: {headline(w, entry['cold'])}")
-                entry["hot"] = []
-                for _ in range(args.rounds):
-                    entry["hot"].append(measure(tool, w, mount))
-                    log(f"{tool} {w} hot: {headline(w, entry['hot'][-1])}")
-                entry["hot_dropped"] = []
-                if not args.no_dropped:
-                    for _ in range(args.rounds):
-                        reset_kernel()
-                        entry["hot_dropped"].append(measure(tool, w, mount))
-                        log(f"{tool} {w} hot, dropped: {headline(w, entry['hot_dropped'][-1])}")
-                u2 = mount.ufs()
-                if u0 is not None:
-                    entry["ufs_cold_bytes"], entry["ufs_cold_ops"] = u1[0] - u0[0], u1[1] - u0[1]
-                    entry["ufs_hot_bytes"], entry["ufs_hot_ops"] = u2[0] - u1[0], u2[1] - u1[1]
-                if w != "walk" and not args.no_verify:
-                    got = sha256_of(os.path.join(mount.root, BIG))
-                    entry["verified"] = got == big_sha
-                    if got != big_sha:
-                        notes.append(f"{tool}: {BIG} read through the mount differs from the "
-                                     "source (sha256)")
-                mount.stop()
-                mount = None
+                entry = {"cmd": "", "hot": [], "hot_dropped": []}
                 results[w][tool] = entry
+                try:
+                    reset_kernel()
+                    expect = BIG if w != "walk" else "small"
+                    mount = (cls(store, args.cache_root, expect, args, extra) if extra
+                             else cls(store, args.cache_root, expect, args))
+                    entry["cmd"] = " ".join(mount.cmd)
+                    reset_kernel()  # the mount's start-up listing aside, nothing cached
+                    u0 = mount.ufs()
+                    entry["cold"] = measure(tool, w, mount)
+                    u1 = mount.ufs()
+                    log(f"{tool} {w} cold: {headline(w, entry['cold'])}")
+                    for _ in range(args.rounds):
+                        entry["hot"].append(measure(tool, w, mount))
+                        log(f"{tool} {w} hot: {headline(w, entry['hot'][-1])}")
+                    if not args.no_dropped:
+                        for _ in range(args.rounds):
+                            reset_kernel()
+                            entry["hot_dropped"].append(measure(tool, w, mount))
+                            log(f"{tool} {w} hot, dropped: "
+                                f"{headline(w, entry['hot_dropped'][-1])}")
+                    u2 = mount.ufs()
+                    if u0 is not None:
+                        entry["ufs_cold_bytes"], entry["ufs_cold_ops"] = (u1[0] - u0[0],
+                                                                          u1[1] - u0[1])
+                        entry["ufs_hot_bytes"], entry["ufs_hot_ops"] = (u2[0] - u1[0],
+                                                                        u2[1] - u1[1])
+                    if w != "walk" and not args.no_verify:
+                        got = sha256_of(os.path.join(mount.root, BIG))
+                        entry["verified"] = got == big_sha
+                        if got != big_sha:
+                            note(f"{tool}: {BIG} read through the mount differs from the source "
+                                 "(sha256)")
+                except Exception as e:  # one tool failing does not end the comparison
+                    entry["error"] = f"{type(e).__name__}: {e}"[:1500]
+                    note(f"{tool} {w}: ERROR {entry['error']}")
+                    log(f"{tool} {w}: ERROR {entry['error']}")
+                finally:
+                    if mount is not None:
+                        m, mount = mount, None
+                        m.stop()
 
         load_end = os.getloadavg()
         key = {"seq": "mb_s", "rand": "iops", "walk": "files_s"}
@@ -474,12 +508,23 @@ def main():
                  "rand": f"fio rand 4 KiB reads, {fmt_size(args.rand_io)} of {fmt_size(args.size)}",
                  "walk": f"walk {args.files:,} x {fmt_size(args.file_size)}"
                          + (f" ({args.walk_threads} threads)" if args.walk_threads > 1 else "")}
+        kinds = ("cold", "hot", "hot_dropped")
         for w in workloads:
             for tool, e in results[w].items():
-                e["cold_value"] = e["cold"][key[w]]
-                e["hot_value"] = statistics.median(r[key[w]] for r in e["hot"])
-                if e["hot_dropped"]:
-                    e["hot_dropped_value"] = statistics.median(r[key[w]] for r in e["hot_dropped"])
+                for k in kinds:
+                    passes = e.get(k) or []
+                    passes = [passes] if isinstance(passes, dict) else passes
+                    if passes:
+                        e[k + "_value"] = statistics.median(r[key[w]] for r in passes)
+                        e[k + "_complete"] = all(r.get("complete", True) for r in passes)
+
+        def cell(e, k):
+            if k + "_value" not in e:
+                return "error" if "error" in e else "-"
+            return f"{e[k + '_value']:,.0f}" + ("" if e[k + "_complete"] else "*")
+
+        def rounds(e, k, w):
+            return ", ".join(f"{r[key[w]]:,.0f}" for r in e.get(k, []))
 
         print(f"\nSluice mount (`sluice up --workers {args.workers}`, --memory {args.memory}, "
               f"--cache-size {args.cache_size}, --metadata-ttl {args.metadata_ttl}; "
@@ -490,60 +535,68 @@ def main():
               f"{args.rounds} further passes, nothing dropped (fio --invalidate=0). "
               "Hot, dropped: drop_caches before each pass, so only the tool's own cache helps. "
               f"Load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at the end "
-              "(2 shared cores: noisy).\n")
+              "(2 shared cores: noisy). * = incomplete (see the notes).\n")
         print("| workload | tool | cold | hot | hot, dropped | hot rounds | hot, dropped rounds |")
         print("|---|---|---|---|---|---|---|")
         for w in workloads:
             for tool, e in results[w].items():
-                hd = f"{e['hot_dropped_value']:,.0f}" if e["hot_dropped"] else "-"
-                print(f"| {label[w]} | {tool} | {e['cold_value']:,.0f} | {e['hot_value']:,.0f} | "
-                      f"{hd} | {', '.join(f'{r[key[w]]:,.0f}' for r in e['hot'])} | "
-                      f"{', '.join(f'{r[key[w]]:,.0f}' for r in e['hot_dropped'])} |")
+                print(f"| {label[w]} | {tool} | {cell(e, 'cold')} | {cell(e, 'hot')} | "
+                      f"{cell(e, 'hot_dropped')} | {rounds(e, 'hot', w)} | "
+                      f"{rounds(e, 'hot_dropped', w)} |")
         print(f"\n(units: seq {unit['seq']}, rand {unit['rand']}, walk {unit['walk']})")
 
         targets = [("walk", "rclone", 3.0), ("walk", "s3fs", 5.0), ("seq", "rclone", 1.5)]
-        ok = True
-        have_ratios = "sluice" in tools and any(len(results[w]) > 1 for w in workloads)
-        if have_ratios:
+        sluice_rows = [lbl for lbl, cls, _ in rows if cls is SluiceMount]
+        peers = [t for t in ("rclone", "s3fs") if t in tools]
+        ok = None  # targets judged on the plain "sluice" row (default mount options)
+
+        def ratio(s_, p_, k):
+            if k + "_value" not in s_ or k + "_value" not in p_ or not p_[k + "_value"]:
+                return None, False
+            return s_[k + "_value"] / p_[k + "_value"], s_[k + "_complete"] and p_[k + "_complete"]
+
+        def fmt_ratio(r):
+            return "-" if r[0] is None else f"{r[0]:.2f}" + ("" if r[1] else "*")
+
+        if sluice_rows and peers:
+            ok = True
             print("\n| workload | Sluice / peer | cold | hot | hot, dropped | target (hot) |")
             print("|---|---|---|---|---|---|")
             for w in workloads:
-                s = results[w].get("sluice")
-                if not s:
-                    continue
-                for peer in ("rclone", "s3fs"):
-                    p = results[w].get(peer)
-                    if not p:
-                        continue
-                    rc = s["cold_value"] / p["cold_value"]
-                    rh = s["hot_value"] / p["hot_value"]
-                    rd = (s["hot_dropped_value"] / p["hot_dropped_value"]
-                          if s["hot_dropped"] and p["hot_dropped"] else None)
-                    tgt = next((t for tw, tp, t in targets if tw == w and tp == peer), None)
-                    verdict = "-"
-                    if tgt is not None:
-                        met = rh >= tgt
-                        ok &= met
-                        verdict = f">= {tgt:g}: {'met' if met else 'NOT met'}"
-                        if rd is not None:
-                            verdict += f" (dropped: {'met' if rd >= tgt else 'not met'})"
-                    print(f"| {label[w]} | vs {peer} | {rc:.2f} | {rh:.2f} | "
-                          f"{'-' if rd is None else f'{rd:.2f}'} | {verdict} |")
-                    s.setdefault("ratios", {})[peer] = {"cold": rc, "hot": rh, "hot_dropped": rd}
-        sl_ufs = [(w, results[w]["sluice"]) for w in workloads if "sluice" in results[w]]
-        if sl_ufs:
-            print("\nSluice under-store reads (from the workers' /metrics): " + "; ".join(
+                for row in sluice_rows:
+                    s = results[w][row]
+                    for peer in peers:
+                        p = results[w][peer]
+                        rc, rh, rd = (ratio(s, p, k) for k in kinds)
+                        tgt = next((t for tw, tp, t in targets if tw == w and tp == peer), None)
+                        verdict = "-"
+                        if tgt is not None:
+                            met = rh[0] is not None and rh[1] and rh[0] >= tgt
+                            if row == "sluice":
+                                ok &= met
+                            why = "" if rh[0] is not None and rh[1] else " (incomplete or failed)"
+                            verdict = f">= {tgt:g}: {'met' if met else 'NOT met' + why}"
+                            if rd[0] is not None:
+                                verdict += (f" (dropped: "
+                                            f"{'met' if rd[1] and rd[0] >= tgt else 'not met'})")
+                        print(f"| {label[w]} | {row} / {peer} | {fmt_ratio(rc)} | "
+                              f"{fmt_ratio(rh)} | {fmt_ratio(rd)} | {verdict} |")
+                        s.setdefault("ratios", {})[peer] = {"cold": rc[0], "hot": rh[0],
+                                                            "hot_dropped": rd[0]}
+        for row in sluice_rows:
+            print(f"\n{row}: under-store reads (the workers' /metrics): " + "; ".join(
                 f"{w} cold {e['ufs_cold_bytes'] / 1e6:,.0f} MB / {e['ufs_cold_ops']:,.0f} ops, "
                 f"all hot passes {e['ufs_hot_bytes'] / 1e6:,.0f} MB / {e['ufs_hot_ops']:,.0f} ops"
-                for w, e in sl_ufs))
+                for w, e in ((w, results[w][row]) for w in workloads) if "ufs_cold_bytes" in e))
         for n in notes:
             print(f"\nNote: {n}")
-        print(f"\nCommands: " + "; ".join(
-            f"`{results[w][t]['cmd']}`" for t in tools for w in workloads[:1] if t in results[w]))
+        print("\nCommands (paths vary per instance): " + "; ".join(
+            f"`{results[workloads[0]][lbl]['cmd']}`" for lbl, _, _ in rows
+            if results[workloads[0]][lbl]["cmd"]))
         print(f"\ndata set set-up {setup_s:.0f}s; whole run {time.time() - t0:.0f}s")
         if args.json:
             doc = {"config": {k: v for k, v in vars(args).items() if k != "json"},
-                   "results": results, "targets_met": ok if have_ratios else None,
+                   "results": results, "targets_met": ok,
                    "notes": notes, "loadavg": [load_start, load_end]}
             text = json.dumps(doc, indent=2)
             if args.json == "-":

@@ -80,7 +80,8 @@ void RegisterMount(CLI::App* app, int* exit_code) {
   cmd->add_option("mountpoint", flags->mountpoint, "an empty directory")->required();
   cmd->add_option("-o", flags->options,
                   "ro, allow_other, attr_timeout=30s, max_threads=16, readahead=1MiB, "
-                  "cache=SIZE, staging=DIR, or libfuse options");
+                  "cache=SIZE, staging=DIR, or libfuse options")
+      ->allow_extra_args(false);  // one value per -o: `mount -o ro MOUNTPOINT` works
   cmd->add_flag("-f,--foreground", flags->foreground, "stay in the foreground");
   cmd->callback([flags, exit_code] { *exit_code = Mount(*flags); });
 

@@ -17,6 +17,8 @@
 namespace sluice::fuse {
 namespace {
 
+constexpr std::chrono::seconds kLocalDirGrace{10};
+
 SluiceFs* Fs(fuse_req_t req) { return static_cast<SluiceFs*>(fuse_req_userdata(req)); }
 FileHandle* Handle(fuse_file_info* fi) { return reinterpret_cast<FileHandle*>(fi->fh); }
 
@@ -82,14 +84,23 @@ struct stat SluiceFs::AttrOf(fuse_ino_t ino, const ObjectStat& s) const {
   return st;
 }
 
+bool SluiceFs::IsLocalDir(const std::string& path) {
+  auto it = local_dirs_.find(path);
+  if (it == local_dirs_.end()) return false;
+  if (it->second > std::chrono::steady_clock::now()) return true;
+  local_dirs_.erase(it);
+  return false;
+}
+
 Result<ObjectStat> SluiceFs::StatPath(const std::string& path) {
   if (path == "/") return DirStat("/");
   {
     std::lock_guard lock(mu_);
-    if (local_dirs_.count(path)) return DirStat(path);
-    if (auto it = writing_.find(path); it != writing_.end()) {
-      struct stat st {};
-      ::fstat(it->second->staging_fd, &st);
+    if (IsLocalDir(path)) return DirStat(path);
+    struct stat st {};
+    // (Release closes the staging file only once the handle is out of writing_.)
+    if (auto it = writing_.find(path);
+        it != writing_.end() && ::fstat(it->second->staging_fd, &st) == 0) {
       ObjectStat s;
       s.path = path;
       s.size = static_cast<uint64_t>(st.st_size);
@@ -100,10 +111,25 @@ Result<ObjectStat> SluiceFs::StatPath(const std::string& path) {
   return client_->Stat(path);
 }
 
+void SluiceFs::Told(fuse_ino_t ino, const ObjectStat& s) {
+  if (s.is_dir) return;
+  std::lock_guard lock(mu_);
+  sizes_[ino] = s.size;
+}
+
+void SluiceFs::Forget(fuse_ino_t ino, uint64_t n) {
+  inodes_.Forget(ino, n);
+  if (!inodes_.Path(ino)) {
+    std::lock_guard lock(mu_);
+    sizes_.erase(ino);
+  }
+}
+
 void SluiceFs::ReplyEntry(fuse_req_t req, const std::string& path, const ObjectStat& s) {
   fuse_entry_param e{};
   e.ino = inodes_.Lookup(path);
   e.attr = AttrOf(e.ino, s);
+  Told(e.ino, s);
   e.attr_timeout = Timeout();
   e.entry_timeout = Timeout();
   if (fuse_reply_entry(req, &e) != 0) inodes_.Forget(e.ino, 1);  // the request was interrupted
@@ -143,6 +169,7 @@ void SluiceFs::GetAttr(fuse_req_t req, fuse_ino_t ino) {
   auto st = StatPath(*path);
   if (!st.ok()) return ReplyErr(req, st.status());
   struct stat attr = AttrOf(ino, *st);
+  Told(ino, *st);
   fuse_reply_attr(req, &attr, Timeout());
 }
 
@@ -193,7 +220,9 @@ Result<std::vector<SluiceFs::DirEntry>> SluiceFs::ListDir(const std::string& pat
   } while (!token.empty());
   std::lock_guard lock(mu_);
   const std::string dir = path == "/" ? "/" : path + "/";
-  for (const auto& d : local_dirs_) {
+  const auto now = std::chrono::steady_clock::now();
+  std::erase_if(local_dirs_, [&](const auto& d) { return d.second <= now; });
+  for (const auto& [d, until] : local_dirs_) {
     if (d.starts_with(dir) && d.find('/', dir.size()) == std::string::npos) {
       std::string name = d.substr(dir.size());
       if (std::none_of(out.begin(), out.end(), [&](const auto& e) { return e.name == name; })) {
@@ -251,6 +280,7 @@ void SluiceFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         if (real) inodes_.Forget(e.ino, 1);  // not returned: the kernel holds no reference
         break;
       }
+      if (real) Told(e.ino, st);
     } else {
       struct stat attr = AttrOf(i < 2 ? ino : 0, st);
       n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &attr, i + 1);
@@ -267,7 +297,9 @@ void SluiceFs::ReleaseDir(fuse_req_t req, fuse_file_info* fi) {
 }
 
 // open: reads get a Reader pinned to the current version; the kernel keeps its cached
-// pages (keep_cache) only when that version is the one it cached last time. Writing needs
+// pages (keep_cache) only when that version is the one it cached last time. When the size
+// the kernel caches is not that version's, its attributes are dropped, so that it reads the
+// whole version (an older size would cut the new bytes short). Writing needs
 // O_TRUNC (a whole new object): writing into an existing object is ENOTSUP.
 void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto path = inodes_.Path(ino);
@@ -289,10 +321,19 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto reader = client_->Open(*path);
     if (!reader.ok()) return ReplyErr(req, reader.status());
     h->reader = std::move(reader).value();
-    std::lock_guard lock(mu_);
-    auto& seen = versions_[*path];
-    fi->keep_cache = seen == h->reader->stat().version ? 1 : 0;
-    seen = h->reader->stat().version;
+    bool stale_size;
+    {
+      std::lock_guard lock(mu_);
+      auto& seen = versions_[*path];
+      fi->keep_cache = seen == h->reader->stat().version ? 1 : 0;
+      seen = h->reader->stat().version;
+      auto told = sizes_.find(ino);
+      stale_size = told == sizes_.end() || told->second != h->reader->stat().size;
+    }
+    // Attributes only (offset < 0): the first read asks getattr for the size.
+    if (stale_size && session_ != nullptr) {
+      (void)fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
+    }
   }
   FileHandle* raw = h.release();
   fi->fh = reinterpret_cast<uint64_t>(raw);
@@ -402,9 +443,12 @@ Status SluiceFs::Upload(FileHandle* h) {
   std::string parent = h->path.substr(0, h->path.rfind('/'));
   std::lock_guard lock(mu_);
   versions_[h->path] = r->version;
-  // The directory now exists in the store: it no longer needs to be remembered.
+  // The directory now exists in the store: it is remembered only while the other members
+  // learn so.
+  const auto until = std::chrono::steady_clock::now() + kLocalDirGrace;
   for (std::string d = parent; !d.empty() && d != "/"; d = d.substr(0, d.rfind('/'))) {
-    local_dirs_.erase(d);
+    auto it = local_dirs_.find(d);
+    if (it != local_dirs_.end()) it->second = std::min(it->second, until);
   }
   return Status::OK();
 }
@@ -422,11 +466,13 @@ void SluiceFs::Release(fuse_req_t req, fuse_file_info* fi) {
     std::lock_guard lock(h->mu);
     (void)Upload(h);  // normally done by flush already
     if (h->staging_fd >= 0) {
-      ::close(h->staging_fd);
-      std::lock_guard l(mu_);
-      if (auto it = writing_.find(h->path); it != writing_.end() && it->second == h) {
-        writing_.erase(it);
+      {
+        std::lock_guard l(mu_);  // before the close: StatPath reads the staging file's size
+        if (auto it = writing_.find(h->path); it != writing_.end() && it->second == h) {
+          writing_.erase(it);
+        }
       }
+      ::close(h->staging_fd);
     }
   }
   delete h;
@@ -459,7 +505,7 @@ void SluiceFs::MkDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (auto st = StatPath(path); st.ok()) return (void)fuse_reply_err(req, EEXIST);
   {
     std::lock_guard lock(mu_);
-    local_dirs_.insert(path);
+    local_dirs_[path] = std::chrono::steady_clock::time_point::max();
   }
   ReplyEntry(req, path, DirStat(path));
 }
@@ -470,14 +516,44 @@ void SluiceFs::RmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (!dir) return (void)fuse_reply_err(req, ESTALE);
   const std::string path = ChildPath(*dir, name);
   auto st = StatPath(path);
-  if (!st.ok()) return ReplyErr(req, st.status());
+  if (!st.ok()) {
+    if (st.status().code() != StatusCode::kNotFound) return ReplyErr(req, st.status());
+    // The kernel knows this directory, but the store dropped it with its last file (rm -r
+    // and mv delete the files first): it is gone, as asked.
+    std::lock_guard lock(mu_);
+    local_dirs_.erase(path);
+    return (void)fuse_reply_err(req, 0);
+  }
   if (!st->is_dir) return (void)fuse_reply_err(req, ENOTDIR);
-  auto entries = ListDir(path);
-  if (!entries.ok()) return ReplyErr(req, entries.status());
-  if (!entries->empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
+  auto empty = IsEmptyDir(path);
+  if (!empty.ok()) return ReplyErr(req, empty.status());
+  if (!*empty) return (void)fuse_reply_err(req, ENOTEMPTY);
   std::lock_guard lock(mu_);
   local_dirs_.erase(path);
   fuse_reply_err(req, 0);
+}
+
+// A member's cached listing may still name objects just deleted through another member
+// (the others hear of a delete in the background: rm -r would see ENOTEMPTY), so what a
+// listing names is checked with its owner before the directory counts as non-empty.
+Result<bool> SluiceFs::IsEmptyDir(const std::string& path) {
+  SLUICE_ASSIGN_OR_RETURN(auto entries, ListDir(path));
+  for (const auto& e : entries) {
+    const std::string child = ChildPath(path, e.name.c_str());
+    if (e.stat.is_dir) {
+      {
+        std::lock_guard lock(mu_);
+        if (IsLocalDir(child)) return false;
+      }
+      SLUICE_ASSIGN_OR_RETURN(bool empty, IsEmptyDir(child));
+      if (!empty) return false;
+    } else if (auto st = StatPath(child); st.ok()) {
+      return false;
+    } else if (st.status().code() != StatusCode::kNotFound) {
+      return st.status();
+    }
+  }
+  return true;
 }
 
 // rename: files only, as a copy through the cluster and a delete (not atomic); a

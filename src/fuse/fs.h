@@ -36,12 +36,14 @@ class SluiceFs {
   ~SluiceFs();
   // The client, once connected (after the process detached; before the loop serves).
   void Attach(std::unique_ptr<Client> client);
+  // The session the file system serves (for notifications to the kernel), once created.
+  void SetSession(fuse_session* se) { session_ = se; }
   static const fuse_lowlevel_ops* Ops();
 
   // The operations (see fs.cc for each one's contract).
   void Init(fuse_conn_info* conn);
   void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
-  void Forget(fuse_ino_t ino, uint64_t n) { inodes_.Forget(ino, n); }
+  void Forget(fuse_ino_t ino, uint64_t n);
   void GetAttr(fuse_req_t req, fuse_ino_t ino);
   void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi);
   void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
@@ -76,11 +78,18 @@ class SluiceFs {
   // The stat of a path: a directory made by mkdir, a file being written, or the cluster's.
   Result<ObjectStat> StatPath(const std::string& path);
   void ReplyEntry(fuse_req_t req, const std::string& path, const ObjectStat& s);
+  // Records the size the kernel was given for `ino` (it caches it for Timeout()).
+  void Told(fuse_ino_t ino, const ObjectStat& s);
   Status Upload(FileHandle* h);
   Result<std::vector<DirEntry>> ListDir(const std::string& path);
+  // Whether nothing is left below `path` (objects listed are confirmed by their owners).
+  Result<bool> IsEmptyDir(const std::string& path);
   bool ReadOnly() const { return options_.read_only; }
+  // Whether `path` is a directory made by mkdir still shown. REQUIRES: mu_.
+  bool IsLocalDir(const std::string& path);
 
   std::unique_ptr<Client> client_;
+  fuse_session* session_ = nullptr;
   const MountOptions options_;
   double timeout_ = 1.0;  // seconds the kernel may cache entries and attributes
   InodeTable inodes_;
@@ -89,8 +98,12 @@ class SluiceFs {
 
   std::mutex mu_;
   std::unordered_map<std::string, std::string> versions_;  // path -> version last opened
-  std::set<std::string> local_dirs_;                       // made by mkdir, still empty
-  std::map<std::string, FileHandle*> writing_;             // files open for writing
+  std::unordered_map<fuse_ino_t, uint64_t> sizes_;         // inode -> file size last told
+  // Directories made by mkdir -> until when this mount shows them: until a file is written
+  // below one, then kLocalDirGrace more (the members that cached "not found" for it hear of
+  // the write in the background).
+  std::map<std::string, std::chrono::steady_clock::time_point> local_dirs_;
+  std::map<std::string, FileHandle*> writing_;  // files open for writing
   std::chrono::steady_clock::time_point statfs_at_;
   struct statvfs statfs_ {};
 };

@@ -76,6 +76,7 @@ Status RunMount(const ClientOptions& client_options, const MountOptions& options
   fuse_session* se = fuse_session_new(&fargs, SluiceFs::Ops(), sizeof(fuse_lowlevel_ops), fs.get());
   fuse_opt_free_args(&fargs);
   if (se == nullptr) return Status::InvalidArgument("bad FUSE options (see the log above)");
+  fs->SetSession(se);
   if (fuse_session_mount(se, options.mountpoint.c_str()) != 0) {
     fuse_session_destroy(se);
     return Status::Unavailable(fmt::format("cannot mount at {} (FUSE needs root here)",

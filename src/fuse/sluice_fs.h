@@ -11,7 +11,8 @@
 // without O_TRUNC (ENOTSUP), hard and symbolic links (ENOTSUP), chmod/chown (EPERM),
 // renaming a directory (EXDEV: mv then copies). Renaming a file is a copy and a delete,
 // not atomic. mkdir makes a directory that exists in this mount until a file is written
-// below it (object stores have no empty directories).
+// below it, and a few seconds more (object stores have no empty directories); a directory
+// whose last file was deleted is gone, and rmdir of it succeeds.
 //
 // Thread-safety: Run blocks; the file system serves the kernel from several threads.
 #pragma once
