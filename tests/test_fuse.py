@@ -581,3 +581,24 @@ def test_mount_against_a_dead_cluster_fails_clearly(mountpoint, sluice_env):
     r = subprocess.run([SLUICE, "mount", mountpoint + "/missing", "--cluster", dead, "-f"],
                        env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and not mounted(mountpoint + "/missing")
+
+
+def test_a_directory_of_8000_entries_lists_whole(tmp_path, sluice_env):
+    """readdir past the first buffer: every entry needs a real inode number (readdir(3)
+    skips d_ino 0), whether or not the kernel looked it up before."""
+    data = tmp_path / "store"
+    (data / "many").mkdir(parents=True)
+    names = {f"f{i:05d}" for i in range(8000)}
+    for n in names:
+        (data / "many" / n).write_bytes(b"x")
+    cluster = Cluster({"data": f"file://{data}"}, n=2)
+    m = None
+    try:
+        m = Mount(mount_env(cluster))
+        assert set(os.listdir(m.path("data", "many"))) == names
+        assert len(os.listdir(m.path("data", "many"))) == 8000  # again, with entries known
+        assert sum(len(f) for _, _, f in os.walk(m.path("data"))) == 8000
+    finally:
+        if m:
+            m.cleanup()
+        cluster.stop()

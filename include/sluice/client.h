@@ -125,6 +125,9 @@ class Client {
   // The whole object.
   virtual Result<std::string> ReadAll(const std::string& path) = 0;
   virtual Result<std::unique_ptr<Reader>> Open(const std::string& path) = 0;
+  // Opens at a version the caller already knows (from a stat or a listing): no request.
+  // Reads fail with kFailedPrecondition if the object has another version by then.
+  virtual std::unique_ptr<Reader> Open(const ObjectStat& known) = 0;
   // Writes an object through the cluster (write-through to the under store). `source`
   // fills the buffer it is given and returns the bytes written, 0 at the end. A streamed
   // attempt ends once no byte moved for `request_timeout` (kDeadlineExceeded), however long

@@ -199,6 +199,10 @@ class ClientImpl final : public Client {
   Result<std::unique_ptr<Reader>> Open(const std::string& path) override {
     SLUICE_ASSIGN_OR_RETURN(auto st, Stat(path));
     if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
+    return Open(st);
+  }
+
+  std::unique_ptr<Reader> Open(const ObjectStat& st) override {
     return client::MakeReader(
         std::move(st), t_->options().readahead,
         [this](const std::string& p, uint64_t off, std::span<char> out, std::string* version) {

@@ -111,17 +111,17 @@ Result<ObjectStat> SluiceFs::StatPath(const std::string& path) {
   return client_->Stat(path);
 }
 
-void SluiceFs::Told(fuse_ino_t ino, const ObjectStat& s) {
+void SluiceFs::Tell(fuse_ino_t ino, const ObjectStat& s) {
   if (s.is_dir) return;
   std::lock_guard lock(mu_);
-  sizes_[ino] = s.size;
+  told_[ino] = {s, std::chrono::steady_clock::now()};
 }
 
 void SluiceFs::Forget(fuse_ino_t ino, uint64_t n) {
   inodes_.Forget(ino, n);
   if (!inodes_.Path(ino)) {
     std::lock_guard lock(mu_);
-    sizes_.erase(ino);
+    told_.erase(ino);
   }
 }
 
@@ -129,7 +129,7 @@ void SluiceFs::ReplyEntry(fuse_req_t req, const std::string& path, const ObjectS
   fuse_entry_param e{};
   e.ino = inodes_.Lookup(path);
   e.attr = AttrOf(e.ino, s);
-  Told(e.ino, s);
+  Tell(e.ino, s);
   e.attr_timeout = Timeout();
   e.entry_timeout = Timeout();
   if (fuse_reply_entry(req, &e) != 0) inodes_.Forget(e.ino, 1);  // the request was interrupted
@@ -169,7 +169,7 @@ void SluiceFs::GetAttr(fuse_req_t req, fuse_ino_t ino) {
   auto st = StatPath(*path);
   if (!st.ok()) return ReplyErr(req, st.status());
   struct stat attr = AttrOf(ino, *st);
-  Told(ino, *st);
+  Tell(ino, *st);
   fuse_reply_attr(req, &attr, Timeout());
 }
 
@@ -280,9 +280,13 @@ void SluiceFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         if (real) inodes_.Forget(e.ino, 1);  // not returned: the kernel holds no reference
         break;
       }
-      if (real) Told(e.ino, st);
+      if (real) Tell(e.ino, st);
     } else {
-      struct stat attr = AttrOf(i < 2 ? ino : 0, st);
+      // A real inode number: readdir(3) skips entries whose d_ino is 0. The kernel takes
+      // no reference here, so known paths give their number and others a stable one.
+      fuse_ino_t child_ino = i == 0 ? ino : i == 1 ? kRootInode
+                                      : inodes_.Peek(ChildPath(*path, name.c_str()));
+      struct stat attr = AttrOf(child_ino, st);
       n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &attr, i + 1);
       if (n > size - used) break;
     }
@@ -306,6 +310,7 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!path) return (void)fuse_reply_err(req, ESTALE);
   auto h = std::make_unique<FileHandle>();
   h->path = *path;
+  h->ino = ino;
   if ((fi->flags & O_ACCMODE) != O_RDONLY) {
     if (ReadOnly()) return (void)fuse_reply_err(req, EROFS);
     if (!(fi->flags & O_TRUNC)) return (void)fuse_reply_err(req, ENOTSUP);
@@ -318,17 +323,24 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     std::lock_guard lock(mu_);
     writing_[*path] = h.get();
   } else {
+    // Every open asks the cluster for the current version (one small request): opening
+    // at the stat the kernel was given would save it, but a read could then find the
+    // object replaced after the kernel sized its request by the old size.
     auto reader = client_->Open(*path);
     if (!reader.ok()) return ReplyErr(req, reader.status());
     h->reader = std::move(reader).value();
     bool stale_size;
     {
       std::lock_guard lock(mu_);
+      auto told = told_.find(ino);
+      stale_size = told == told_.end() || told->second.stat.size != h->reader->stat().size;
+      if (told != told_.end()) told->second.stat = h->reader->stat();
+    }
+    {
+      std::lock_guard lock(mu_);
       auto& seen = versions_[*path];
       fi->keep_cache = seen == h->reader->stat().version ? 1 : 0;
       seen = h->reader->stat().version;
-      auto told = sizes_.find(ino);
-      stale_size = told == sizes_.end() || told->second != h->reader->stat().size;
     }
     // Attributes only (offset < 0): the first read asks getattr for the size.
     if (stale_size && session_ != nullptr) {
@@ -357,22 +369,44 @@ void SluiceFs::Read(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi) 
     if (n < 0) return (void)fuse_reply_err(req, errno);
     return (void)fuse_reply_buf(req, buf.data(), static_cast<size_t>(n));
   }
+  auto n = ReadInto(h, static_cast<uint64_t>(off), std::span<char>(buf.data(), size));
+  if (!n.ok() && n.status().Is(StatusCode::kFailedPrecondition) && !h->served) {
+    // Opened at the version the kernel was told, which has changed since; nothing was
+    // served from it yet: open the current version, and make the kernel forget the old
+    // size (attributes only: invalidating pages from inside a read would wait on the
+    // pages this very read holds) and not keep this file's pages at the next open.
+    auto fresh = client_->Open(h->path);
+    if (!fresh.ok()) return ReplyErr(req, fresh.status());
+    h->reader = std::move(fresh).value();
+    {
+      std::lock_guard l(mu_);
+      versions_.erase(h->path);  // the kernel's pages may be the old version's
+      told_.erase(h->ino);
+    }
+    if (session_ != nullptr) (void)fuse_lowlevel_notify_inval_inode(session_, h->ino, -1, 0);
+    n = ReadInto(h, static_cast<uint64_t>(off), std::span<char>(buf.data(), size));
+  }
+  if (!n.ok()) return ReplyErr(req, n.status());
+  h->served = true;
+  fuse_reply_buf(req, buf.data(), *n);
+}
+
+// A sequential reader continues its Reader (which reads ahead); others read at their
+// offset. REQUIRES: h->mu.
+Result<size_t> SluiceFs::ReadInto(FileHandle* h, uint64_t off, std::span<char> out) {
   size_t done = 0;
-  if (static_cast<uint64_t>(off) == h->next_offset) {
-    h->reader->Seek(static_cast<uint64_t>(off));
-    while (done < size) {
-      auto n = h->reader->Read(std::span<char>(buf.data() + done, size - done));
-      if (!n.ok()) return ReplyErr(req, n.status());
-      if (*n == 0) break;
-      done += *n;
+  if (off == h->next_offset) {
+    h->reader->Seek(off);
+    while (done < out.size()) {
+      SLUICE_ASSIGN_OR_RETURN(size_t n, h->reader->Read(out.subspan(done)));
+      if (n == 0) break;
+      done += n;
     }
   } else {
-    auto n = h->reader->ReadAt(static_cast<uint64_t>(off), std::span<char>(buf.data(), size));
-    if (!n.ok()) return ReplyErr(req, n.status());
-    done = *n;
+    SLUICE_ASSIGN_OR_RETURN(done, h->reader->ReadAt(off, out));
   }
-  h->next_offset = static_cast<uint64_t>(off) + done;
-  fuse_reply_buf(req, buf.data(), done);
+  h->next_offset = off + done;
+  return done;
 }
 
 void SluiceFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,

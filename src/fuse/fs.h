@@ -9,8 +9,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 
@@ -25,7 +27,9 @@ struct FileHandle {
   std::mutex mu;
   std::string path;
   std::unique_ptr<Reader> reader;
+  fuse_ino_t ino = 0;
   uint64_t next_offset = 0;  // where a sequential reader's next read starts
+  bool served = false;       // a read was answered from this handle's version
   int staging_fd = -1;       // >= 0: a file being written
   bool dirty = false;        // staged bytes not yet written through
 };
@@ -79,8 +83,9 @@ class SluiceFs {
   Result<ObjectStat> StatPath(const std::string& path);
   void ReplyEntry(fuse_req_t req, const std::string& path, const ObjectStat& s);
   // Records the size the kernel was given for `ino` (it caches it for Timeout()).
-  void Told(fuse_ino_t ino, const ObjectStat& s);
+  void Tell(fuse_ino_t ino, const ObjectStat& s);
   Status Upload(FileHandle* h);
+  Result<size_t> ReadInto(FileHandle* h, uint64_t off, std::span<char> out);
   Result<std::vector<DirEntry>> ListDir(const std::string& path);
   // Whether nothing is left below `path` (objects listed are confirmed by their owners).
   Result<bool> IsEmptyDir(const std::string& path);
@@ -98,7 +103,11 @@ class SluiceFs {
 
   std::mutex mu_;
   std::unordered_map<std::string, std::string> versions_;  // path -> version last opened
-  std::unordered_map<fuse_ino_t, uint64_t> sizes_;         // inode -> file size last told
+  struct Told {
+    ObjectStat stat;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::unordered_map<fuse_ino_t, Told> told_;  // inode -> the stat last told the kernel
   // Directories made by mkdir -> until when this mount shows them: until a file is written
   // below one, then kLocalDirGrace more (the members that cached "not found" for it hear of
   // the write in the background).

@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "common/hash.h"
+
 namespace sluice::fuse {
 
 InodeTable::InodeTable() {
@@ -34,6 +36,15 @@ void InodeTable::Forget(uint64_t ino, uint64_t n) {
   auto p = by_path_.find(it->second.path);
   if (p != by_path_.end() && p->second == ino) by_path_.erase(p);
   nodes_.erase(it);
+}
+
+uint64_t InodeTable::Peek(const std::string& path) const {
+  {
+    std::lock_guard lock(mu_);
+    auto it = by_path_.find(path);
+    if (it != by_path_.end()) return it->second;
+  }
+  return Hash64(path) | (uint64_t{1} << 63);
 }
 
 std::optional<std::string> InodeTable::Path(uint64_t ino) const {

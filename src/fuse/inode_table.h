@@ -24,6 +24,10 @@ class InodeTable {
   uint64_t Lookup(const std::string& path);
   // Drops `n` references; the path is forgotten at zero (the root never is).
   void Forget(uint64_t ino, uint64_t n);
+  // The inode of `path` without a reference (for plain readdir entries): its number when
+  // known, else a stable non-zero number derived from the path (top bit set, so never one
+  // that Lookup hands out).
+  uint64_t Peek(const std::string& path) const;
   // The path of an inode the kernel holds, or nullopt.
   std::optional<std::string> Path(uint64_t ino) const;
   // `from` (and everything below it) is now called `to`.

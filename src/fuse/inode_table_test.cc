@@ -37,6 +37,18 @@ TEST(InodeTableTest, RenameMovesAPathAndEverythingBelowIt) {
   EXPECT_EQ(t.Lookup("/m/e/f"), f);
 }
 
+TEST(InodeTableTest, PeekGivesKnownOrStableNonZeroNumbersWithoutAReference) {
+  InodeTable t;
+  uint64_t a = t.Lookup("/m/a");
+  EXPECT_EQ(t.Peek("/m/a"), a);
+  uint64_t b = t.Peek("/m/b");
+  EXPECT_NE(b, 0u);
+  EXPECT_EQ(t.Peek("/m/b"), b);
+  EXPECT_NE(t.Peek("/m/c"), b);
+  EXPECT_EQ(t.Path(b), std::nullopt);  // no reference was taken
+  EXPECT_EQ(t.size(), 2u);
+}
+
 TEST(InodeTableTest, ChildPaths) {
   EXPECT_EQ(ChildPath("/", "m"), "/m");
   EXPECT_EQ(ChildPath("/m", "a"), "/m/a");
