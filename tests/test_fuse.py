@@ -195,6 +195,26 @@ def test_tree_listing_and_bytes_match_the_source(mnt, source):
             assert f.read() == data, rel
 
 
+def test_a_cached_open_mount_walks_the_tree_twice_with_one_set_of_stats(cluster, source):
+    """-o cached_open: opens trust the stats the kernel was given (from readdirplus or
+    lookup), so a second walk asks the workers nothing."""
+    m = Mount(mount_env(cluster), options=["cached_open"])
+    try:
+        for walk in range(2):
+            if walk == 1:
+                before = cluster.total("sluice_http_requests_total")
+            for dirpath, _, filenames in os.walk(m.path("data", PREFIX, "tree")):
+                for name in filenames:
+                    p = os.path.join(dirpath, name)
+                    with open(p, "rb") as f:
+                        assert f.read() == source[os.path.relpath(p, m.path("data"))], p
+        # The second walk: listings (one per directory, 21) and nothing per file.
+        delta = cluster.total("sluice_http_requests_total") - before
+        assert delta < 100, delta
+    finally:
+        m.cleanup()
+
+
 def test_random_preads_in_large_files_match_the_source(mnt, source):
     rng = random.Random(5)
     names = [f"{PREFIX}/big/b{i}.bin" for i in range(len(BIG_SIZES))]

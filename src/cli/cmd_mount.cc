@@ -40,6 +40,8 @@ Status ApplyOption(const std::string& opt, fuse::MountOptions* m, ClientOptions*
       return Status::InvalidArgument("-o readahead must be between 4KiB and 16MiB");
     }
     m->max_readahead = static_cast<uint32_t>(size);
+  } else if (key == "cached_open") {
+    m->cached_open = true;
   } else if (key == "cache") {
     SLUICE_ASSIGN_OR_RETURN(c->memory_cache, ParseSize(value));
   } else if (key == "staging") {
@@ -80,7 +82,7 @@ void RegisterMount(CLI::App* app, int* exit_code) {
   cmd->add_option("mountpoint", flags->mountpoint, "an empty directory")->required();
   cmd->add_option("-o", flags->options,
                   "ro, allow_other, attr_timeout=30s, max_threads=16, readahead=1MiB, "
-                  "cache=SIZE, staging=DIR, or libfuse options")
+                  "cache=SIZE, cached_open, staging=DIR, or libfuse options")
       ->allow_extra_args(false);  // one value per -o: `mount -o ro MOUNTPOINT` works
   cmd->add_flag("-f,--foreground", flags->foreground, "stay in the foreground");
   cmd->callback([flags, exit_code] { *exit_code = Mount(*flags); });

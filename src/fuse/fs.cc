@@ -323,14 +323,27 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     std::lock_guard lock(mu_);
     writing_[*path] = h.get();
   } else {
-    // Every open asks the cluster for the current version (one small request): opening
-    // at the stat the kernel was given would save it, but a read could then find the
-    // object replaced after the kernel sized its request by the old size.
-    auto reader = client_->Open(*path);
-    if (!reader.ok()) return ReplyErr(req, reader.status());
-    h->reader = std::move(reader).value();
-    bool stale_size;
-    {
+    // By default every open asks the cluster for the current version (one small request),
+    // so an open always sees the latest object. With -o cached_open, an open trusts the
+    // stat the kernel was given within the attribute timeout (no request): for data sets
+    // that do not change while mounted; a replaced object may then read wrong until then.
+    bool stale_size = false;
+    std::optional<ObjectStat> known;
+    if (options_.cached_open) {
+      std::lock_guard lock(mu_);
+      auto told = told_.find(ino);
+      if (told != told_.end() && !told->second.stat.version.empty() &&
+          std::chrono::steady_clock::now() - told->second.at <
+              std::chrono::duration<double>(Timeout())) {
+        known = told->second.stat;
+      }
+    }
+    if (known) {
+      h->reader = client_->Open(*known);
+    } else {
+      auto reader = client_->Open(*path);
+      if (!reader.ok()) return ReplyErr(req, reader.status());
+      h->reader = std::move(reader).value();
       std::lock_guard lock(mu_);
       auto told = told_.find(ino);
       stale_size = told == told_.end() || told->second.stat.size != h->reader->stat().size;
