@@ -202,6 +202,7 @@ void SluiceFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to
     std::lock_guard lock(h->mu);
     if (::ftruncate(h->staging_fd, attr->st_size) != 0) return (void)fuse_reply_err(req, errno);
     h->dirty = true;
+    h->written = true;
   }
   GetAttr(req, ino);
 }
@@ -473,6 +474,7 @@ void SluiceFs::Write(fuse_req_t req, const char* buf, size_t size, off_t off, fu
   ssize_t n = ::pwrite(h->staging_fd, buf, size, off);
   if (n < 0) return (void)fuse_reply_err(req, errno);
   h->dirty = true;
+  h->written = true;
   fuse_reply_write(req, static_cast<size_t>(n));
 }
 
@@ -504,6 +506,9 @@ Status SluiceFs::Upload(FileHandle* h) {
 void SluiceFs::Flush(fuse_req_t req, fuse_file_info* fi) {
   FileHandle* h = Handle(fi);
   std::lock_guard lock(h->mu);
+  // A close before anything was written (a shell's `cmd > file` closes its copy of the
+  // descriptor first) uploads nothing: an empty file is written at release if it stays so.
+  if (!h->written) return (void)fuse_reply_err(req, 0);
   fuse_reply_err(req, ErrnoOf(Upload(h)));
 }
 

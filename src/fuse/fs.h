@@ -32,6 +32,7 @@ struct FileHandle {
   bool served = false;       // a read was answered from this handle's version
   int staging_fd = -1;       // >= 0: a file being written
   bool dirty = false;        // staged bytes not yet written through
+  bool written = false;      // write or truncate called since open
 };
 
 class SluiceFs {
