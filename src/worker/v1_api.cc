@@ -92,6 +92,20 @@ V1Api::V1Api(std::string token, std::shared_ptr<ufs::MountTable> mounts,
       status_(std::move(status)),
       cluster_(std::move(cluster)) {}
 
+bool V1Api::TryInline(const net::HttpRequest& req, net::ResponseWriter& out) {
+  if (req.method != "GET" || req.path != "/v1/stat") return false;
+  if (!token_.empty() && !TokenMatches(req.Header("Authorization"), "Bearer " + token_)) {
+    return false;  // the handler answers the error
+  }
+  Query q{net::ParseQuery(req.query)};
+  const std::string path = q.Get("path");
+  if (path.empty()) return false;
+  auto cached = cache_->CachedStat(path);
+  if (!cached) return false;
+  SendJson(out, 200, InfoJson(path, cached->info));
+  return true;
+}
+
 void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
   if (!token_.empty() && !TokenMatches(req.Header("Authorization"), "Bearer " + token_)) {
     return SendErr(out, Status::PermissionDenied("missing or wrong cluster token"));

@@ -37,6 +37,9 @@ class V1Api {
         std::shared_ptr<ListingCache> listings, StatusFn status, StatusFn cluster);
 
   void Handle(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
+  // The I/O-thread fast path (net::InlineHandler) for GET /v1/stat of an object whose stat
+  // is cached: answered without a thread hand-off. False (nothing written) otherwise.
+  bool TryInline(const net::HttpRequest& req, net::ResponseWriter& out);
 
  private:
   std::string token_;

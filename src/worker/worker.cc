@@ -100,7 +100,13 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
         self->Route(req, body, out);
       },
       [self](const net::HttpRequest& req, net::ResponseWriter& out) {
-        // Only S3 object GETs from memory; everything else goes to the handler pool.
+        // S3 object GETs from memory and cached /v1 stats of requests that are served
+        // here (the client's, carrying our ring); everything else goes to the handler pool.
+        if (req.path == "/v1/stat") {
+          return req.HasHeader(kHopHeader) &&
+                 req.Header(kRingHeader) == self->cluster_->fingerprint() &&
+                 self->v1_->TryInline(req, out);
+        }
         if (req.path.starts_with("/v1/") || req.path == "/metrics" || req.path == "/healthz" ||
             req.path == "/readyz") {
           return false;
