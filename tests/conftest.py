@@ -1,4 +1,6 @@
 """Fixtures for black-box tests: real processes only (s3rver, the sluice binary)."""
+import concurrent.futures
+import contextlib
 import os
 import shutil
 import socket
@@ -252,3 +254,24 @@ class Cluster:
     def stop(self):
         for w in self.workers:
             w.stop()
+
+
+def upload(s3rver, objects):
+    """Puts every key -> bytes of `objects` straight into s3rver's bucket, 16 at a time."""
+    c = s3_client(s3rver.endpoint)
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda kv: c.put_object(Bucket=s3rver.bucket, Key=kv[0], Body=kv[1]),
+                    objects.items()))
+
+
+@contextlib.contextmanager
+def yaml_config(text, prefix="sluice-cfg-"):
+    """A temporary sluice.yaml with `text`; yields its path."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    path = os.path.join(d, "sluice.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

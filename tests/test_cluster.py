@@ -1,19 +1,17 @@
 """Black-box tests of a Sluice cluster: real workers over a real s3rver, static and etcd
 membership, read through the client library (the `sluice` CLI) and through S3."""
-import concurrent.futures
-import filecmp
 import os
 import random
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
 
 import pytest
 
-from conftest import SLUICE, Cluster, Etcd, Worker, run_sluice, s3_client
+from conftest import (SLUICE, Cluster, Etcd, Worker, run_sluice, s3_client, upload,
+                      yaml_config)
 
 N_FILES = 2000
 
@@ -27,21 +25,14 @@ def tree(s3rver):
                for i in range(N_FILES - 3)}
     for i in range(3):
         objects[f"tree/big/b{i}.bin"] = rng.randbytes(3 * 1024 * 1024 + 17 * i)
-    c = s3_client(s3rver.endpoint)
-    with concurrent.futures.ThreadPoolExecutor(16) as ex:
-        list(ex.map(lambda kv: c.put_object(Bucket=s3rver.bucket, Key=kv[0], Body=kv[1]),
-                    objects.items()))
+    upload(s3rver, objects)
     return objects
 
 
 @pytest.fixture(scope="module")
 def config_file():
-    d = tempfile.mkdtemp(prefix="sluice-cluster-cfg-")
-    path = os.path.join(d, "sluice.yaml")
-    with open(path, "w") as f:
-        f.write("lease_ttl: 2s\nplacement:\n  block_size: 1MiB\n")
-    yield path
-    shutil.rmtree(d, ignore_errors=True)
+    with yaml_config("lease_ttl: 2s\nplacement:\n  block_size: 1MiB\n", prefix="sluice-cluster-cfg-") as path:
+        yield path
 
 
 def make_cluster(s3rver, config_file, n=3, etcd=None):

@@ -1,13 +1,11 @@
 """Black-box tests of `sluice mount` (FUSE): a real 3-worker cluster over a real s3rver,
 read and written through the kernel with ordinary file calls, cp and a PyTorch DataLoader.
 Needs root (FUSE)."""
-import concurrent.futures
 import errno
 import hashlib
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -17,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import SLUICE, Cluster, free_port, s3_client
+from conftest import SLUICE, Cluster, free_port, s3_client, upload, yaml_config
 
 MiB = 1 << 20
 N_FILES = 2000
@@ -129,21 +127,14 @@ def source(s3rver):
     # below it (fuse/ and fuse/tree/ here): give each level one.
     objects[f"{PREFIX}/README"] = b"fuse test data\n"
     objects[f"{PREFIX}/tree/README"] = b"2,000 small files\n"
-    c = s3_client(s3rver.endpoint)
-    with concurrent.futures.ThreadPoolExecutor(16) as ex:
-        list(ex.map(lambda kv: c.put_object(Bucket=s3rver.bucket, Key=kv[0], Body=kv[1]),
-                    objects.items()))
+    upload(s3rver, objects)
     return objects
 
 
 @pytest.fixture(scope="module")
 def config_file():
-    d = tempfile.mkdtemp(prefix="sluice-fuse-cfg-")
-    path = os.path.join(d, "sluice.yaml")
-    with open(path, "w") as f:
-        f.write("placement:\n  block_size: 1MiB\n")
-    yield path
-    shutil.rmtree(d, ignore_errors=True)
+    with yaml_config("placement:\n  block_size: 1MiB\n", prefix="sluice-fuse-cfg-") as path:
+        yield path
 
 
 def make_cluster(s3rver, config_file):
