@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
+#include "placement/ring_json.h"
 
 namespace sluice::client {
 namespace {
@@ -96,19 +97,8 @@ Result<std::shared_ptr<View>> Transport::FetchView(const std::string& endpoint) 
   if (!j.is_object() || !j.contains("ring") || !j.contains("members")) {
     return Status::Unavailable(fmt::format("{} did not answer like a Sluice worker", endpoint));
   }
-  placement::RingSettings ring;
-  try {
-    ring.policy = j["ring"].at("policy").get<std::string>();
-    ring.virtual_points = j["ring"].at("virtual_points").get<uint32_t>();
-    ring.block_size = j["ring"].at("block_size").get<uint64_t>();
-    ring.replicas = j["ring"].at("replicas").get<int>();
-    for (const auto& rule : j["ring"].at("replica_rules")) {
-      ring.replica_rules.push_back(
-          {rule.at("prefix").get<std::string>(), rule.at("replicas").get<int>()});
-    }
-  } catch (const json::exception& e) {
-    return Status::Unavailable(fmt::format("{}: bad ring settings: {}", endpoint, e.what()));
-  }
+  auto ring = placement::RingFromJson(j["ring"]);
+  if (!ring.ok()) return Status::Unavailable(fmt::format("{}: {}", endpoint, ring.status().message()));
   std::vector<placement::Member> members;
   if (etcd_ != nullptr) {
     members = etcd_->Members();
@@ -127,12 +117,12 @@ Result<std::shared_ptr<View>> Transport::FetchView(const std::string& endpoint) 
     // neither the members nor the settings changed.
     std::lock_guard lock(mu_);
     if (view_ != nullptr && view_->placement->members() == members &&
-        view_->placement->fingerprint() == ring.Fingerprint()) {
+        view_->placement->fingerprint() == ring->Fingerprint()) {
       view->placement = view_->placement;
     }
   }
   if (view->placement == nullptr) {
-    SLUICE_ASSIGN_OR_RETURN(view->placement, placement::Placement::Create(ring, std::move(members)));
+    SLUICE_ASSIGN_OR_RETURN(view->placement, placement::Placement::Create(*ring, std::move(members)));
   }
   view->metadata_ttl = std::chrono::milliseconds(j.value("metadata_ttl_ms", int64_t{30000}));
   for (const auto& m : j.value("mounts", json::array())) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "placement/ring_json.h"
 
 namespace sluice::worker {
 
@@ -18,33 +19,6 @@ Status ClusterConfig::Validate() const {
     return Status::InvalidArgument(fmt::format("cluster name '{}' must be non-empty, no '/'", name));
   }
   return ring.Validate();
-}
-
-json RingJson(const placement::RingSettings& ring) {
-  json rules = json::array();
-  for (const auto& r : ring.replica_rules) {
-    rules.push_back({{"prefix", r.prefix}, {"replicas", r.replicas}});
-  }
-  return {{"policy", ring.policy},     {"virtual_points", ring.virtual_points},
-          {"block_size", ring.block_size}, {"replicas", ring.replicas},
-          {"replica_rules", rules}};
-}
-
-Result<placement::RingSettings> RingFromJson(const json& j) {
-  try {
-    placement::RingSettings r;
-    r.policy = j.at("policy").get<std::string>();
-    r.virtual_points = j.at("virtual_points").get<uint32_t>();
-    r.block_size = j.at("block_size").get<uint64_t>();
-    r.replicas = j.at("replicas").get<int>();
-    for (const auto& rule : j.at("replica_rules")) {
-      r.replica_rules.push_back({rule.at("prefix").get<std::string>(), rule.at("replicas").get<int>()});
-    }
-    SLUICE_RETURN_IF_ERROR(r.Validate());
-    return r;
-  } catch (const json::exception& e) {
-    return Status::InvalidArgument(fmt::format("bad ring settings: {}", e.what()));
-  }
 }
 
 Cluster::Cluster(ClusterConfig config, placement::Member self)
@@ -128,7 +102,7 @@ json Cluster::Json() {
   for (const auto& m : p->members()) members.push_back({{"id", m.id}, {"endpoint", m.endpoint}});
   return {{"self", self_.id},
           {"members", members},
-          {"ring", RingJson(config_.ring)},
+          {"ring", placement::RingJson(config_.ring)},
           {"fingerprint", fingerprint_},
           {"membership", membership_->Kind()},
           {"cluster", config_.name}};

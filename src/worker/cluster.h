@@ -66,7 +66,5 @@ class Cluster {
   std::shared_ptr<const placement::Placement> placement_;  // GUARDED_BY(mu_)
 };
 
-nlohmann::json RingJson(const placement::RingSettings& ring);
-Result<placement::RingSettings> RingFromJson(const nlohmann::json& j);
 
 }  // namespace sluice::worker
