@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "cli/setup.h"
 #include "common/ports.h"
+#include "common/subprocess.h"
 #include "ufs/mount_table.h"
 
 namespace sluice::cli {
@@ -45,25 +46,12 @@ struct Child {
   int port = 0;
 };
 
+// A child in its own process group (Ctrl-C is ours to pass on), output to its log; -1 if
+// it cannot be started.
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  pid_t pid = fork();
-  if (pid != 0) return pid;
-  // Child: default signal mask, output to its log, own process group (Ctrl-C is ours).
-  sigset_t none;
-  sigemptyset(&none);
-  pthread_sigmask(SIG_SETMASK, &none, nullptr);
-  setpgid(0, 0);
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd >= 0) {
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-  }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  execvp(args[0], args.data());
-  fmt::print(stderr, "exec {}: {}\n", argv[0], strerror(errno));
-  _exit(127);
+  auto pid = SpawnProcess(argv, {.log = log, .own_process_group = true});
+  if (!pid.ok()) fmt::print(stderr, "sluice up: {}\n", pid.status().ToString());
+  return pid.ok() ? *pid : -1;
 }
 
 // Waits until every child listens; fails if one exits first or after 30 s.

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/ports.h"
+#include "common/subprocess.h"
 #include "ufs/curl_client.h"
 
 namespace sluice::placement::testing {
@@ -101,28 +102,8 @@ Status EtcdProcess::Spawn() {
                                    "--listen-peer-urls=" + peer_url_,
                                    "--initial-advertise-peer-urls=" + peer_url_,
                                    "--initial-cluster=default=" + peer_url_};
-  std::vector<char*> argv;
-  argv.reserve(args.size() + 1);
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    if (log_fd >= 0) close(log_fd);
-    return Status::Internal("fork failed");
-  }
-  if (pid == 0) {  // child: async-signal-safe calls only
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    if (log_fd >= 0) {
-      dup2(log_fd, STDOUT_FILENO);
-      dup2(log_fd, STDERR_FILENO);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  if (log_fd >= 0) close(log_fd);
+  SLUICE_ASSIGN_OR_RETURN(
+      pid_t pid, SpawnProcess(args, {.log = log, .truncate_log = false, .die_with_parent = true}));
   pid_ = pid;
   return Status::OK();
 }
