@@ -62,6 +62,13 @@ void SluiceFs::Attach(std::unique_ptr<Client> client) {
 
 SluiceFs::~SluiceFs() = default;
 
+int SluiceFs::OpenStaging() const {
+  const std::string dir = options_.staging_dir.empty()
+                              ? std::filesystem::temp_directory_path().string()
+                              : options_.staging_dir;
+  return ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
 struct stat SluiceFs::AttrOf(fuse_ino_t ino, const ObjectStat& s) const {
   struct stat st {};
   st.st_ino = ino;
@@ -315,9 +322,7 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if ((fi->flags & O_ACCMODE) != O_RDONLY) {
     if (ReadOnly()) return (void)fuse_reply_err(req, EROFS);
     if (!(fi->flags & O_TRUNC)) return (void)fuse_reply_err(req, ENOTSUP);
-    std::string dir = options_.staging_dir.empty() ? std::filesystem::temp_directory_path().string()
-                                                   : options_.staging_dir;
-    h->staging_fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    h->staging_fd = OpenStaging();
     if (h->staging_fd < 0) return (void)fuse_reply_err(req, errno);
     h->dirty = true;  // even an empty file replaces the object
     fi->direct_io = 1;
@@ -433,10 +438,7 @@ void SluiceFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   const std::string path = ChildPath(*dir, name);
   auto h = std::make_unique<FileHandle>();
   h->path = path;
-  std::string staging = options_.staging_dir.empty()
-                            ? std::filesystem::temp_directory_path().string()
-                            : options_.staging_dir;
-  h->staging_fd = ::open(staging.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  h->staging_fd = OpenStaging();
   if (h->staging_fd < 0) return (void)fuse_reply_err(req, errno);
   h->dirty = true;
   fi->direct_io = 1;

@@ -86,6 +86,8 @@ class SluiceFs {
   // Records the size the kernel was given for `ino` (it caches it for Timeout()).
   void Tell(fuse_ino_t ino, const ObjectStat& s);
   Status Upload(FileHandle* h);
+  // A new unlinked staging file for a file being written; -1 and errno on failure.
+  int OpenStaging() const;
   Result<size_t> ReadInto(FileHandle* h, uint64_t off, std::span<char> out);
   Result<std::vector<DirEntry>> ListDir(const std::string& path);
   // Whether nothing is left below `path` (objects listed are confirmed by their owners).
