@@ -206,6 +206,45 @@ def test_a_cached_open_mount_walks_the_tree_twice_with_one_set_of_stats(cluster,
         m.cleanup()
 
 
+def test_open_ttl_bounds_how_long_an_open_trusts_a_stat(cluster):
+    """An open trusts the stat the cluster gave for a file for open_ttl (then asks again),
+    and a listing that shows another version makes the next open ask at once, even with
+    attributes cached for an hour."""
+    s3 = s3_client(cluster.workers[0].endpoint)
+    s3.put_object(Bucket="data", Key="fuse-ttl/a.bin", Body=b"first")
+    s3.put_object(Bucket="data", Key="fuse-ttl/b.bin", Body=b"first")
+    m = Mount(mount_env(cluster), options=["open_ttl=2s", "attr_timeout=1h"])
+    try:
+        a, b = m.path("data", "fuse-ttl", "a.bin"), m.path("data", "fuse-ttl", "b.bin")
+        for p in (a, b):
+            with open(p, "rb") as f:
+                assert f.read() == b"first"
+        s3.put_object(Bucket="data", Key="fuse-ttl/a.bin", Body=b"secnd")  # same size
+        s3.put_object(Bucket="data", Key="fuse-ttl/b.bin", Body=b"secnd")
+        # a: once open_ttl has passed, the open asks and sees the new version.
+        time.sleep(2.5)
+        deadline = time.time() + 3  # the other members hear of the write in the background
+        while True:
+            with open(a, "rb") as f:
+                got = f.read()
+            assert got in (b"first", b"secnd")
+            if got == b"secnd" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert got == b"secnd"
+        # b: a listing that shows the new version drops the trusted stat.
+        while True:
+            names = os.listdir(m.path("data", "fuse-ttl"))
+            with open(b, "rb") as f:
+                got = f.read()
+            if got == b"secnd" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert sorted(names) == ["a.bin", "b.bin"] and got == b"secnd"
+    finally:
+        m.cleanup()
+
+
 def test_random_preads_in_large_files_match_the_source(mnt, source):
     rng = random.Random(5)
     names = [f"{PREFIX}/big/b{i}.bin" for i in range(len(BIG_SIZES))]
@@ -382,7 +421,8 @@ def test_cp_mv_and_rm_of_directory_trees(mnt, s3rver, tmp_path):
 
 def test_an_object_replaced_through_s3_is_read_whole_through_the_mount(mnt, cluster):
     """The kernel caches a file's size for the metadata TTL; a read after the object was
-    replaced must still see one whole version, not the new bytes cut at the old size."""
+    replaced (and the open_ttl of 1 s, during which an open trusts the stat it has, passed)
+    must still see one whole version, not the new bytes cut at the old size."""
     s3 = s3_client(cluster.workers[0].endpoint)
     cases = {"grows.bin": (b"old", b"NEW CONTENT, LONGER THAN THE OLD"),
              "shrinks.bin": (b"old content, longer than the new", b"NEW")}
@@ -391,6 +431,7 @@ def test_an_object_replaced_through_s3_is_read_whole_through_the_mount(mnt, clus
         assert os.stat(mnt.path("data", "fuse-ow", name)).st_size == len(old)  # now cached
     for name, (_, new) in cases.items():
         s3.put_object(Bucket="data", Key=f"fuse-ow/{name}", Body=new)
+    time.sleep(1.2)  # the default open_ttl
     deadline = time.time() + 3  # other members drop their cached stats in the background
     for name, (old, new) in cases.items():
         while True:

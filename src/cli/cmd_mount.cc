@@ -1,7 +1,8 @@
 // `sluice mount MOUNTPOINT [--cluster ...|--etcd URL] [-o options] [--foreground]` and
 // `sluice umount MOUNTPOINT [--lazy]`: the cluster's namespace as a directory (FUSE).
 // Options: ro, allow_other, attr_timeout=DURATION, max_threads=N, readahead=SIZE,
-// cache=SIZE (the client's memory cache), staging=DIR; anything else goes to libfuse.
+// cache=SIZE (the client's memory cache), open_ttl=DURATION, cached_open, staging=DIR;
+// anything else goes to libfuse.
 #include <fmt/format.h>
 
 #include "cli/client_flags.h"
@@ -41,7 +42,10 @@ Status ApplyOption(const std::string& opt, fuse::MountOptions* m, ClientOptions*
     }
     m->max_readahead = static_cast<uint32_t>(size);
   } else if (key == "cached_open") {
-    m->cached_open = true;
+    m->open_ttl = std::chrono::milliseconds(-1);
+  } else if (key == "open_ttl") {
+    SLUICE_ASSIGN_OR_RETURN(auto d, ParseDuration(value));
+    m->open_ttl = std::chrono::duration_cast<std::chrono::milliseconds>(d);
   } else if (key == "cache") {
     SLUICE_ASSIGN_OR_RETURN(c->memory_cache, ParseSize(value));
   } else if (key == "staging") {
@@ -82,7 +86,7 @@ void RegisterMount(CLI::App* app, int* exit_code) {
   cmd->add_option("mountpoint", flags->mountpoint, "an empty directory")->required();
   cmd->add_option("-o", flags->options,
                   "ro, allow_other, attr_timeout=30s, max_threads=16, readahead=1MiB, "
-                  "cache=SIZE, cached_open, staging=DIR, or libfuse options")
+                  "cache=SIZE, open_ttl=DURATION, cached_open, staging=DIR, or libfuse options")
       ->allow_extra_args(false);  // one value per -o: `mount -o ro MOUNTPOINT` works
   cmd->add_flag("-f,--foreground", flags->foreground, "stay in the foreground");
   cmd->callback([flags, exit_code] { *exit_code = Mount(*flags); });

@@ -124,6 +124,24 @@ void SluiceFs::Tell(fuse_ino_t ino, const ObjectStat& s) {
   told_[ino] = {s, std::chrono::steady_clock::now()};
 }
 
+void SluiceFs::Confirm(fuse_ino_t ino, const ObjectStat& s) {
+  if (s.is_dir) return;
+  std::lock_guard lock(mu_);
+  auto told = told_.find(ino);
+  if (told == told_.end()) return;
+  if (told->second.stat.version == s.version && told->second.stat.size == s.size) {
+    told->second.at = std::chrono::steady_clock::now();
+  } else {
+    told_.erase(told);
+  }
+}
+
+std::chrono::duration<double> SluiceFs::OpenTtl() const {
+  if (options_.open_ttl.count() < 0) return std::chrono::duration<double>(Timeout());
+  return std::min<std::chrono::duration<double>>(options_.open_ttl,
+                                                 std::chrono::duration<double>(Timeout()));
+}
+
 void SluiceFs::Forget(fuse_ino_t ino, uint64_t n) {
   inodes_.Forget(ino, n);
   if (!inodes_.Path(ino)) {
@@ -294,6 +312,7 @@ void SluiceFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
       // no reference here, so known paths give their number and others a stable one.
       fuse_ino_t child_ino = i == 0 ? ino : i == 1 ? kRootInode
                                       : inodes_.Peek(ChildPath(*path, name.c_str()));
+      if (i >= 2) Confirm(child_ino, st);
       struct stat attr = AttrOf(child_ino, st);
       n = fuse_add_direntry(req, buf.data() + used, size - used, name.c_str(), &attr, i + 1);
       if (n > size - used) break;
@@ -329,18 +348,18 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     std::lock_guard lock(mu_);
     writing_[*path] = h.get();
   } else {
-    // By default every open asks the cluster for the current version (one small request),
-    // so an open always sees the latest object. With -o cached_open, an open trusts the
-    // stat the kernel was given within the attribute timeout (no request): for data sets
-    // that do not change while mounted; a replaced object may then read wrong until then.
+    // An open trusts the stat the cluster gave for this file within open_ttl (1 s by
+    // default: a walk lists a directory, then reads its files, with no request per file);
+    // an older one is checked with the cluster (one small request), so an object replaced
+    // through any worker is seen within open_ttl. With -o cached_open the window is the
+    // attribute timeout: for data sets that do not change while mounted.
     bool stale_size = false;
     std::optional<ObjectStat> known;
-    if (options_.cached_open) {
+    if (options_.open_ttl.count() != 0) {
       std::lock_guard lock(mu_);
       auto told = told_.find(ino);
       if (told != told_.end() && !told->second.stat.version.empty() &&
-          std::chrono::steady_clock::now() - told->second.at <
-              std::chrono::duration<double>(Timeout())) {
+          std::chrono::steady_clock::now() - told->second.at < OpenTtl()) {
         known = told->second.stat;
       }
     }
@@ -353,7 +372,7 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       std::lock_guard lock(mu_);
       auto told = told_.find(ino);
       stale_size = told == told_.end() || told->second.stat.size != h->reader->stat().size;
-      if (told != told_.end()) told->second.stat = h->reader->stat();
+      if (told != told_.end()) told->second = {h->reader->stat(), std::chrono::steady_clock::now()};
     }
     {
       std::lock_guard lock(mu_);
@@ -494,6 +513,7 @@ Status SluiceFs::Upload(FileHandle* h) {
   std::string parent = h->path.substr(0, h->path.rfind('/'));
   std::lock_guard lock(mu_);
   versions_[h->path] = r->version;
+  told_.erase(h->ino);  // this mount's own write: the next open asks for the new version
   // The directory now exists in the store: it is remembered only while the other members
   // learn so.
   const auto until = std::chrono::steady_clock::now() + kLocalDirGrace;

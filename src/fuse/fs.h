@@ -85,6 +85,12 @@ class SluiceFs {
   void ReplyEntry(fuse_req_t req, const std::string& path, const ObjectStat& s);
   // Records the size the kernel was given for `ino` (it caches it for Timeout()).
   void Tell(fuse_ino_t ino, const ObjectStat& s);
+  // A listing (plain readdir: the kernel takes no attributes from it) saw `s` for `ino`:
+  // when it is the version the kernel was told, that stat is confirmed as of now; when not,
+  // it is forgotten, so the next open asks the cluster (and fixes the kernel's size).
+  void Confirm(fuse_ino_t ino, const ObjectStat& s);
+  // How long an open trusts a stat the cluster gave (MountOptions::open_ttl resolved).
+  std::chrono::duration<double> OpenTtl() const;
   Status Upload(FileHandle* h);
   // A new unlinked staging file for a file being written; -1 and errno on failure.
   int OpenStaging() const;

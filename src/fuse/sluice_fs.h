@@ -36,10 +36,13 @@ struct MountOptions {
   // Entry and attribute cache time; negative: the workers' metadata TTL.
   std::chrono::milliseconds attr_timeout{-1};
   std::string staging_dir;  // where writes are staged (default: the system temp dir)
-  // Opens trust the stat the kernel holds (younger than the attribute timeout) instead of
-  // asking the cluster: faster small-file walks, for data that does not change while
-  // mounted (-o cached_open).
-  bool cached_open = false;
+  // An open trusts the stat the cluster gave for the file (through lookup, getattr,
+  // readdir or an earlier open) while it is younger than this, instead of asking the
+  // cluster again: a walk that lists a directory and then reads its files costs no request
+  // per file, and an object replaced through any worker is seen within this time
+  // (-o open_ttl=DURATION). Negative: the attribute timeout (-o cached_open, for data that
+  // does not change while mounted). Zero: every open asks.
+  std::chrono::milliseconds open_ttl{1000};
   std::vector<std::string> fuse_options;  // other -o options, passed to libfuse
 };
 
