@@ -219,18 +219,22 @@ class Etcd:
 class Cluster:
     """N real `sluice worker` processes: static (--peers) or registered in etcd."""
 
-    def __init__(self, mounts, n=3, etcd=None, memory="128MiB", extra=None):
+    def __init__(self, mounts, n=3, etcd=None, memory="128MiB", extra=None, disk=False):
         self.mounts = mounts
         self.etcd = etcd
         self.memory = memory
         self.extra = extra or []
+        # disk: each worker gets a cache dir (its pages and load-job state survive a restart)
+        self.disk = tempfile.mkdtemp(prefix="sluice-cluster-disk-") if disk else None
         ports = [free_port() for _ in range(n)]
         self.peers = ",".join(f"127.0.0.1:{p}" for p in ports)
         self.workers = [self._worker(p) for p in ports]
 
     def _worker(self, port):
         membership = ["--etcd", self.etcd.url] if self.etcd else ["--peers", self.peers]
+        cache_dir = os.path.join(self.disk, str(port)) if self.disk else None
         return Worker(self.mounts, memory=self.memory, port=port, metadata_ttl="30s",
+                      cache_dir=cache_dir,
                       extra=membership + ["--advertise", f"127.0.0.1:{port}"] + self.extra)
 
     def add_worker(self):
@@ -254,6 +258,8 @@ class Cluster:
     def stop(self):
         for w in self.workers:
             w.stop()
+        if self.disk:
+            shutil.rmtree(self.disk, ignore_errors=True)
 
 
 def upload(s3rver, objects):

@@ -84,6 +84,13 @@ struct WorkerReport {
   std::string json;  // the worker's whole /v1/status answer
 };
 
+struct WorkerAnswer {
+  std::string id;        // the member's id
+  std::string endpoint;
+  Status status;         // not OK: unreachable, or the worker's error
+  std::string json;      // the answer, when status is OK
+};
+
 struct ClientStats {
   uint64_t requests = 0;
   uint64_t failovers = 0;      // attempts moved to another worker
@@ -137,7 +144,16 @@ class Client {
   virtual Result<ObjectStat> Write(const std::string& path, std::string_view data) = 0;
   virtual Status Delete(const std::string& path) = 0;
   // Drops cached pages and metadata of `path` (an object or a directory) on every worker.
+  // Returns the pages dropped; when some workers could not be reached, the others are
+  // freed still and the error (kUnavailable) names the ones that were not.
   virtual Result<uint64_t> Free(const std::string& path) = 0;
+  // Sends one /v1 control request (`method` /v1/`op`?path=`path``query`, with `body`) to
+  // every current member at once; one answer per member, in member order. For the
+  // cluster-wide operations (load jobs, pins) that each worker does for its own part.
+  virtual std::vector<WorkerAnswer> Broadcast(const std::string& method, const std::string& op,
+                                              const std::string& path,
+                                              const std::string& query = "",
+                                              std::string_view body = {}) = 0;
   // Every member's /v1/status (unreachable ones reported as such, not as an error).
   virtual std::vector<WorkerReport> ClusterStatus() = 0;
   // The endpoints of the current members.

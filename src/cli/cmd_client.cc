@@ -5,8 +5,11 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <map>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
@@ -117,6 +120,40 @@ int Cat(const PathFlags& f) {
   return 0;
 }
 
+// Pins, quotas, TTL rules and running load jobs, summed over the workers.
+void PrintRules(const std::vector<WorkerReport>& reports) {
+  std::vector<std::string> pins;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> quotas;  // mount -> (used, quota)
+  std::map<std::string, uint64_t> running;                      // job id -> workers
+  uint64_t pinned_pages = 0, expired = 0;
+  for (const auto& r : reports) {
+    if (!r.reachable) continue;
+    json j = json::parse(r.json, nullptr, false);
+    if (!j.is_object()) continue;
+    pinned_pages += j.value("pinned_pages", uint64_t{0});
+    const json rules = j.value("rules", json::object());
+    if (pins.empty()) pins = rules.value("pins", std::vector<std::string>{});
+    expired += rules.value("ttl_expired", uint64_t{0});
+    for (const auto& q : rules.value("quotas", json::array())) {
+      auto& [used, quota] = quotas[q.value("mount", "")];
+      used += q.value("used_bytes", uint64_t{0});
+      quota += q.value("quota_bytes", uint64_t{0});
+    }
+    for (const auto& job : j.value("load_jobs", json::array())) {
+      if (job.value("state", "") == "running") running[job.value("id", "")]++;
+    }
+  }
+  if (!pins.empty()) {
+    fmt::print("pinned: {} ({} pages)\n", fmt::join(pins, ", "), pinned_pages);
+  }
+  for (const auto& [mount, q] : quotas) {
+    fmt::print("quota /{}: {} of {} (all workers)\n", mount, FormatSize(q.first),
+               FormatSize(q.second));
+  }
+  if (expired) fmt::print("ttl: {} object(s) expired\n", expired);
+  for (const auto& [id, n] : running) fmt::print("load job {} running on {} worker(s)\n", id, n);
+}
+
 int StatusCmd(const ClientFlags& f) {
   auto c = ConnectFrom(f);
   if (!c.ok()) return Fail(c.status());
@@ -147,6 +184,7 @@ int StatusCmd(const ClientFlags& f) {
                  FormatSize(r.capacity_bytes), FormatSize(r.used_bytes), 100 * r.hit_ratio,
                  r.ufs_reads, FormatSize(r.ufs_bytes));
     }
+    PrintRules(reports);
   }
   return unreachable == 0 ? 0 : 3;
 }

@@ -12,5 +12,6 @@ void RegisterUp(CLI::App* app, int* exit_code);
 void RegisterClientCommands(CLI::App* app, int* exit_code);  // ls, stat, cat, status
 void RegisterCp(CLI::App* app, int* exit_code);
 void RegisterMount(CLI::App* app, int* exit_code);  // mount, umount
+void RegisterDataset(CLI::App* app, int* exit_code);  // load, free, pin, unpin
 
 }  // namespace sluice::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   sluice::cli::RegisterClientCommands(&app, &exit_code);
   sluice::cli::RegisterCp(&app, &exit_code);
   sluice::cli::RegisterMount(&app, &exit_code);
+  sluice::cli::RegisterDataset(&app, &exit_code);
   sluice::cli::RegisterBench(&app, &exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;

@@ -7,6 +7,7 @@
 #include <future>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
@@ -227,16 +228,49 @@ class ClientImpl final : public Client {
   }
 
   Result<uint64_t> Free(const std::string& path) override {
-    auto view = t_->CurrentView();
     uint64_t freed = 0;
-    for (const auto& m : view->placement->members()) {
-      V1Request req{.method = "POST", .op = "free", .path = path};
-      auto resp = t_->CallOne(m.endpoint, req);
-      if (!resp.ok()) return resp.status().WithContext(m.id);
-      SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(*resp, m.id));
-      freed += j.value("freed_pages", uint64_t{0});
+    std::vector<std::string> missed;
+    Status first;
+    for (const auto& a : Broadcast("POST", "free", path, "", {})) {
+      if (!a.status.ok()) {
+        if (!IsTransport(a.status)) return a.status;  // the path itself is wrong
+        missed.push_back(a.id);
+        continue;
+      }
+      json j = json::parse(a.json, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object()) freed += j.value("freed_pages", uint64_t{0});
+    }
+    if (!missed.empty()) {
+      return Status::Unavailable(fmt::format("freed {} pages, but could not reach {}", freed,
+                                             fmt::join(missed, ", ")));
     }
     return freed;
+  }
+
+  std::vector<WorkerAnswer> Broadcast(const std::string& method, const std::string& op,
+                                      const std::string& path, const std::string& query,
+                                      std::string_view body) override {
+    auto view = t_->CurrentView();
+    const auto& members = view->placement->members();
+    std::vector<std::future<WorkerAnswer>> futures;
+    for (const auto& m : members) {
+      futures.push_back(std::async(std::launch::async, [&, m] {
+        WorkerAnswer a{m.id, m.endpoint, Status::OK(), ""};
+        V1Request req{.method = method, .op = op, .path = path, .query = query, .body = body};
+        auto resp = t_->CallOne(m.endpoint, req);
+        if (!resp.ok()) {
+          a.status = resp.status().WithContext(m.id);
+        } else if (resp->status / 100 != 2) {
+          a.status = client::ErrorOf(*resp, m.id);
+        } else {
+          a.json = std::move(resp->body);
+        }
+        return a;
+      }));
+    }
+    std::vector<WorkerAnswer> out;
+    for (auto& f : futures) out.push_back(f.get());
+    return out;
   }
 
   std::vector<WorkerReport> ClusterStatus() override {

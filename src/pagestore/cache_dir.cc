@@ -19,11 +19,19 @@ namespace {
 // Log the 1st, 2nd, 4th, 8th... occurrence, so a dead disk cannot flood the log.
 bool ShouldLog(uint64_t count) { return (count & (count - 1)) == 0; }
 
+// Rounds of "evict the group's pages in other directories, then retry" before a Put whose
+// group keeps refilling from other threads gives up.
+constexpr int kQuotaAttempts = 4;
+
 }  // namespace
 
 CacheDir::CacheDir(std::string path, uint64_t quota, std::unique_ptr<EvictionPolicy> policy,
-                   bool fsync)
-    : path_(std::move(path)), quota_(quota), fsync_(fsync), policy_(std::move(policy)) {}
+                   bool fsync, GroupLedger* ledger)
+    : path_(std::move(path)),
+      quota_(quota),
+      fsync_(fsync),
+      policy_(std::move(policy)),
+      groups_(ledger) {}
 
 CacheDir::~CacheDir() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
@@ -156,7 +164,8 @@ Status CacheDir::WriteTemp(const PageKey& key, std::string_view data, std::strin
   return Status::OK();
 }
 
-Status CacheDir::CheckAdmissionLocked(const PageKey& key, uint64_t size, bool ask_policy) {
+Status CacheDir::CheckAdmissionLocked(const PageKey& key, uint64_t size, uint32_t group,
+                                      bool ask_policy) {
   auto refuse = [&](std::string why) {
     ++stats_.admissions_refused;
     return Status::ResourceExhausted(
@@ -166,22 +175,32 @@ Status CacheDir::CheckAdmissionLocked(const PageKey& key, uint64_t size, bool as
   auto it = index_.find(key);
   const bool held = it != index_.end();
   const uint64_t old_bytes = held ? it->second.bytes : 0;
-  const uint64_t unevictable = pinned_bytes_ - (held && it->second.pinned ? old_bytes : 0);
+  const bool old_pinned = held && it->second.pinned;
+  const uint64_t unevictable = pinned_bytes_ - (old_pinned ? old_bytes : 0);
   if (unevictable + size > quota_) {
     return refuse(fmt::format("{} of {} bytes are pinned", unevictable, quota_));
   }
-  const bool full = bytes_used_ - old_bytes + size > quota_;
+  const GroupState* state = groups_.State(group);
+  const uint64_t release = held && it->second.group.state == state ? old_bytes : 0;
+  const GroupCheck check = groups_.Check(state, size, release, old_pinned ? release : 0);
+  if (check.refused) {
+    return refuse(fmt::format("{} bytes do not fit the quota of group {} ({} bytes) beside the "
+                              "group's pinned pages",
+                              size, group, check.quota));
+  }
+  const bool full = bytes_used_ - old_bytes - check.local_frees + size > quota_;
   if (ask_policy && (full || !held) && !policy_->ShouldAdmit(key, full)) {
     return refuse(fmt::format("full, and eviction policy '{}' admits no more", policy_->Name()));
   }
   return Status::OK();
 }
 
-Status CacheDir::Put(const PageKey& key, std::string_view data, const PutOptions& options) {
+Status CacheDir::Put(const PageKey& key, std::string_view data, const PutOptions& options,
+                     const EvictElsewhere& evict_elsewhere) {
   const uint64_t size = data.size();
   {
     std::lock_guard lock(mu_);
-    SLUICE_RETURN_IF_ERROR(CheckAdmissionLocked(key, size, /*ask_policy=*/true));
+    SLUICE_RETURN_IF_ERROR(CheckAdmissionLocked(key, size, options.group, /*ask_policy=*/true));
   }
   std::string tmp;
   if (Status s = WriteTemp(key, data, &tmp); !s.ok()) {
@@ -189,33 +208,85 @@ Status CacheDir::Put(const PageKey& key, std::string_view data, const PutOptions
     CountIoErrorLocked(s.message());
     return s;
   }
-  std::lock_guard lock(mu_);
-  // Pins may have changed while writing; the policy already admitted the page.
-  if (Status s = CheckAdmissionLocked(key, size, /*ask_policy=*/false); !s.ok()) {
+  for (int attempt = 1;; ++attempt) {
+    uint64_t shortfall = 0;
+    {
+      std::lock_guard lock(mu_);
+      Status s = CommitLocked(key, size, options, tmp, &shortfall);
+      if (shortfall == 0) return s;
+    }
+    if (attempt == kQuotaAttempts || evict_elsewhere(options.group, shortfall) == 0) {
+      ::unlink(tmp.c_str());
+      std::lock_guard lock(mu_);
+      ++stats_.admissions_refused;
+      return Status::ResourceExhausted(
+          fmt::format("disk cache {}: page {} refused: group {} is at its quota and nothing of "
+                      "it is evictable",
+                      path_, key.ToString(), options.group));
+    }
+  }
+}
+
+Status CacheDir::CommitLocked(const PageKey& key, uint64_t size, const PutOptions& options,
+                              const std::string& tmp, uint64_t* shortfall) {
+  // Pins and groups may have changed while writing; the policy already admitted the page.
+  if (Status s = CheckAdmissionLocked(key, size, options.group, /*ask_policy=*/false); !s.ok()) {
     ::unlink(tmp.c_str());
     return s;
   }
   auto held = index_.find(key);
   uint64_t old_bytes = held != index_.end() ? held->second.bytes : 0;
+  const bool old_pinned = held != index_.end() && held->second.pinned;
+  GroupState* group = groups_.State(options.group);
+  const bool same_group = held != index_.end() && held->second.group.state == group;
+  const uint64_t release = same_group ? old_bytes : 0;
+  GroupReservation quota = groups_.Reserve(group, key, size, release, old_pinned ? release : 0);
+  if (quota.outcome == GroupReservation::kShortfall) {
+    *shortfall = quota.shortfall;
+    return Status::OK();
+  }
+  if (quota.outcome == GroupReservation::kRefused) {
+    ::unlink(tmp.c_str());
+    ++stats_.admissions_refused;
+    return Status::ResourceExhausted(
+        fmt::format("disk cache {}: page {} refused: it does not fit the quota of group {}",
+                    path_, key.ToString(), options.group));
+  }
+  for (const PageKey& victim : quota.victims) {
+    auto it = index_.find(victim);  // queued, so held
+    ++stats_.evictions;
+    ++stats_.quota_evictions;
+    stats_.bytes_evicted += it->second.bytes;
+    EraseLocked(it, /*in_policy=*/true, /*unlink_file=*/true, /*charged=*/true);
+  }
+  // Gives back the reservation of a page that will not be stored. The replaced page's
+  // bytes were released with it: they go back too while it is still held.
+  auto unreserve = [&] {
+    GroupQueues::Refund(group, size - (same_group && index_.contains(key) ? release : 0));
+  };
   while (bytes_used_ - old_bytes + size > quota_) {
     std::optional<PageKey> victim = policy_->Evict();
     if (!victim) {
       ::unlink(tmp.c_str());
+      unreserve();
       ++stats_.admissions_refused;
       return Status::ResourceExhausted(fmt::format(
           "disk cache {}: page {} refused: full, nothing evictable", path_, key.ToString()));
     }
     auto it = index_.find(*victim);
     if (it == index_.end()) continue;  // defensive: policy and index disagree
-    if (*victim == key) old_bytes = 0;
+    const bool replaced = *victim == key;
+    if (replaced) old_bytes = 0;
     ++stats_.evictions;
     stats_.bytes_evicted += it->second.bytes;
-    EraseLocked(it, /*in_policy=*/false, /*unlink_file=*/*victim != key);
+    EraseLocked(it, /*in_policy=*/false, /*unlink_file=*/!replaced,
+                /*charged=*/replaced && same_group);
   }
   const std::string path = PagePath(key);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     Status s = ErrnoStatus(errno, fmt::format("rename {} to {}", tmp, path));
     ::unlink(tmp.c_str());
+    unreserve();
     CountIoErrorLocked(s.message());
     return s;
   }
@@ -226,17 +297,20 @@ Status CacheDir::Put(const PageKey& key, std::string_view data, const PutOptions
   }
   bool pinned = options.pinned;
   if (auto it = index_.find(key); it != index_.end()) {
-    pinned = pinned || it->second.pinned;                        // a re-put keeps a pin
-    EraseLocked(it, /*in_policy=*/true, /*unlink_file=*/false);  // the rename replaced it
+    pinned = pinned || it->second.pinned;  // a re-put keeps a pin
+    // The rename replaced its file.
+    EraseLocked(it, /*in_policy=*/true, /*unlink_file=*/false, /*charged=*/same_group);
   }
-  InsertLocked(key, size, pinned);
+  InsertLocked(key, size, pinned, group, /*charged=*/true);
   ++stats_.puts;
   stats_.bytes_written += size;
   return Status::OK();
 }
 
-void CacheDir::InsertLocked(const PageKey& key, uint64_t bytes, bool pinned) {
-  index_[key] = Entry{bytes, ++next_generation_, pinned};
+void CacheDir::InsertLocked(const PageKey& key, uint64_t bytes, bool pinned, GroupState* group,
+                            bool charged) {
+  index_[key] = Entry{bytes, ++next_generation_, pinned,
+                      groups_.Add(group, key, bytes, pinned, charged)};
   files_.Add(key);
   bytes_used_ += bytes;
   if (pinned) {
@@ -247,9 +321,10 @@ void CacheDir::InsertLocked(const PageKey& key, uint64_t bytes, bool pinned) {
   }
 }
 
-void CacheDir::EraseLocked(Index::iterator it, bool in_policy, bool unlink_file) {
+void CacheDir::EraseLocked(Index::iterator it, bool in_policy, bool unlink_file, bool charged) {
   const PageKey key = it->first;
   const Entry& e = it->second;
+  groups_.Remove(e.group, e.bytes, e.pinned, charged);
   if (e.pinned) {
     pinned_bytes_ -= e.bytes;
     --pinned_pages_;
@@ -308,6 +383,7 @@ size_t CacheDir::SetPinned(const Hash128& file_id, bool pinned) {
     if (it == index_.end() || it->second.pinned == pinned) continue;
     Entry& e = it->second;
     e.pinned = pinned;
+    groups_.SetPinned(&e.group, key, e.bytes, pinned);
     if (pinned) {
       policy_->OnRemove(key);
       pinned_bytes_ += e.bytes;

@@ -153,7 +153,7 @@ Status CacheDir::Recover(const std::function<bool(const PageKey&)>& belongs) {
       ++trimmed;
       continue;
     }
-    InsertLocked(page.key, page.bytes, /*pinned=*/false);
+    InsertLocked(page.key, page.bytes, /*pinned=*/false, groups_.State(0), /*charged=*/false);
   }
   if (index_.empty() && temps + invalid + misplaced + trimmed == 0) {
     SLUICE_LOG_DEBUG("disk cache {}: opened empty (quota {} bytes)", path_, quota_);

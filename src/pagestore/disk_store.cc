@@ -11,11 +11,14 @@
 
 namespace sluice::pagestore {
 
-DiskStore::DiskStore(std::vector<std::unique_ptr<CacheDir>> dirs) : dirs_(std::move(dirs)) {}
+DiskStore::DiskStore(std::unique_ptr<GroupLedger> ledger,
+                     std::vector<std::unique_ptr<CacheDir>> dirs)
+    : ledger_(std::move(ledger)), dirs_(std::move(dirs)) {}
 
 Result<std::unique_ptr<PageStore>> DiskStore::Open(const DiskStoreOptions& options) {
   if (options.dirs.empty()) return Status::InvalidArgument("disk store needs a cache directory");
   std::set<std::string> seen;
+  auto ledger = std::make_unique<GroupLedger>();
   std::vector<std::unique_ptr<CacheDir>> dirs;
   for (const DiskDir& dir : options.dirs) {
     if (dir.path.empty()) return Status::InvalidArgument("empty cache directory path");
@@ -28,11 +31,11 @@ Result<std::unique_ptr<PageStore>> DiskStore::Open(const DiskStoreOptions& optio
       return Status::InvalidArgument(fmt::format("cache directory {} listed twice", dir.path));
     }
     SLUICE_ASSIGN_OR_RETURN(auto policy, MakeEvictionPolicy(options.eviction, dir.quota));
-    dirs.push_back(
-        std::make_unique<CacheDir>(dir.path, dir.quota, std::move(policy), options.fsync));
+    dirs.push_back(std::make_unique<CacheDir>(dir.path, dir.quota, std::move(policy),
+                                              options.fsync, ledger.get()));
   }
   for (auto& dir : dirs) SLUICE_RETURN_IF_ERROR(dir->Lock());
-  std::unique_ptr<DiskStore> store(new DiskStore(std::move(dirs)));
+  std::unique_ptr<DiskStore> store(new DiskStore(std::move(ledger), std::move(dirs)));
 
   // Recover every directory in parallel: each reads only its own page headers.
   std::vector<Status> results(store->dirs_.size());
@@ -71,7 +74,17 @@ std::optional<size_t> DiskStore::Read(const PageKey& key, size_t offset, std::sp
 }
 
 Status DiskStore::Put(const PageKey& key, std::string_view data, const PutOptions& options) {
-  return DirFor(key).Put(key, data, options);
+  const size_t home = DirIndexFor(key);
+  // A group at its quota with too few pages in `home`: evict its pages in the other
+  // directories, one directory lock at a time.
+  auto evict_elsewhere = [this, home](uint32_t group, uint64_t want) {
+    uint64_t got = 0;
+    for (size_t i = 0; i < dirs_.size() && got < want; ++i) {
+      if (i != home) got += dirs_[i]->EvictGroup(group, want - got);
+    }
+    return got;
+  };
+  return dirs_[home]->Put(key, data, options, evict_elsewhere);
 }
 
 bool DiskStore::Contains(const PageKey& key) const { return DirFor(key).Contains(key); }
@@ -107,6 +120,19 @@ PageStoreStats DiskStore::GetStats() const {
   PageStoreStats total;
   for (const auto& dir : dirs_) Accumulate(dir->GetStats(), &total);
   return total;
+}
+
+void DiskStore::SetGroupQuota(uint32_t group, uint64_t bytes) {
+  if (group == 0) return;  // the default group has no quota
+  ledger_->Get(group)->quota.store(bytes, std::memory_order_relaxed);
+  if (bytes == 0) return;
+  for (const auto& dir : dirs_) dir->TrimGroup(group, bytes);
+}
+
+uint64_t DiskStore::GroupBytes(uint32_t group) const { return ledger_->Bytes(group); }
+
+std::optional<uint32_t> DiskStore::PageGroup(const PageKey& key) const {
+  return DirFor(key).PageGroup(key);
 }
 
 Result<std::unique_ptr<PageStore>> OpenDiskStore(const DiskStoreOptions& options) {

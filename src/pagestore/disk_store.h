@@ -7,6 +7,9 @@
 // reorderings of directories, and adding or removing a directory moves only the pages it
 // gains or loses; recovered pages that now belong elsewhere are deleted.
 //
+// Group quotas apply to the whole store (see cache_dir.h). Groups are not written to disk:
+// pages recovered after a restart belong to group 0 until they are put again.
+//
 // Thread-safety: all methods are thread-safe; operations on different directories never
 // contend.
 #pragma once
@@ -34,12 +37,16 @@ class DiskStore final : public PageStore {
   size_t SetPinned(const Hash128& file_id, bool pinned) override;
   void ForEachKey(const std::function<void(const PageKey&)>& fn) const override;
   PageStoreStats GetStats() const override;
+  void SetGroupQuota(uint32_t group, uint64_t bytes) override;
+  uint64_t GroupBytes(uint32_t group) const override;
+  std::optional<uint32_t> PageGroup(const PageKey& key) const override;
 
  private:
-  explicit DiskStore(std::vector<std::unique_ptr<CacheDir>> dirs);
+  DiskStore(std::unique_ptr<GroupLedger> ledger, std::vector<std::unique_ptr<CacheDir>> dirs);
   size_t DirIndexFor(const PageKey& key) const;
   CacheDir& DirFor(const PageKey& key) const { return *dirs_[DirIndexFor(key)]; }
 
+  const std::unique_ptr<GroupLedger> ledger_;  // shared by the directories; outlives them
   const std::vector<std::unique_ptr<CacheDir>> dirs_;
 };
 

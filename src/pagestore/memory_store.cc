@@ -12,6 +12,9 @@ namespace {
 
 constexpr uint64_t kMinShardBytes = 64ULL << 20;  // >= 4x the largest page (16 MiB)
 constexpr size_t kMaxShards = 16;
+// Rounds of "evict the group's pages in other shards, then retry" before a Put whose
+// group keeps refilling from other threads gives up.
+constexpr int kQuotaAttempts = 4;
 
 Status Refuse(PageStoreStats& stats, std::string message) {
   ++stats.admissions_refused;
@@ -24,14 +27,15 @@ Result<std::unique_ptr<PageStore>> MemoryStore::Make(const MemoryStoreOptions& o
   if (options.capacity == 0) return Status::InvalidArgument("memory store capacity must be > 0");
   const size_t n =
       static_cast<size_t>(std::clamp<uint64_t>(options.capacity / kMinShardBytes, 1, kMaxShards));
+  auto ledger = std::make_unique<GroupLedger>();
   std::vector<std::unique_ptr<Shard>> shards;
   for (size_t i = 0; i < n; ++i) {
-    auto shard = std::make_unique<Shard>();
+    auto shard = std::make_unique<Shard>(ledger.get());
     shard->capacity = options.capacity / n + (i < options.capacity % n ? 1 : 0);
     SLUICE_ASSIGN_OR_RETURN(shard->policy, MakeEvictionPolicy(options.eviction, shard->capacity));
     shards.push_back(std::move(shard));
   }
-  return std::unique_ptr<PageStore>(new MemoryStore(std::move(shards)));
+  return std::unique_ptr<PageStore>(new MemoryStore(std::move(ledger), std::move(shards)));
 }
 
 MemoryStore::Shard& MemoryStore::ShardFor(const PageKey& key) const {
@@ -39,10 +43,10 @@ MemoryStore::Shard& MemoryStore::ShardFor(const PageKey& key) const {
   return *shards_[MixKey(key) % shards_.size()];
 }
 
-void MemoryStore::EraseLocked(Shard& shard,
-                              std::unordered_map<PageKey, Page, PageKeyHash>::iterator it,
-                              bool in_policy, std::vector<Buffer>* freed) {
+void MemoryStore::EraseLocked(Shard& shard, PageMap::iterator it, bool in_policy, bool charged,
+                              std::vector<Buffer>* freed) {
   const uint64_t bytes = it->second.data->size();
+  shard.groups.Remove(it->second.group, bytes, it->second.pinned, charged);
   if (it->second.pinned) {
     shard.pinned_bytes -= bytes;
     --shard.pinned_pages;
@@ -96,8 +100,28 @@ Status MemoryStore::PutShared(const PageKey& key, Buffer buffer, const PutOption
                                            "({} bytes per shard)",
                                            key.ToString(), size, shard.capacity));
   }
-  std::vector<Buffer> freed;
-  std::lock_guard lock(shard.mu);
+  for (int attempt = 1;; ++attempt) {
+    uint64_t shortfall = 0;
+    {
+      std::vector<Buffer> freed;  // released after the lock
+      std::lock_guard lock(shard.mu);
+      Status s = PutLocked(shard, key, buffer, options, size, &shortfall, &freed);
+      if (shortfall == 0) return s;
+    }
+    if (attempt == kQuotaAttempts ||
+        EvictGroupElsewhere(options.group, shortfall, &shard) == 0) {
+      std::lock_guard lock(shard.mu);
+      return Refuse(shard.stats,
+                    fmt::format("no room for page {} in group {}: it is at its quota and "
+                                "nothing of it is evictable",
+                                key.ToString(), options.group));
+    }
+  }
+}
+
+Status MemoryStore::PutLocked(Shard& shard, const PageKey& key, Buffer& buffer,
+                              const PutOptions& options, uint64_t size, uint64_t* shortfall,
+                              std::vector<Buffer>* freed) {
   auto it = shard.pages.find(key);
   const bool held = it != shard.pages.end();
   const uint64_t old_bytes = held ? it->second.data->size() : 0;
@@ -108,15 +132,39 @@ Status MemoryStore::PutShared(const PageKey& key, Buffer buffer, const PutOption
     return Refuse(shard.stats, fmt::format("no room for page {}: {} of {} memory bytes are pinned",
                                            key.ToString(), unevictable, shard.capacity));
   }
-  const bool full = shard.bytes_used - old_bytes + size > shard.capacity;
+  GroupState* group = shard.groups.State(options.group);
+  const bool same_group = held && it->second.group.state == group;
+  const uint64_t release = same_group ? old_bytes : 0;
+  GroupReservation quota =
+      shard.groups.Reserve(group, key, size, release, old_pinned ? release : 0);
+  if (quota.outcome == GroupReservation::kRefused) {
+    return Refuse(shard.stats,
+                  fmt::format("page {} of {} bytes does not fit the quota of group {} ({} "
+                              "bytes) beside the group's pinned pages",
+                              key.ToString(), size, options.group, quota.quota));
+  }
+  if (quota.outcome == GroupReservation::kShortfall) {
+    *shortfall = quota.shortfall;
+    return Status::OK();
+  }
+  const bool full = shard.bytes_used - old_bytes - quota.victim_bytes + size > shard.capacity;
   if ((full || !held) && !shard.policy->ShouldAdmit(key, full)) {
+    GroupQueues::Cancel(group, quota);
     return Refuse(shard.stats, fmt::format("memory tier full: eviction policy '{}' refused page {}",
                                            shard.policy->Name(), key.ToString()));
   }
-  if (held) EraseLocked(shard, it, /*in_policy=*/true, &freed);
+  if (held) EraseLocked(shard, it, /*in_policy=*/true, /*charged=*/same_group, freed);
+  for (const PageKey& victim : quota.victims) {
+    auto vit = shard.pages.find(victim);  // queued, so held
+    ++shard.stats.evictions;
+    ++shard.stats.quota_evictions;
+    shard.stats.bytes_evicted += vit->second.data->size();
+    EraseLocked(shard, vit, /*in_policy=*/true, /*charged=*/true, freed);
+  }
   while (shard.bytes_used + size > shard.capacity) {
     std::optional<PageKey> victim = shard.policy->Evict();
     if (!victim) {  // only a policy that admitted without room to evict gets here
+      GroupQueues::Refund(group, size);
       return Refuse(shard.stats,
                     fmt::format("memory tier full: nothing evictable for page {}", key.ToString()));
     }
@@ -124,9 +172,10 @@ Status MemoryStore::PutShared(const PageKey& key, Buffer buffer, const PutOption
     if (vit == shard.pages.end()) continue;  // defensive: policy and map disagree
     ++shard.stats.evictions;
     shard.stats.bytes_evicted += vit->second.data->size();
-    EraseLocked(shard, vit, /*in_policy=*/false, &freed);
+    EraseLocked(shard, vit, /*in_policy=*/false, /*charged=*/false, freed);
   }
-  shard.pages.emplace(key, Page{std::move(buffer), pinned});
+  GroupSlot slot = shard.groups.Add(group, key, size, pinned, /*charged=*/true);
+  shard.pages.emplace(key, Page{std::move(buffer), pinned, slot});
   shard.bytes_used += size;
   shard.files.Add(key);
   if (pinned) {
@@ -138,6 +187,56 @@ Status MemoryStore::PutShared(const PageKey& key, Buffer buffer, const PutOption
   ++shard.stats.puts;
   shard.stats.bytes_written += size;
   return Status::OK();
+}
+
+uint64_t MemoryStore::EvictGroupLocked(Shard& shard, uint32_t group, uint64_t want,
+                                       std::vector<Buffer>* freed) {
+  GroupState* state = shard.groups.Find(group);
+  uint64_t got = 0;
+  while (state != nullptr && got < want && !state->queue.empty()) {
+    auto it = shard.pages.find(state->queue.front().key);  // queued, so held
+    const uint64_t bytes = it->second.data->size();
+    ++shard.stats.evictions;
+    ++shard.stats.quota_evictions;
+    shard.stats.bytes_evicted += bytes;
+    EraseLocked(shard, it, /*in_policy=*/true, /*charged=*/false, freed);
+    got += bytes;
+  }
+  return got;
+}
+
+uint64_t MemoryStore::EvictGroupElsewhere(uint32_t group, uint64_t want, const Shard* except) {
+  uint64_t got = 0;
+  for (const auto& shard : shards_) {
+    if (shard.get() == except || got >= want) continue;
+    std::vector<Buffer> freed;
+    std::lock_guard lock(shard->mu);
+    got += EvictGroupLocked(*shard, group, want - got, &freed);
+  }
+  return got;
+}
+
+void MemoryStore::SetGroupQuota(uint32_t group, uint64_t bytes) {
+  if (group == 0) return;  // the default group has no quota
+  GroupAccount* account = ledger_->Get(group);
+  account->quota.store(bytes, std::memory_order_relaxed);
+  if (bytes == 0) return;
+  for (const auto& shard : shards_) {  // trim to the new quota
+    std::vector<Buffer> freed;
+    std::lock_guard lock(shard->mu);
+    const uint64_t held = account->bytes.load(std::memory_order_relaxed);
+    if (held > bytes) EvictGroupLocked(*shard, group, held - bytes, &freed);
+  }
+}
+
+uint64_t MemoryStore::GroupBytes(uint32_t group) const { return ledger_->Bytes(group); }
+
+std::optional<uint32_t> MemoryStore::PageGroup(const PageKey& key) const {
+  Shard& shard = ShardFor(key);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.pages.find(key);
+  if (it == shard.pages.end()) return std::nullopt;
+  return it->second.group.state->id;
 }
 
 bool MemoryStore::Contains(const PageKey& key) const {
@@ -160,7 +259,7 @@ bool MemoryStore::Remove(const PageKey& key) {
   std::lock_guard lock(shard.mu);
   auto it = shard.pages.find(key);
   if (it == shard.pages.end()) return false;
-  EraseLocked(shard, it, /*in_policy=*/true, &freed);
+  EraseLocked(shard, it, /*in_policy=*/true, /*charged=*/false, &freed);
   return true;
 }
 
@@ -172,7 +271,7 @@ size_t MemoryStore::RemoveFile(const Hash128& file_id) {
     for (uint64_t index : shard->files.Indices(file_id)) {
       auto it = shard->pages.find(PageKey{file_id, index});
       if (it == shard->pages.end()) continue;
-      EraseLocked(*shard, it, /*in_policy=*/true, &freed);
+      EraseLocked(*shard, it, /*in_policy=*/true, /*charged=*/false, &freed);
       ++removed;
     }
   }
@@ -189,6 +288,7 @@ size_t MemoryStore::SetPinned(const Hash128& file_id, bool pinned) {
       if (it == shard->pages.end() || it->second.pinned == pinned) continue;
       const uint64_t bytes = it->second.data->size();
       it->second.pinned = pinned;
+      shard->groups.SetPinned(&it->second.group, key, bytes, pinned);
       if (pinned) {
         shard->policy->OnRemove(key);
         shard->pinned_bytes += bytes;

@@ -9,6 +9,14 @@
 // never tears a read. Pinned pages are invisible to the policy, so they are never
 // evicted; a per-file index makes RemoveFile and SetPinned proportional to the file.
 //
+// Group quotas are store-wide (GroupLedger); each shard queues its own pages of each group.
+// A Put at its group's quota evicts the group's oldest pages in its own shard, and only
+// when those are not enough does it release the shard lock and evict the group's oldest
+// pages in the other shards (one shard lock at a time), then retry. So a refused Put
+// changes nothing, except that under concurrent puts of one group it may have evicted
+// some of that group's pages in other shards. Lock order: a shard's lock, then the
+// ledger's lock (a leaf); never two shards' locks at once.
+//
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
@@ -20,6 +28,7 @@
 
 #include "pagestore/eviction_policy.h"
 #include "pagestore/file_index.h"
+#include "pagestore/group_quota.h"
 #include "pagestore/page_store.h"
 
 namespace sluice::pagestore {
@@ -44,34 +53,58 @@ class MemoryStore final : public PageStore {
   size_t SetPinned(const Hash128& file_id, bool pinned) override;
   void ForEachKey(const std::function<void(const PageKey&)>& fn) const override;
   PageStoreStats GetStats() const override;
+  void SetGroupQuota(uint32_t group, uint64_t bytes) override;
+  uint64_t GroupBytes(uint32_t group) const override;
+  std::optional<uint32_t> PageGroup(const PageKey& key) const override;
 
  private:
   using Buffer = std::shared_ptr<const std::string>;
   struct Page {
     Buffer data;
     bool pinned = false;
+    GroupSlot group;
   };
   struct Shard {
+    explicit Shard(GroupLedger* ledger) : groups(ledger) {}
     mutable std::mutex mu;
     uint64_t capacity = 0;                                 // const after Make
     std::unique_ptr<EvictionPolicy> policy;                // GUARDED_BY(mu)
     std::unordered_map<PageKey, Page, PageKeyHash> pages;  // GUARDED_BY(mu)
     FileIndex files;                                       // GUARDED_BY(mu)
+    GroupQueues groups;                                    // GUARDED_BY(mu)
     uint64_t bytes_used = 0;                               // GUARDED_BY(mu)
     uint64_t pinned_bytes = 0;                             // GUARDED_BY(mu)
     uint64_t pinned_pages = 0;                             // GUARDED_BY(mu)
     PageStoreStats stats;  // GUARDED_BY(mu); counters only, gauges are computed
   };
 
+  using PageMap = std::unordered_map<PageKey, Page, PageKeyHash>;
+
   // `size` is the page's size (buffer may be null when the page is refused as too big).
   Status PutShared(const PageKey& key, Buffer buffer, const PutOptions& options, uint64_t size);
-  explicit MemoryStore(std::vector<std::unique_ptr<Shard>> shards) : shards_(std::move(shards)) {}
+  // One attempt at a Put. Sets *shortfall (and changes nothing) when the group's pages
+  // in other shards must be evicted first. Moves from `buffer` only on success.
+  // REQUIRES: shard.mu held.
+  static Status PutLocked(Shard& shard, const PageKey& key, Buffer& buffer,
+                          const PutOptions& options, uint64_t size, uint64_t* shortfall,
+                          std::vector<Buffer>* freed);
+  MemoryStore(std::unique_ptr<GroupLedger> ledger, std::vector<std::unique_ptr<Shard>> shards)
+      : ledger_(std::move(ledger)), shards_(std::move(shards)) {}
 
   Shard& ShardFor(const PageKey& key) const;
-  // Drops a held page. REQUIRES: shard.mu held. `it` is invalidated.
-  static void EraseLocked(Shard& shard, std::unordered_map<PageKey, Page, PageKeyHash>::iterator it,
-                          bool tracked, std::vector<Buffer>* freed);
+  // Drops a held page. `in_policy`: the policy still tracks it (not a policy victim).
+  // `charged`: a group reservation already took its bytes off. REQUIRES: shard.mu held.
+  // `it` is invalidated.
+  static void EraseLocked(Shard& shard, PageMap::iterator it, bool in_policy, bool charged,
+                          std::vector<Buffer>* freed);
+  // Evicts `group`'s oldest unpinned pages in `shard` until `want` bytes are freed or none
+  // are left; returns the bytes freed. REQUIRES: shard.mu held.
+  static uint64_t EvictGroupLocked(Shard& shard, uint32_t group, uint64_t want,
+                                   std::vector<Buffer>* freed);
+  // EvictGroupLocked over the shards other than `except`, one lock at a time.
+  uint64_t EvictGroupElsewhere(uint32_t group, uint64_t want, const Shard* except);
 
+  const std::unique_ptr<GroupLedger> ledger_;  // outlives the shards' queues
   const std::vector<std::unique_ptr<Shard>> shards_;
 };
 

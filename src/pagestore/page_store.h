@@ -5,6 +5,13 @@
 // at most `capacity` bytes of page data; when full it asks its EvictionPolicy for
 // victims, never evicting pinned pages. A miss is an empty optional, not an error.
 //
+// Groups: every page belongs to one group (PutOptions::group; the worker uses one per
+// mount). A group may have a byte quota (SetGroupQuota) that caps its share of the store:
+// a Put that would take the group past it first evicts the group's own unpinned pages,
+// oldest first (within each shard or directory; see the stores' headers), and never
+// another group's; if even that cannot make room the Put is refused like one into a full
+// store. Group 0 is the default group and has no quota.
+//
 // Implementations: the memory store, the disk store (one or more directories, each with
 // a byte quota; checksummed, atomic writes, recovered after restart; see
 // docs/page_format.md) and the tiered store (memory in front of disk).
@@ -46,6 +53,7 @@ Hash128 MakeFileId(std::string_view object_uri, std::string_view version);
 
 struct PutOptions {
   bool pinned = false;  // a pinned page is never evicted until unpinned
+  uint32_t group = 0;   // the page's quota group (0: the default group, never capped)
 };
 
 struct PageStoreStats {
@@ -56,7 +64,10 @@ struct PageStoreStats {
   uint64_t bytes_written = 0;
   uint64_t evictions = 0;
   uint64_t bytes_evicted = 0;
-  uint64_t admissions_refused = 0;  // Put refused (policy `none` full, page too big, all pinned)
+  uint64_t admissions_refused = 0;  // Put refused (policy `none` full, page too big, all pinned,
+                                    // group quota unreachable)
+  uint64_t quota_evictions = 0;     // evictions to keep a group within its quota (also
+                                    // counted in evictions and bytes_evicted)
   uint64_t checksum_failures = 0;   // pages dropped because their checksum did not match
   uint64_t io_errors = 0;           // disk errors (the page is treated as missing)
   uint64_t pages = 0;               // pages held now
@@ -87,7 +98,11 @@ class PageStore {
   }
 
   // Stores (or replaces) a page. Fails with kResourceExhausted when admission is
-  // refused, kIoError when the medium fails; the store is unchanged on failure.
+  // refused, kIoError when the medium fails; the store is unchanged on failure. The page
+  // joins options.group (a replaced page leaves its old group); when that group has a
+  // quota, the group's oldest unpinned pages are evicted first to keep it within it,
+  // and the Put is refused when the page is larger than the quota or the group's pinned
+  // pages leave no room for it.
   virtual Status Put(const PageKey& key, std::string_view data, const PutOptions& options = {}) = 0;
 
   // Put of a buffer the caller no longer changes: stores that keep pages in memory adopt
@@ -110,6 +125,22 @@ class PageStore {
   // Visits the keys of every held page (snapshot order, unspecified).
   virtual void ForEachKey(const std::function<void(const PageKey&)>& fn) const = 0;
 
+  // Caps the page bytes held for `group` at `bytes` (0: no cap). Lowering a quota below
+  // what the group holds evicts its oldest unpinned pages at once. Group 0 has no quota:
+  // setting one is ignored. Every store in this library implements it; the defaults
+  // (no quotas, nothing counted) are for test doubles.
+  virtual void SetGroupQuota(uint32_t group, uint64_t bytes) { (void)group, (void)bytes; }
+  // Page bytes held now for `group`.
+  virtual uint64_t GroupBytes(uint32_t group) const {
+    (void)group;
+    return 0;
+  }
+  // The group of a held page, or nullopt on a miss.
+  virtual std::optional<uint32_t> PageGroup(const PageKey& key) const {
+    (void)key;
+    return std::nullopt;
+  }
+
   virtual PageStoreStats GetStats() const = 0;
 };
 
@@ -130,11 +161,13 @@ struct DiskStoreOptions {
 };
 
 Result<std::unique_ptr<PageStore>> MakeMemoryStore(const MemoryStoreOptions& options);
-// Opens (creating if needed) and recovers a disk store.
+// Opens (creating if needed) and recovers a disk store. Page groups are not stored on
+// disk: recovered pages belong to group 0 until they are put again.
 Result<std::unique_ptr<PageStore>> OpenDiskStore(const DiskStoreOptions& options);
 // Memory in front of disk: reads try memory then disk (promoting hits); writes go to
 // both. If the disk tier fails or is full, pages live in memory only (a warning is
-// logged) rather than failing the caller. Either tier may be null.
+// logged) rather than failing the caller. Either tier may be null. Group quotas apply to
+// each tier; GroupBytes is the larger tier's.
 std::unique_ptr<PageStore> MakeTieredStore(std::unique_ptr<PageStore> memory,
                                            std::unique_ptr<PageStore> disk);
 

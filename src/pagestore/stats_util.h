@@ -16,6 +16,7 @@ inline void Accumulate(const PageStoreStats& part, PageStoreStats* total) {
   total->evictions += part.evictions;
   total->bytes_evicted += part.bytes_evicted;
   total->admissions_refused += part.admissions_refused;
+  total->quota_evictions += part.quota_evictions;
   total->checksum_failures += part.checksum_failures;
   total->io_errors += part.io_errors;
   total->pages += part.pages;

@@ -46,10 +46,12 @@ std::optional<size_t> TieredStore::ReadFromDisk(const PageKey& key, size_t offse
     scratch.resize(*size);
     page = scratch;
   }
+  const std::optional<uint32_t> group = disk_->PageGroup(key);
   std::optional<size_t> got = disk_->Read(key, 0, page);
   if (!got) return std::nullopt;
   const std::string_view data(page.data(), *got);
-  (void)memory_->Put(key, data);  // best effort: memory may refuse (policy, pins)
+  // Best effort: memory may refuse (policy, pins, group quota).
+  (void)memory_->Put(key, data, {.group = group.value_or(0)});
   if (direct) return *got;
   const size_t n = offset < *got ? std::min(out.size(), *got - offset) : 0;
   if (n > 0) std::memcpy(out.data(), data.data() + offset, n);
@@ -150,6 +152,24 @@ PageStoreStats TieredStore::GetStats() const {
   total.puts = puts_.load(std::memory_order_relaxed);
   total.bytes_written = bytes_written_.load(std::memory_order_relaxed);
   return total;
+}
+
+void TieredStore::SetGroupQuota(uint32_t group, uint64_t bytes) {
+  if (memory_) memory_->SetGroupQuota(group, bytes);
+  if (disk_) disk_->SetGroupQuota(group, bytes);
+}
+
+uint64_t TieredStore::GroupBytes(uint32_t group) const {
+  const uint64_t in_memory = memory_ ? memory_->GroupBytes(group) : 0;
+  const uint64_t on_disk = disk_ ? disk_->GroupBytes(group) : 0;
+  return std::max(in_memory, on_disk);
+}
+
+std::optional<uint32_t> TieredStore::PageGroup(const PageKey& key) const {
+  std::optional<uint32_t> group;
+  if (memory_) group = memory_->PageGroup(key);
+  if (!group && disk_) group = disk_->PageGroup(key);
+  return group;
 }
 
 std::unique_ptr<PageStore> MakeTieredStore(std::unique_ptr<PageStore> memory,

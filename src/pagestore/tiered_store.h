@@ -8,6 +8,9 @@
 //   Remove, RemoveFile, SetPinned    apply to both tiers; counts are the larger tier's
 //            (the disk usually holds every page memory holds).
 //   ForEachKey  the union of both tiers' keys.
+//   Groups   SetGroupQuota applies to each tier; GroupBytes is the larger tier's (the disk
+//            usually holds every page memory holds). A promoted page keeps its disk group
+//            (group 0 for pages recovered after a restart).
 //   Stats    hits, misses and bytes_read are counted here (a hit in either tier is one
 //            hit; a miss in both is one miss); puts and bytes_written count successful
 //            Put calls; every other field is the sum over the tiers (so pages, bytes_used
@@ -46,6 +49,9 @@ class TieredStore final : public PageStore {
   size_t SetPinned(const Hash128& file_id, bool pinned) override;
   void ForEachKey(const std::function<void(const PageKey&)>& fn) const override;
   PageStoreStats GetStats() const override;
+  void SetGroupQuota(uint32_t group, uint64_t bytes) override;
+  uint64_t GroupBytes(uint32_t group) const override;
+  std::optional<uint32_t> PageGroup(const PageKey& key) const override;
 
  private:
   Status PutImpl(const PageKey& key, std::string_view data,

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -104,6 +105,34 @@ Status ApplyCluster(const YAML::Node& root, ClusterConfig* c) {
   return Status::OK();
 }
 
+// ttl_rules: [{path: /data/tmp, ttl: 10m}]; mount_quotas: [{mount: data, quota: 10GiB}]
+Status ApplyRules(const YAML::Node& root, CacheRulesConfig* r) {
+  if (const auto rules = root["ttl_rules"]) {
+    if (!rules.IsSequence()) return Status::InvalidArgument("config: 'ttl_rules' must be a list");
+    for (const auto& e : rules) {
+      SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(e, {"path", "ttl"}, "a ttl rule"));
+      TtlRule rule;
+      SLUICE_RETURN_IF_ERROR(yaml::ReadString(e, "path", &rule.path));
+      SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(e, "ttl", &rule.ttl));
+      r->ttl_rules.push_back(rule);
+    }
+  }
+  if (const auto quotas = root["mount_quotas"]) {
+    if (!quotas.IsSequence()) {
+      return Status::InvalidArgument("config: 'mount_quotas' must be a list");
+    }
+    for (const auto& e : quotas) {
+      SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(e, {"mount", "quota"}, "a mount quota"));
+      std::string mount;
+      uint64_t quota = 0;
+      SLUICE_RETURN_IF_ERROR(yaml::ReadString(e, "mount", &mount));
+      SLUICE_RETURN_IF_ERROR(yaml::ReadSize(e, "quota", &quota));
+      r->mount_quotas[mount] = quota;
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Status PageStoreConfig::Validate() const {
@@ -131,6 +160,12 @@ Status WorkerConfig::Validate() const {
   SLUICE_RETURN_IF_ERROR(pages.Validate());
   SLUICE_RETURN_IF_ERROR(cache.Validate());
   SLUICE_RETURN_IF_ERROR(cluster.Validate());
+  SLUICE_RETURN_IF_ERROR(rules.Validate());
+  for (const auto& [mount, quota] : rules.mount_quotas) {
+    if (std::none_of(mounts.begin(), mounts.end(), [&](const auto& m) { return m.name == mount; })) {
+      return Status::InvalidArgument(fmt::format("mount quota for '{}': no such mount", mount));
+    }
+  }
   return ufs.Validate();
 }
 
@@ -174,7 +209,8 @@ Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
         root,
         {"log_level", "server", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache",
          "s3", "s3_credentials", "cluster_token", "insecure", "staging_dir", "peers", "etcd",
-         "cluster_name", "advertise", "lease_ttl", "placement"},
+         "cluster_name", "advertise", "lease_ttl", "placement", "ttl_rules", "mount_quotas",
+         "state_dir"},
         "the top level"));
     SLUICE_RETURN_IF_ERROR(ApplyCluster(root, &c->cluster));
     SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_token", &c->cluster_token));
@@ -219,6 +255,8 @@ Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
       }
     }
     if (const auto n = root["cache"]) SLUICE_RETURN_IF_ERROR(ApplyCache(n, &c->cache));
+    SLUICE_RETURN_IF_ERROR(ApplyRules(root, &c->rules));
+    SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "state_dir", &c->state_dir));
     if (const auto n = root["s3"]) SLUICE_RETURN_IF_ERROR(ApplyS3(n, &c->ufs.s3));
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(fmt::format("config: {}", e.what()));

@@ -10,6 +10,7 @@
 #include "net/http_server.h"
 #include "pagestore/page_store.h"
 #include "ufs/options.h"
+#include "worker/cache_rules.h"
 #include "worker/cluster.h"
 #include "worker/read_through.h"
 
@@ -44,6 +45,10 @@ struct WorkerConfig {
   CacheOptions cache;
   ufs::UnderStoreOptions ufs;
   ClusterConfig cluster;  // peers or etcd, ring settings (worker/cluster.h)
+  CacheRulesConfig rules;  // TTLs and mount quotas (worker/cache_rules.h)
+  // Where load jobs and pins are kept across restarts. Default: the first cache dir's
+  // "state" folder; without a cache dir, nothing is kept.
+  std::string state_dir;
   Status Validate() const;
 };
 

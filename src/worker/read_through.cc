@@ -245,11 +245,12 @@ void ReadThroughCache::StorePages(const Target& t, uint64_t first, std::string&&
   // larger than its bytes: trim it before it lives in the cache (else every cached small
   // object would pin a page-sized allocation).
   if (one_page && data.capacity() > data.size() + data.size() / 4 + 4096) data.shrink_to_fit();
+  const pagestore::PutOptions put_options = PutOptionsFor(t);
   for (uint64_t off = 0, p = first; off < data.size(); off += options_.page_size, ++p) {
     // A single page moves into the store as is: no copy of the fetched bytes.
     auto page = one_page ? std::make_shared<const std::string>(std::move(data))
                          : std::make_shared<const std::string>(data.substr(off, PageLength(t, p)));
-    Status put = pages_->PutShared(PageKey{t.file_id, p}, page);
+    Status put = pages_->PutShared(PageKey{t.file_id, p}, page, put_options);
     if (!put.ok()) {
       store_put_failures_++;
       int64_t now = clock_->Now().time_since_epoch().count();
@@ -514,17 +515,28 @@ size_t ReadThroughCache::AdmitWritten(std::string_view path, const ufs::ObjectIn
   const uint64_t ps = options_.page_size;
   std::string buf;
   size_t cached = 0;
+  const pagestore::PutOptions put_options = PutOptionsFor(t);
   for (uint64_t p = 0; p * ps < info.size; ++p) {
     buf.resize(PageLength(t, p));
     auto n = source(p * ps, std::span<char>(buf.data(), buf.size()));
     if (!n.ok() || *n != buf.size()) break;
-    if (pages_->Put(PageKey{t.file_id, p}, buf).ok()) {
+    if (pages_->Put(PageKey{t.file_id, p}, buf, put_options).ok()) {
       cached++;
     } else {
       store_put_failures_++;
     }
   }
   return cached;
+}
+
+pagestore::PutOptions ReadThroughCache::PutOptionsFor(const Target& t) const {
+  return policy_ ? policy_->OnStore(t.where, t.file_id) : pagestore::PutOptions{};
+}
+
+void ReadThroughCache::Remember(std::string_view path, const ufs::ObjectInfo& info) {
+  auto r = mounts_->Resolve(path);
+  if (!r.ok() || !r->store || r->key.empty()) return;
+  metadata_.Put(r->ObjectUri(), info);
 }
 
 ReadThroughStats ReadThroughCache::GetStats() const {

@@ -129,6 +129,20 @@ class ReadThroughCache {
   size_t AdmitWritten(std::string_view path, const ufs::ObjectInfo& info,
                       const PageSource& source);
 
+  // Caches `info` (from a listing) as the stat of `path`, as a Stat would have.
+  void Remember(std::string_view path, const ufs::ObjectInfo& info);
+
+  // Says how the pages of an object are stored (pinned, quota group), and learns which
+  // objects have pages (worker/cache_rules.h). Called for each object whose pages are
+  // about to be stored, with the file id they are keyed by.
+  class PagePolicy {
+   public:
+    virtual ~PagePolicy() = default;
+    virtual pagestore::PutOptions OnStore(const ufs::Resolved& where, const Hash128& file_id) = 0;
+  };
+  // Set once, before the cache serves (not synchronised with readers).
+  void SetPagePolicy(std::shared_ptr<PagePolicy> policy) { policy_ = std::move(policy); }
+
   ReadThroughStats GetStats() const;
   MetadataCacheStats GetMetadataStats() const { return metadata_.GetStats(); }
   const CacheOptions& options() const { return options_; }
@@ -200,6 +214,9 @@ class ReadThroughCache {
   // The page store held pages when the engine started (a restart over a disk cache):
   // cold opens stat the object instead of fetching its first pages.
   const bool recovered_pages_;
+
+  std::shared_ptr<PagePolicy> policy_;
+  pagestore::PutOptions PutOptionsFor(const Target& t) const;
 
   // Declared last: destroyed first, so background fetches finish while members live.
   std::unique_ptr<ThreadPool> fetchers_;

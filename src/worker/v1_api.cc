@@ -25,17 +25,6 @@ struct Query {
   }
 };
 
-void SendJson(net::ResponseWriter& out, int status, const json& j) {
-  // Invalid UTF-8 in a key must not turn an answer into a 500.
-  (void)out.Send(status, "application/json",
-                 j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
-void SendErr(net::ResponseWriter& out, const Status& s) {
-  SendJson(out, HttpStatusOf(s),
-           json{{"error", {{"code", StatusCodeName(s.code()), }, {"message", s.message()}}}});
-}
-
 // Constant-time comparison: the token's bytes do not leak through timing.
 bool TokenMatches(std::string_view got, const std::string& want) {
   if (got.size() != want.size()) return false;
@@ -58,6 +47,17 @@ Result<uint64_t> ParseU64(const std::string& s, const char* name) {
 }
 
 }  // namespace
+
+void SendJson(net::ResponseWriter& out, int status, const json& j) {
+  // Invalid UTF-8 in a key must not turn an answer into a 500.
+  (void)out.Send(status, "application/json",
+                 j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void SendErr(net::ResponseWriter& out, const Status& s) {
+  SendJson(out, HttpStatusOf(s),
+           json{{"error", {{"code", StatusCodeName(s.code()), }, {"message", s.message()}}}});
+}
 
 int HttpStatusOf(const Status& s) {
   switch (s.code()) {
@@ -244,6 +244,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     return SendJson(out, 200,
                     json{{"freed_pages", before > after ? before - after : 0}, {"objects", objects}});
   }
+  if (HandleDataset(op, req, body, out)) return;
   SendErr(out, Status::NotFound(fmt::format("no such API: {} {}", m, req.path)));
 }
 

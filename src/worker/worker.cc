@@ -94,6 +94,30 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   w->v1_ = std::make_unique<V1Api>(
       c.cluster_token, w->engine_.mounts, w->engine_.cache, w->writes_, w->s3_->listings(),
       [self] { return self->StatusJson(); }, [self] { return self->ClusterJson(); });
+  const std::string state_dir =
+      !c.state_dir.empty()            ? c.state_dir
+      : !c.pages.cache_dirs.empty()   ? c.pages.cache_dirs.front().path + "/state"
+                                      : "";
+  w->rules_ = std::make_shared<CacheRules>(c.rules, w->engine_.mounts, w->engine_.pages, state_dir);
+  w->engine_.cache->SetPagePolicy(w->rules_);
+  LoadJobs::Deps deps;
+  deps.mounts = w->engine_.mounts;
+  deps.cache = w->engine_.cache;
+  deps.owns = [self](std::string_view path, uint64_t block, int replicas) {
+    auto p = self->cluster_->placement();
+    const size_t want = replicas > 0 ? static_cast<size_t>(replicas)
+                                     : static_cast<size_t>(p->ReplicasFor(path));
+    const size_t base = static_cast<size_t>(p->ReplicasFor(path));
+    auto owners = p->Owners(path, block, want > base ? want - base : 0);
+    for (size_t i = 0; i < owners.size() && i < want; ++i) {
+      if (self->cluster_->IsSelf(owners[i])) return true;
+    }
+    return false;
+  };
+  deps.block_size = [self] { return self->cluster_->placement()->settings().block_size; };
+  deps.state_dir = state_dir;
+  w->jobs_ = std::make_shared<LoadJobs>(std::move(deps));
+  w->v1_->SetDatasetOps(w->jobs_, w->rules_);
   w->server_ = std::make_unique<net::HttpServer>(
       c.server,
       [self](const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
@@ -127,6 +151,16 @@ Status Worker::Start() {
   }
   started_ = std::chrono::steady_clock::now();
   ready_ = true;
+  jobs_->ResumePersisted();
+  sweeper_ = std::thread([this] {
+    rules_->ReapplyPins();  // pages recovered from disk are not pinned
+    std::unique_lock lock(sweeper_mu_);
+    while (!sweeper_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return sweeper_stop_; })) {
+      lock.unlock();
+      rules_->Sweep();
+      lock.lock();
+    }
+  });
   SLUICE_LOG_INFO("worker listening on {} with {} mount(s)", endpoint(), config_.mounts.size());
   return Status::OK();
 }
@@ -135,6 +169,15 @@ void Worker::Stop(Duration grace) {
   if (!server_) return;
   ready_ = false;
   server_->Stop(grace);
+  if (sweeper_.joinable()) {
+    {
+      std::lock_guard lock(sweeper_mu_);
+      sweeper_stop_ = true;
+    }
+    sweeper_cv_.notify_all();
+    sweeper_.join();
+  }
+  if (jobs_) jobs_->Shutdown();  // running jobs keep their checkpoints, to resume
   if (cluster_) cluster_->Stop();
 }
 
@@ -266,7 +309,10 @@ nlohmann::json Worker::StatusJson() const {
           {"ufs_bytes", rs.ufs_bytes},
           {"evictions", ps.evictions},
           {"metadata_entries", ms.entries},
-          {"mounts", mounts}};
+          {"pinned_pages", ps.pinned_pages},
+          {"mounts", mounts},
+          {"rules", rules_->Json()},
+          {"load_jobs", jobs_->List()}};
 }
 
 void Worker::RegisterCollectors() {
@@ -342,6 +388,31 @@ void Worker::RegisterCollectors() {
     if (blocks_ != nullptr) {
       AddStat(out, "sluice_block_remote_reads_total", "counter",
               "Block ranges of large objects read from their owners.", blocks_->remote_reads());
+    }
+    auto lt = jobs_->Totals();
+    AddStat(out, "sluice_load_files_total", "counter", "Objects loaded by load jobs.", lt.files);
+    AddStat(out, "sluice_load_bytes_total", "counter", "Bytes loaded by load jobs.", lt.bytes);
+    AddStat(out, "sluice_load_failures_total", "counter", "Objects load jobs failed to load.",
+            lt.failures);
+    AddStat(out, "sluice_load_mismatches_total", "counter",
+            "Objects whose cached bytes differed from the under store (load --verify).",
+            lt.mismatches);
+    AddStat(out, "sluice_load_jobs_running", "gauge", "Load jobs running here.", lt.running);
+    auto cr = rules_->GetStats();
+    AddStat(out, "sluice_pinned_paths", "gauge", "Pinned paths.", cr.pins);
+    AddStat(out, "sluice_ttl_tracked_objects", "gauge", "Cached objects under a TTL rule.",
+            cr.ttl_tracked);
+    AddStat(out, "sluice_ttl_expired_objects_total", "counter",
+            "Objects whose cached pages expired under a TTL rule.", cr.ttl_expired);
+    AddStat(out, "sluice_ttl_expired_pages_total", "counter", "Pages dropped by TTL expiry.",
+            cr.ttl_expired_pages);
+    AddStat(out, "sluice_page_store_quota_evictions_total", "counter",
+            "Pages evicted because their mount was at its quota.", ps.quota_evictions);
+    for (const auto& [mount, quota] : config_.rules.mount_quotas) {
+      AddStat(out, "sluice_mount_quota_bytes", "gauge", "A mount's cache quota.", quota,
+              {{"mount", mount}});
+      AddStat(out, "sluice_mount_cached_bytes", "gauge", "Page bytes a mount with a quota holds.",
+              engine_.pages->GroupBytes(rules_->GroupOf(mount)), {{"mount", mount}});
     }
     auto ss = server_->GetStats();
     AddStat(out, "sluice_http_connections_open", "gauge", "Open connections.",

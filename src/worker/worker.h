@@ -10,13 +10,18 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "common/metrics.h"
 #include "net/http_server.h"
+#include "worker/cache_rules.h"
 #include "worker/cluster.h"
 #include "worker/config.h"
+#include "worker/load_jobs.h"
 #include "worker/multipart.h"
 #include "worker/peers.h"
 #include "worker/s3_service.h"
@@ -61,6 +66,12 @@ class Worker {
   std::unique_ptr<Peers> blocks_;  // null for a cluster of one
   metrics::Counter* forwarded_ = nullptr;
   metrics::Counter* forward_fallbacks_ = nullptr;
+  std::shared_ptr<CacheRules> rules_;
+  std::shared_ptr<LoadJobs> jobs_;
+  std::thread sweeper_;  // TTL expiry, and pins applied again after a restart
+  std::mutex sweeper_mu_;
+  std::condition_variable sweeper_cv_;
+  bool sweeper_stop_ = false;  // GUARDED_BY(sweeper_mu_)
   std::unique_ptr<S3Service> s3_;
   std::unique_ptr<V1Api> v1_;
   std::unique_ptr<net::HttpServer> server_;

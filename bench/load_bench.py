@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""Load benchmark: a cold `sluice load -r` of a prefix into a local cluster against
+`aws s3 sync` and `rclone copy` of the same prefix from s3rver to local disk, in one run.
+
+The data set: --files objects of --file-size (default 20,000 x 128 KiB) in s3rver. Each
+round starts a fresh `sluice up --workers N` (empty caches) and times
+`sluice load -r /data/ds` until the job is done everywhere; then it times
+`aws s3 sync s3://BUCKET/ds DEST` and `rclone copy remote:BUCKET/ds DEST` into fresh
+folders under --dest-dir. Same concurrency: the peers get --concurrency transfers; each
+Sluice worker loads --concurrency / N objects at once (rounded up), so the cluster has
+about as many requests in flight as a peer. Sluice's load is checked by the workers'
+metrics (every byte fetched once from s3rver) and a hot `sluice cp -r` afterwards that must
+read nothing from s3rver; the peers' copies are checked file for file.
+Target: Sluice at least 1.5 times the faster peer's rate.
+
+Usage: bench/load_bench.py [--quick] [--files 20000] [--file-size 128KiB] [--workers 3]
+                           [--concurrency 16] [--rounds 1] [--json PATH|-]
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+from conftest import SLUICE, S3rver  # noqa: E402
+
+sys.path.insert(0, HERE)
+from cluster_bench import Cluster, clean_env, fmt_size, parse_size, timed  # noqa: E402
+from s3_get_bench import put_objects  # noqa: E402
+
+AWS = "/usr/bin/aws"
+BUCKET = "bench"
+
+
+def check_copy(root, objects):
+    seen = 0
+    for _, _, names in os.walk(root):
+        seen += len(names)
+    if seen != len(objects):
+        raise RuntimeError(f"{root}: {seen} files, expected {len(objects)}")
+    for key, data in objects.items():
+        with open(os.path.join(root, key.removeprefix("ds/")), "rb") as f:
+            if f.read() != data:
+                raise RuntimeError(f"{root}: {key} differs from the source")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--files", type=int, default=20000)
+    ap.add_argument("--file-size", type=parse_size, default=128 << 10, help="(128KiB)")
+    ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=16,
+                    help="peer transfers; Sluice: this / workers per worker")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds of each tool (medians)")
+    ap.add_argument("--memory", default="1GiB", help="memory tier per worker")
+    ap.add_argument("--cache-size", default="4GiB", help="disk tier per worker")
+    ap.add_argument("--dest-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+                    help="where the peers' copies and the workers' caches live (tmpfs)")
+    ap.add_argument("--tools", default="sluice,aws,rclone")
+    ap.add_argument("--quick", action="store_true", help="2,000 files: a sanity run")
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
+    args = ap.parse_args()
+    if args.quick:
+        args.files = 2000
+    tools = args.tools.split(",")
+
+    def on_term(*_):
+        raise KeyboardInterrupt("SIGTERM")
+    signal.signal(signal.SIGTERM, on_term)
+
+    work = tempfile.mkdtemp(prefix="sluice-load-bench-", dir=args.dest_dir)
+    store = cluster = None
+    total_bytes = args.files * args.file_size
+    per_worker = math.ceil(args.concurrency / args.workers)
+    try:
+        t0 = time.time()
+        store = S3rver(BUCKET)
+        objects = {f"ds/d{i % 100:02d}/{i:06d}.bin": os.urandom(args.file_size)
+                   for i in range(args.files)}
+        put_objects(store.endpoint, BUCKET, objects)
+        print(f"data set ready in {time.time() - t0:.1f}s: {args.files} x "
+              f"{fmt_size(args.file_size)}", file=sys.stderr)
+        peer_env = clean_env()
+        aws_cfg = os.path.join(work, "aws.cfg")
+        with open(aws_cfg, "w") as f:
+            f.write(f"[default]\nregion = us-east-1\ns3 =\n  max_concurrent_requests = "
+                    f"{args.concurrency}\n")
+        peer_env["AWS_CONFIG_FILE"] = aws_cfg
+        rclone_cfg = os.path.join(work, "rclone.conf")
+        with open(rclone_cfg, "w") as f:
+            f.write(f"[remote]\ntype = s3\nprovider = Other\nendpoint = {store.endpoint}\n"
+                    "access_key_id = S3RVER\nsecret_access_key = S3RVER\nregion = us-east-1\n")
+        n = 0
+
+        def dest():
+            nonlocal n
+            n += 1
+            return os.path.join(work, f"copy-{n}")
+
+        def run_aws():
+            d = dest()
+            t, _ = timed([AWS, "--endpoint-url", store.endpoint, "s3", "sync", "--only-show-errors",
+                          f"s3://{BUCKET}/ds", d], peer_env, "aws s3 sync")
+            check_copy(d, objects)
+            shutil.rmtree(d)
+            return t
+
+        def run_rclone():
+            d = dest()
+            t, _ = timed(["rclone", "--config", rclone_cfg, "copy", f"remote:{BUCKET}/ds", d,
+                          "--transfers", str(args.concurrency), "--checkers",
+                          str(args.concurrency)], peer_env, "rclone copy")
+            check_copy(d, objects)
+            shutil.rmtree(d)
+            return t
+
+        def run_sluice():
+            nonlocal cluster
+            cluster = Cluster(args.workers, store.uri(), args.memory, args.cache_size, "10m",
+                              parent=args.dest_dir)
+            env = clean_env({"SLUICE_CLUSTER": cluster.cluster})
+            before = cluster.under_store()
+            t, out = timed([SLUICE, "load", "-r", "/data/ds", "--json", "--concurrency",
+                            str(per_worker)], env, "sluice load")
+            after = cluster.under_store()
+            summary = json.loads(out.stdout)
+            if summary["files_done"] < args.files or summary["failed"]:
+                raise RuntimeError(f"sluice load: {summary}")
+            fetched = after[0] - before[0]
+            if fetched < total_bytes:
+                raise RuntimeError(f"sluice load fetched {fetched} bytes of {total_bytes}")
+            # Everything is cached: a full copy reads nothing from s3rver.
+            d = dest()
+            timed([SLUICE, "cp", "-r", "sluice://data/ds", d], env, "sluice cp -r")
+            hot = cluster.under_store()
+            check_copy(d, objects)
+            shutil.rmtree(d)
+            if hot[0] != after[0]:
+                raise RuntimeError(f"the copy after the load read {hot[0] - after[0]} bytes "
+                                   "from s3rver")
+            cluster.stop()
+            cluster = None
+            return t, fetched
+
+        runners = {"sluice": run_sluice, "aws": run_aws, "rclone": run_rclone}
+        # A throwaway pass, so no tool pays s3rver's warm-up.
+        if "rclone" in tools:
+            run_rclone()
+        times = {t: [] for t in tools}
+        for r in range(args.rounds):
+            for tool in tools:
+                res = runners[tool]()
+                secs = res[0] if isinstance(res, tuple) else res
+                times[tool].append(secs)
+                print(f"round {r + 1}: {tool} {secs:.2f}s "
+                      f"({args.files / secs:,.0f} files/s, {total_bytes / secs / 1e6:,.0f} MB/s)",
+                      file=sys.stderr)
+        med = {t: statistics.median(v) for t, v in times.items()}
+        results = {"files": args.files, "file_size": args.file_size, "workers": args.workers,
+                   "concurrency": args.concurrency, "sluice_per_worker": per_worker,
+                   "seconds": med, "rounds": times}
+        print(f"\nCold load of {args.files:,} x {fmt_size(args.file_size)} "
+              f"({total_bytes / 1e9:.2f} GB) from s3rver, concurrency {args.concurrency} "
+              f"(Sluice: {args.workers} workers x {per_worker}):")
+        print(f"| tool | seconds | files/s | MB/s |\n|---|---|---|---|")
+        for t in tools:
+            print(f"| {t} | {med[t]:.2f} | {args.files / med[t]:,.0f} | "
+                  f"{total_bytes / med[t] / 1e6:,.0f} |")
+        peers = [t for t in tools if t != "sluice"]
+        if "sluice" in tools and peers:
+            fastest = min(peers, key=lambda t: med[t])
+            ratio = med[fastest] / med["sluice"]
+            results["ratio_over_fastest_peer"] = ratio
+            results["fastest_peer"] = fastest
+            print(f"\nSluice / fastest peer ({fastest}): {ratio:.2f}x "
+                  f"(target >= 1.5: {'met' if ratio >= 1.5 else 'NOT met'})")
+        if args.json:
+            text = json.dumps(results, indent=2)
+            if args.json == "-":
+                print(text)
+            else:
+                with open(args.json, "w") as f:
+                    f.write(text + "\n")
+    finally:
+        if cluster:
+            cluster.stop()
+        if store:
+            store.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

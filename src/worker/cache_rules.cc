@@ -1,0 +1,248 @@
+#include "worker/cache_rules.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "common/logging.h"
+
+namespace sluice::worker {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// "/a/b/" -> "/a/b"; "/" stays.
+std::string Trimmed(std::string p) {
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+}  // namespace
+
+bool PathCovers(std::string_view prefix, std::string_view path) {
+  if (prefix == "/" ) return true;
+  if (path.size() < prefix.size() || path.substr(0, prefix.size()) != prefix) return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+Status CacheRulesConfig::Validate() const {
+  for (const auto& r : ttl_rules) {
+    if (r.path.size() < 2 || r.path[0] != '/') {
+      return Status::InvalidArgument(
+          fmt::format("ttl rule path '{}' must be a namespace path (/NAME/...)", r.path));
+    }
+    if (r.ttl <= Duration::zero()) {
+      return Status::InvalidArgument(fmt::format("ttl rule {}: the ttl must be positive", r.path));
+    }
+  }
+  for (const auto& [mount, bytes] : mount_quotas) {
+    if (bytes == 0) return Status::InvalidArgument(fmt::format("mount quota {}: 0 bytes", mount));
+  }
+  return Status::OK();
+}
+
+CacheRules::CacheRules(CacheRulesConfig config, std::shared_ptr<ufs::MountTable> mounts,
+                       std::shared_ptr<pagestore::PageStore> pages, std::string state_dir,
+                       Clock* clock)
+    : config_(std::move(config)),
+      mounts_(std::move(mounts)),
+      pages_(std::move(pages)),
+      state_dir_(std::move(state_dir)),
+      clock_(clock) {
+  uint32_t group = 1;
+  for (const auto& [mount, bytes] : config_.mount_quotas) {
+    groups_[mount] = group;
+    pages_->SetGroupQuota(group, bytes);
+    group++;
+  }
+  if (!state_dir_.empty()) {
+    std::ifstream in(fs::path(state_dir_) / "pins.json");
+    if (in) {
+      json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (j.is_array()) {
+        for (const auto& p : j) {
+          if (p.is_string()) pins_.push_back(p.get<std::string>());
+        }
+      }
+    }
+  }
+}
+
+uint32_t CacheRules::GroupOf(const std::string& mount) const {
+  auto it = groups_.find(mount);
+  return it == groups_.end() ? 0 : it->second;
+}
+
+const TtlRule* CacheRules::TtlFor(const std::string& path) const {
+  const TtlRule* best = nullptr;
+  for (const auto& r : config_.ttl_rules) {
+    if (PathCovers(Trimmed(r.path), path) && (!best || r.path.size() > best->path.size())) {
+      best = &r;
+    }
+  }
+  return best;
+}
+
+pagestore::PutOptions CacheRules::OnStore(const ufs::Resolved& where, const Hash128& file_id) {
+  pagestore::PutOptions o;
+  o.group = GroupOf(where.mount);
+  const std::string path = "/" + where.mount + (where.key.empty() ? "" : "/" + where.key);
+  const TtlRule* ttl = TtlFor(path);
+  std::lock_guard lock(mu_);
+  for (const auto& p : pins_) {
+    if (PathCovers(p, path)) {
+      o.pinned = true;
+      break;
+    }
+  }
+  if (ttl != nullptr && !expiries_.count(file_id)) {
+    expiries_[file_id] = Expiry{path, clock_->Now() + ttl->ttl};
+  }
+  return o;
+}
+
+Result<uint64_t> CacheRules::Pin(const std::string& raw) {
+  const std::string path = Trimmed(raw);
+  SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
+  if (!r.store) return Status::InvalidArgument(fmt::format("'{}' is not in a mount", raw));
+  {
+    std::lock_guard lock(mu_);
+    if (std::find(pins_.begin(), pins_.end(), path) == pins_.end()) {
+      pins_.push_back(path);
+      SavePins();
+    }
+  }
+  return Mark(path, true);
+}
+
+Result<uint64_t> CacheRules::Unpin(const std::string& raw) {
+  const std::string path = Trimmed(raw);
+  SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
+  if (!r.store) return Status::InvalidArgument(fmt::format("'{}' is not in a mount", raw));
+  {
+    std::lock_guard lock(mu_);
+    auto it = std::find(pins_.begin(), pins_.end(), path);
+    if (it == pins_.end()) return Status::NotFound(fmt::format("{} is not pinned", path));
+    pins_.erase(it);
+    SavePins();
+  }
+  return Mark(path, false);
+}
+
+void CacheRules::ReapplyPins() {
+  for (const auto& p : Pins()) {
+    auto marked = Mark(p, true);
+    if (!marked.ok()) SLUICE_LOG_WARN("pin {}: {}", p, marked.status().ToString());
+  }
+}
+
+std::vector<std::string> CacheRules::Pins() const {
+  std::lock_guard lock(mu_);
+  return pins_;
+}
+
+bool CacheRules::Pinned(const std::string& path) const {
+  std::lock_guard lock(mu_);
+  return std::any_of(pins_.begin(), pins_.end(), [&](const auto& p) { return PathCovers(p, path); });
+}
+
+Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
+  SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
+  uint64_t marked = 0;
+  auto mark = [&](const ufs::ObjectInfo& info) {
+    // An object still pinned by another rule stays pinned.
+    const std::string p = "/" + r.mount + "/" + info.key;
+    if (!pinned && Pinned(p)) return;
+    ufs::Resolved obj = r;
+    obj.key = info.key;
+    marked += pages_->SetPinned(pagestore::MakeFileId(obj.ObjectUri(), info.Version()), pinned);
+  };
+  if (!r.key.empty()) {
+    auto st = r.store->Stat(r.key);
+    if (st.ok() && !st->is_dir) {
+      mark(*st);
+      return marked;
+    }
+  }
+  ufs::ListOptions o;
+  o.prefix = r.key.empty() ? "" : r.key + "/";
+  for (;;) {
+    SLUICE_ASSIGN_OR_RETURN(auto page, r.store->List(o));
+    for (const auto& info : page.objects) mark(info);
+    if (!page.truncated) break;
+    o.continuation_token = page.next_token;
+  }
+  return marked;
+}
+
+void CacheRules::SavePins() const {
+  if (state_dir_.empty()) return;
+  std::error_code ec;
+  fs::create_directories(state_dir_, ec);
+  const auto path = fs::path(state_dir_) / "pins.json";
+  const auto tmp = fs::path(state_dir_) / "pins.json.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << json(pins_).dump();
+    if (!out.good()) {
+      SLUICE_LOG_WARN("cannot save the pins to {}", tmp.string());
+      return;
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) SLUICE_LOG_WARN("cannot save the pins to {}: {}", path.string(), ec.message());
+}
+
+uint64_t CacheRules::Sweep() {
+  std::vector<Hash128> due;
+  {
+    std::lock_guard lock(mu_);
+    const auto now = clock_->Now();
+    for (auto it = expiries_.begin(); it != expiries_.end();) {
+      if (it->second.at <= now) {
+        due.push_back(it->first);
+        it = expiries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  uint64_t dropped = 0;
+  for (const auto& id : due) {
+    pages_->SetPinned(id, false);  // a TTL wins over a pin: it is what the rule asks for
+    dropped += pages_->RemoveFile(id);
+  }
+  expired_ += due.size();
+  expired_pages_ += dropped;
+  return dropped;
+}
+
+CacheRulesStats CacheRules::GetStats() const {
+  std::lock_guard lock(mu_);
+  return {pins_.size(), expiries_.size(), expired_.load(), expired_pages_.load()};
+}
+
+json CacheRules::Json() const {
+  json ttl = json::array(), quotas = json::array();
+  for (const auto& r : config_.ttl_rules) {
+    ttl.push_back(json{{"path", r.path},
+                       {"ttl_ms", std::chrono::duration_cast<std::chrono::milliseconds>(r.ttl).count()}});
+  }
+  for (const auto& [mount, bytes] : config_.mount_quotas) {
+    quotas.push_back(json{{"mount", mount},
+                          {"quota_bytes", bytes},
+                          {"used_bytes", pages_->GroupBytes(GroupOf(mount))}});
+  }
+  auto s = GetStats();
+  return json{{"pins", Pins()},
+              {"ttl_rules", ttl},
+              {"quotas", quotas},
+              {"ttl_tracked", s.ttl_tracked},
+              {"ttl_expired", s.ttl_expired},
+              {"ttl_expired_pages", s.ttl_expired_pages}};
+}
+
+}  // namespace sluice::worker

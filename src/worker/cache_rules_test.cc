@@ -1,0 +1,150 @@
+#include "worker/cache_rules.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "ufs/fake_store.h"
+
+namespace sluice::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using ufs::FakeStore;
+
+constexpr uint64_t kPage = 64 * kKiB;
+
+class CacheRulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fake_ = std::make_shared<FakeStore>();
+    mounts_ = std::make_shared<ufs::MountTable>();
+    ASSERT_TRUE(mounts_->Add("data", fake_->Uri(), fake_).ok());
+    ASSERT_TRUE(mounts_->Add("scratch", fake_->Uri() + "-scratch", std::make_shared<FakeStore>()).ok());
+    auto s = pagestore::MakeMemoryStore({16 * kPage, "lru"});
+    ASSERT_TRUE(s.ok());
+    pages_ = std::shared_ptr<pagestore::PageStore>(std::move(s).value());
+    options_.page_size = kPage;
+    options_.readahead_pages = 0;
+    state_ = fs::temp_directory_path() / ("sluice-rules-" + std::to_string(::getpid()));
+    fs::remove_all(state_);
+  }
+  void TearDown() override { fs::remove_all(state_); }
+
+  void Start(CacheRulesConfig config) {
+    rules_ = std::make_shared<CacheRules>(config, mounts_, pages_, state_.string(), &clock_);
+    cache_ = std::make_unique<ReadThroughCache>(options_, mounts_, pages_, &clock_);
+    cache_->SetPagePolicy(rules_);
+  }
+
+  void Read(const std::string& path) {
+    auto r = cache_->ReadRange(path, 0, 1 << 30);
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status().ToString();
+  }
+
+  FakeClock clock_;
+  CacheOptions options_;
+  std::shared_ptr<FakeStore> fake_;
+  std::shared_ptr<ufs::MountTable> mounts_;
+  std::shared_ptr<pagestore::PageStore> pages_;
+  std::shared_ptr<CacheRules> rules_;
+  std::unique_ptr<ReadThroughCache> cache_;
+  fs::path state_;
+};
+
+TEST(PathCoversTest, APathCoversItselfAndWhatIsBelowIt) {
+  EXPECT_TRUE(PathCovers("/data/a", "/data/a"));
+  EXPECT_TRUE(PathCovers("/data/a", "/data/a/b/c"));
+  EXPECT_FALSE(PathCovers("/data/a", "/data/ab"));
+  EXPECT_FALSE(PathCovers("/data/a/b", "/data/a"));
+  EXPECT_TRUE(PathCovers("/", "/data/x"));
+}
+
+TEST_F(CacheRulesTest, PinnedPagesSurvivePressureAndUnpinLetsThemGo) {
+  Start({});
+  fake_->Put("keep/a", std::string(2 * kPage, 'a'));
+  for (int i = 0; i < 20; ++i) fake_->Put("other/" + std::to_string(i), std::string(kPage, 'o'));
+  Read("/data/keep/a");  // cached before the pin: the pin marks it
+  auto marked = rules_->Pin("/data/keep");
+  ASSERT_TRUE(marked.ok()) << marked.status().ToString();
+  EXPECT_EQ(*marked, 2u);
+  EXPECT_TRUE(rules_->Pinned("/data/keep/a"));
+  EXPECT_FALSE(rules_->Pinned("/data/keeper"));
+  for (int i = 0; i < 20; ++i) Read("/data/other/" + std::to_string(i));  // 20 pages into 16
+  const auto before = cache_->GetStats().ufs_reads;
+  Read("/data/keep/a");
+  EXPECT_EQ(cache_->GetStats().ufs_reads, before);
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 2u);
+
+  // A restart reads the pins back.
+  CacheRules again({}, mounts_, pages_, state_.string(), &clock_);
+  EXPECT_EQ(again.Pins(), std::vector<std::string>{"/data/keep"});
+
+  ASSERT_TRUE(rules_->Unpin("/data/keep").ok());
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 0u);
+  EXPECT_TRUE(rules_->Unpin("/data/keep").status().Is(StatusCode::kNotFound));
+  EXPECT_TRUE(rules_->Pin("/").status().Is(StatusCode::kInvalidArgument));
+}
+
+TEST_F(CacheRulesTest, PagesStoredAfterAPinArePinned) {
+  Start({});
+  ASSERT_TRUE(rules_->Pin("/data/later").ok());
+  fake_->Put("later/x", std::string(kPage + 1, 'x'));
+  Read("/data/later/x");
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 2u);
+}
+
+TEST_F(CacheRulesTest, TtlExpiresTheLongestMatchingRulesObjects) {
+  CacheRulesConfig c;
+  c.ttl_rules = {{"/data/tmp", std::chrono::seconds(10)}, {"/data/tmp/short", std::chrono::seconds(2)}};
+  Start(c);
+  fake_->Put("tmp/long", "long");
+  fake_->Put("tmp/short/s", "short");
+  fake_->Put("kept", "kept");
+  for (auto p : {"/data/tmp/long", "/data/tmp/short/s", "/data/kept"}) Read(p);
+  EXPECT_EQ(rules_->GetStats().ttl_tracked, 2u);
+  clock_.Advance(std::chrono::seconds(3));
+  EXPECT_EQ(rules_->Sweep(), 1u);
+  EXPECT_EQ(rules_->GetStats().ttl_expired, 1u);
+  clock_.Advance(std::chrono::seconds(8));
+  EXPECT_EQ(rules_->Sweep(), 1u);
+  EXPECT_EQ(rules_->GetStats().ttl_expired, 2u);
+  EXPECT_EQ(pages_->GetStats().pages, 1u);  // /data/kept
+  const auto before = cache_->GetStats().ufs_reads;
+  Read("/data/tmp/long");
+  EXPECT_EQ(cache_->GetStats().ufs_reads, before + 1);
+}
+
+TEST_F(CacheRulesTest, AMountQuotaCapsOnlyThatMount) {
+  CacheRulesConfig c;
+  c.mount_quotas = {{"scratch", 3 * kPage}};
+  Start(c);
+  auto scratch = std::dynamic_pointer_cast<FakeStore>(mounts_->Resolve("/scratch/x")->store);
+  ASSERT_NE(scratch, nullptr);
+  for (int i = 0; i < 6; ++i) {
+    scratch->Put("s" + std::to_string(i), std::string(kPage, 's'));
+    fake_->Put("d" + std::to_string(i), std::string(kPage, 'd'));
+  }
+  for (int i = 0; i < 6; ++i) {
+    Read("/scratch/s" + std::to_string(i));
+    Read("/data/d" + std::to_string(i));
+  }
+  EXPECT_EQ(pages_->GroupBytes(rules_->GroupOf("scratch")), 3 * kPage);
+  EXPECT_EQ(pages_->GetStats().bytes_used, 9 * kPage);
+  EXPECT_EQ(pages_->GetStats().quota_evictions, 3u);
+  EXPECT_EQ(rules_->GroupOf("data"), 0u);
+}
+
+TEST(CacheRulesConfigTest, BadRulesAreRefused) {
+  CacheRulesConfig c;
+  c.ttl_rules = {{"data/x", std::chrono::seconds(1)}};
+  EXPECT_FALSE(c.Validate().ok());
+  c.ttl_rules = {{"/data/x", std::chrono::seconds(0)}};
+  EXPECT_FALSE(c.Validate().ok());
+  c.ttl_rules = {};
+  c.mount_quotas = {{"data", 0}};
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace sluice::worker

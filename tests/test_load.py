@@ -1,0 +1,273 @@
+"""Black-box tests of the dataset operations (issue 6): `sluice load` as a job on every
+worker, `free`, `pin`/`unpin`, TTL rules and mount quotas, against real workers over a
+real s3rver. Under-store traffic is counted by the workers' metrics, never timed."""
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import SLUICE, Cluster, Worker, free_port, run_sluice, upload, yaml_config
+
+MiB = 1024 * 1024
+
+
+def sluice(env, *args, timeout=300):
+    return run_sluice(list(args), env, timeout=timeout)
+
+
+def worker_env(w):
+    env = dict(os.environ)
+    env["SLUICE_CLUSTER"] = f"127.0.0.1:{w.port}"
+    return env
+
+
+def copy_out(env, src, tmp_path):
+    dest = tmp_path / f"out-{time.monotonic_ns()}"
+    r = sluice(env, "cp", "-r", f"sluice:/{src}", str(dest))
+    assert r.returncode == 0, r.stderr
+    return dest
+
+
+def read_tree(dest):
+    out = {}
+    for d, _, names in os.walk(dest):
+        for n in names:
+            with open(os.path.join(d, n), "rb") as f:
+                out[os.path.relpath(os.path.join(d, n), dest)] = f.read()
+    return out
+
+
+# ---------------------------------------------------------------- load
+
+
+@pytest.fixture(scope="module")
+def five_thousand(s3rver):
+    rng = random.Random(61)
+    objects = {f"ld/d{i % 25}/f{i}.bin": rng.randbytes(rng.randint(1, 6000)) for i in range(5000)}
+    upload(s3rver, objects)
+    return objects
+
+
+def test_load_survives_kill_9_of_a_worker_and_a_full_read_then_misses_nothing(
+        s3rver, five_thousand, tmp_path):
+    c = Cluster({"data": s3rver.uri()}, n=3, disk=True)
+    try:
+        env = c.env()
+        victim = c.workers[1]
+        proc = subprocess.Popen([SLUICE, "load", "-r", "/data/ld", "--json", "--wait", "90s",
+                                 "--concurrency", "4"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # Kill the victim once it has loaded part of its share (and checkpointed a page).
+        deadline = time.time() + 60
+        while victim.metrics().get("sluice_load_files_total", 0) < 1200:
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "the load made no progress"
+            time.sleep(0.05)
+        victim.kill()
+        time.sleep(1.0)
+        victim.start()  # same port, same cache dir: it resumes its part
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, (out, err)
+        summary = json.loads(out)
+        assert summary["state"] == "done" and summary["failed"] == 0
+        assert summary["files_done"] >= len(five_thousand)  # resumed work may count twice
+        assert summary["listed"] == len(five_thousand)
+        assert "resuming load job" in victim.logs()
+
+        before = c.total("sluice_ufs_reads_total")
+        dest = copy_out(env, "data/ld", tmp_path)
+        assert c.total("sluice_ufs_reads_total") - before == 0
+        got = read_tree(dest)
+        assert len(got) == len(five_thousand)
+        assert all(got[k[len("ld/"):]] == v for k, v in five_thousand.items())
+    finally:
+        c.stop()
+
+
+@pytest.fixture()
+def cluster(s3rver):
+    c = Cluster({"data": s3rver.uri()}, n=3)
+    yield c
+    c.stop()
+
+
+def test_detach_status_and_stop(s3rver, cluster):
+    upload(s3rver, {f"slow/f{i}.bin": os.urandom(256 * 1024) for i in range(40)})
+    env = cluster.env()
+    r = sluice(env, "load", "-r", "/data/slow", "--detach", "--bandwidth", "1MiB/s")
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip()
+    assert job.startswith("load-")
+    st = sluice(env, "load", "--status", job, "--json")
+    assert st.returncode == 0, st.stderr
+    assert json.loads(st.stdout)["state"] == "running"
+    stop = sluice(env, "load", "--stop", job, "--json")
+    summary = json.loads(stop.stdout)
+    assert summary["state"] == "stopped"
+    assert summary["files_done"] < 40  # 10 MiB at 1 MiB/s: far from done
+    assert stop.returncode == 1  # not everything was loaded
+
+
+def test_metadata_only_load_caches_stats_not_bytes(s3rver, cluster):
+    upload(s3rver, {f"meta/f{i}.bin": b"x" * 1000 for i in range(50)})
+    env = cluster.env()
+    pages = cluster.total("sluice_page_store_pages")
+    r = sluice(env, "load", "-r", "/data/meta", "--metadata-only", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["files_done"] == 50 and s["bytes_done"] == 0
+    assert cluster.total("sluice_page_store_pages") == pages
+    stats = cluster.total("sluice_ufs_operations_total{mount=\"data\",op=\"stat\"}")
+    for i in range(50):
+        assert sluice(env, "stat", f"/data/meta/f{i}.bin").returncode == 0
+    assert cluster.total("sluice_ufs_operations_total{mount=\"data\",op=\"stat\"}") == stats
+
+
+def test_verify_finds_an_object_changed_behind_the_cache(s3rver, cluster, tmp_path):
+    upload(s3rver, {f"ver/f{i}.bin": bytes([i]) * 5000 for i in range(20)})
+    env = cluster.env()
+    first = sluice(env, "load", "-r", "/data/ver", "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["mismatched"] == 0
+    upload(s3rver, {"ver/f7.bin": b"changed behind the cache"})  # straight into the store
+    r = sluice(env, "load", "-r", "/data/ver", "--verify", "--json")
+    assert r.returncode == 1, r.stdout
+    s = json.loads(r.stdout)
+    assert s["mismatched"] == 1 and s["mismatches"] == ["/data/ver/f7.bin"]
+    assert s["failed"] == 0
+    cat = sluice(env, "cat", "/data/ver/f7.bin")
+    assert cat.stdout == "changed behind the cache"
+    again = sluice(env, "load", "-r", "/data/ver", "--verify", "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["mismatched"] == 0
+
+
+def test_load_errors_are_clear(s3rver, cluster):
+    env = cluster.env()
+    r = sluice(env, "load", "-r", "/data/no/such/prefix")
+    assert r.returncode != 0 and "nothing to load" in r.stderr, r.stderr
+    r = sluice(env, "load", "-r", "/nosuchmount/x")
+    assert r.returncode != 0 and r.stderr.strip(), r.stderr
+    r = sluice(env, "load", "-r", "/data/meta", "--bandwidth", "fast")
+    assert r.returncode != 0 and "--bandwidth" in r.stderr, r.stderr
+    r = sluice(env, "load", "--status", "load-000000000000")
+    assert r.returncode != 0 and "no load job" in r.stderr, r.stderr
+    dead = dict(env)
+    dead["SLUICE_CLUSTER"] = f"127.0.0.1:{free_port()}"
+    r = sluice(dead, "load", "-r", "/data/meta", timeout=60)
+    assert r.returncode != 0 and "127.0.0.1" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- free, pin, TTL, quota
+
+
+def test_free_drops_pages_everywhere_and_the_next_read_refetches(s3rver, cluster, tmp_path):
+    objects = {f"fr/f{i}.bin": os.urandom(100_000) for i in range(30)}
+    upload(s3rver, objects)
+    env = cluster.env()
+    assert sluice(env, "load", "-r", "/data/fr").returncode == 0
+    reads = cluster.total("sluice_ufs_reads_total")
+    copy_out(env, "data/fr", tmp_path)
+    assert cluster.total("sluice_ufs_reads_total") == reads  # loaded: all hits
+    r = sluice(env, "free", "/data/fr", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["freed_pages"] >= 30
+    got = read_tree(copy_out(env, "data/fr", tmp_path))
+    assert cluster.total("sluice_ufs_reads_total") - reads >= 30
+    assert all(got[k[len("fr/"):]] == v for k, v in objects.items())
+
+
+def test_free_with_a_worker_down_frees_the_rest_and_names_it(s3rver, cluster):
+    upload(s3rver, {"fd/a.bin": b"a" * 1000})
+    env = cluster.env()
+    cluster.workers[2].kill()
+    r = sluice(env, "free", "/data/fd")
+    assert r.returncode != 0
+    assert f"127.0.0.1:{cluster.workers[2].port}" in r.stderr, r.stderr
+
+
+def test_pinned_data_survives_pressure_that_evicts_everything_else(s3rver, tmp_path):
+    upload(s3rver, {f"pin/p{i}.bin": os.urandom(MiB) for i in range(4)})
+    upload(s3rver, {f"press/q{i}.bin": os.urandom(MiB) for i in range(24)})
+    w = Worker({"data": s3rver.uri()}, memory="12MiB", extra=["--eviction", "lru"])
+    try:
+        env = worker_env(w)
+        r = sluice(env, "pin", "/data/pin")
+        assert r.returncode == 0, r.stderr
+        assert sluice(env, "load", "-r", "/data/pin").returncode == 0
+        assert w.metrics()["sluice_page_store_pinned_pages"] == 4
+        for _ in range(2):  # 24 MiB through a 12 MiB cache, twice
+            copy_out(env, "data/press", tmp_path)
+        assert w.metrics()["sluice_page_store_evictions_total"] > 0
+        reads = w.metrics()["sluice_ufs_reads_total"]
+        copy_out(env, "data/pin", tmp_path)
+        assert w.metrics()["sluice_ufs_reads_total"] == reads  # the pinned pages stayed
+        assert subprocess.run([SLUICE, "cat", "/data/press/q0.bin"], env=env,
+                              capture_output=True).returncode == 0
+        assert w.metrics()["sluice_ufs_reads_total"] > reads  # the rest was evicted
+        # Unpinned, they can go.
+        r = sluice(env, "unpin", "/data/pin")
+        assert r.returncode == 0, r.stderr
+        assert w.metrics()["sluice_page_store_pinned_pages"] == 0
+        assert "unpinned" in r.stdout
+    finally:
+        w.stop()
+
+
+def test_ttl_rule_expires_cached_pages(s3rver, tmp_path):
+    upload(s3rver, {"ttl/a.bin": b"a" * 5000, "keep/b.bin": b"b" * 5000})
+    with yaml_config("ttl_rules:\n  - {path: /data/ttl, ttl: 2s}\n") as cfg:
+        w = Worker({"data": s3rver.uri()}, extra=["--config", cfg])
+        try:
+            env = worker_env(w)
+            for p in ("/data/ttl/a.bin", "/data/keep/b.bin"):
+                assert sluice(env, "cat", p).returncode == 0
+            m = w.metrics()
+            assert m["sluice_ttl_tracked_objects"] == 1
+            assert m["sluice_ttl_expired_objects_total"] == 0
+            deadline = time.time() + 10
+            while w.metrics()["sluice_ttl_expired_objects_total"] < 1:
+                assert time.time() < deadline, "nothing expired"
+                time.sleep(0.2)
+            reads = w.metrics()["sluice_ufs_reads_total"]
+            assert sluice(env, "cat", "/data/keep/b.bin").stdout == "b" * 5000
+            assert w.metrics()["sluice_ufs_reads_total"] == reads  # no rule: still cached
+            assert sluice(env, "cat", "/data/ttl/a.bin").stdout == "a" * 5000
+            assert w.metrics()["sluice_ufs_reads_total"] == reads + 1  # expired: fetched
+        finally:
+            w.stop()
+
+
+def test_mount_quota_caps_a_mounts_share(s3rver, tmp_path):
+    upload(s3rver, {f"quota/q{i}.bin": os.urandom(MiB) for i in range(10)})
+    upload(s3rver, {f"quota2/q{i}.bin": os.urandom(MiB) for i in range(10)})
+    with yaml_config("mount_quotas:\n  - {mount: capped, quota: 3MiB}\n") as cfg:
+        w = Worker({"data": s3rver.uri(), "capped": s3rver.uri()}, memory="64MiB",
+                   extra=["--config", cfg])
+        try:
+            env = worker_env(w)
+            got = read_tree(copy_out(env, "capped/quota", tmp_path))
+            assert len(got) == 10
+            m = w.metrics()
+            assert m['sluice_mount_cached_bytes{mount="capped"}'] <= 3 * MiB
+            assert m['sluice_mount_quota_bytes{mount="capped"}'] == 3 * MiB
+            assert m["sluice_page_store_quota_evictions_total"] >= 7
+            # The other mount is not capped (other objects: both mounts are one bucket,
+            # and one object's pages are one set of pages).
+            copy_out(env, "data/quota2", tmp_path)
+            assert w.metrics()["sluice_page_store_used_bytes"] >= 13 * MiB
+            st = sluice(env, "status", "--json")
+            rules = json.loads(st.stdout)["workers"][0]["rules"]
+            assert rules["quotas"][0]["mount"] == "capped"
+        finally:
+            w.stop()
+
+
+def test_a_quota_for_an_unknown_mount_is_refused(s3rver):
+    with yaml_config("mount_quotas:\n  - {mount: nope, quota: 3MiB}\n") as cfg:
+        with pytest.raises(RuntimeError, match="no such mount"):
+            Worker({"data": s3rver.uri()}, extra=["--config", cfg])
