@@ -40,6 +40,13 @@ AWS = "/usr/bin/aws"
 BUCKET = "bench"
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def check_copy(root, objects):
     seen = 0
     for _, _, names in os.walk(root):
@@ -128,8 +135,10 @@ def main():
                               parent=args.dest_dir)
             env = clean_env({"SLUICE_CLUSTER": cluster.cluster})
             before = cluster.under_store()
+            cpu0 = cpu_seconds(store.proc.pid)
             t, out = timed([SLUICE, "load", "-r", "/data/ds", "--json", "--concurrency",
                             str(per_worker)], env, "sluice load")
+            busy = (cpu_seconds(store.proc.pid) - cpu0) / t
             after = cluster.under_store()
             summary = json.loads(out.stdout)
             if summary["files_done"] < args.files or summary["failed"]:
@@ -148,32 +157,40 @@ def main():
                                    "from s3rver")
             cluster.stop()
             cluster = None
-            return t, fetched
+            return t, busy
 
         runners = {"sluice": run_sluice, "aws": run_aws, "rclone": run_rclone}
         # A throwaway pass, so no tool pays s3rver's warm-up.
         if "rclone" in tools:
             run_rclone()
         times = {t: [] for t in tools}
+        s3rver_cpu = {t: [] for t in tools}  # s3rver's CPU use while each tool ran
         for r in range(args.rounds):
             for tool in tools:
+                cpu0 = cpu_seconds(store.proc.pid)
                 res = runners[tool]()
-                secs = res[0] if isinstance(res, tuple) else res
+                if isinstance(res, tuple):  # sluice: (load seconds, s3rver busy during it)
+                    secs, busy = res
+                else:
+                    secs = res
+                    busy = (cpu_seconds(store.proc.pid) - cpu0) / secs
                 times[tool].append(secs)
+                s3rver_cpu[tool].append(busy)
                 print(f"round {r + 1}: {tool} {secs:.2f}s "
-                      f"({args.files / secs:,.0f} files/s, {total_bytes / secs / 1e6:,.0f} MB/s)",
-                      file=sys.stderr)
+                      f"({args.files / secs:,.0f} files/s, {total_bytes / secs / 1e6:,.0f} MB/s), "
+                      f"s3rver busy {100 * busy:.0f}% of a core", file=sys.stderr)
         med = {t: statistics.median(v) for t, v in times.items()}
         results = {"files": args.files, "file_size": args.file_size, "workers": args.workers,
                    "concurrency": args.concurrency, "sluice_per_worker": per_worker,
-                   "seconds": med, "rounds": times}
+                   "seconds": med, "rounds": times, "s3rver_busy": s3rver_cpu}
         print(f"\nCold load of {args.files:,} x {fmt_size(args.file_size)} "
               f"({total_bytes / 1e9:.2f} GB) from s3rver, concurrency {args.concurrency} "
               f"(Sluice: {args.workers} workers x {per_worker}):")
-        print(f"| tool | seconds | files/s | MB/s |\n|---|---|---|---|")
+        print(f"| tool | seconds | files/s | MB/s | s3rver busy (of one core) |\n|---|---|---|---|---|")
         for t in tools:
             print(f"| {t} | {med[t]:.2f} | {args.files / med[t]:,.0f} | "
-                  f"{total_bytes / med[t] / 1e6:,.0f} |")
+                  f"{total_bytes / med[t] / 1e6:,.0f} | "
+                  f"{100 * statistics.median(s3rver_cpu[t]):.0f}% |")
         peers = [t for t in tools if t != "sluice"]
         if "sluice" in tools and peers:
             fastest = min(peers, key=lambda t: med[t])
