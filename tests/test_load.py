@@ -271,3 +271,25 @@ def test_a_quota_for_an_unknown_mount_is_refused(s3rver):
     with yaml_config("mount_quotas:\n  - {mount: nope, quota: 3MiB}\n") as cfg:
         with pytest.raises(RuntimeError, match="no such mount"):
             Worker({"data": s3rver.uri()}, extra=["--config", cfg])
+
+
+def test_prefetch_loads_the_listed_objects_on_their_owners(s3rver, cluster, tmp_path):
+    """POST /v1/prefetch (what Client::Prefetch sends each owner): the objects are loaded in
+    the background, and a read afterwards is a hit."""
+    import urllib.request
+    objects = {f"pf/f{i}.bin": os.urandom(20_000) for i in range(12)}
+    upload(s3rver, objects)
+    w = cluster.workers[0]
+    paths = [f"/data/{k}" for k in sorted(objects)]
+    req = urllib.request.Request(w.endpoint + "/v1/prefetch", method="POST",
+                                 data=json.dumps({"paths": paths}).encode())
+    answer = json.loads(urllib.request.urlopen(req, timeout=10).read())
+    assert answer == {"queued": 12, "dropped": 0}
+    deadline = time.time() + 20
+    while w.metrics().get("sluice_prefetch_loaded_total", 0) < 12:
+        assert time.time() < deadline, w.metrics()
+        time.sleep(0.05)
+    bad = urllib.request.Request(w.endpoint + "/v1/prefetch", method="POST", data=b"[1]")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(bad, timeout=10)
+    assert e.value.code == 400

@@ -147,6 +147,12 @@ class Client {
   // Returns the pages dropped; when some workers could not be reached, the others are
   // freed still and the error (kUnavailable) names the ones that were not.
   virtual Result<uint64_t> Free(const std::string& path) = 0;
+  // Asks the cluster to load `paths` into its cache in the background, in the order given:
+  // each path goes to its owner (POST /v1/prefetch), which loads the object (the blocks it
+  // owns, for a file larger than the block size) on its prefetch threads. Returns once the
+  // owners have queued them, not loaded them. A worker whose queue is full drops the rest
+  // (counted in its metrics); an unreachable owner is skipped. For epoch-aware prefetch.
+  virtual Status Prefetch(const std::vector<std::string>& paths) = 0;
   // Sends one /v1 control request (`method` /v1/`op`?path=`path``query`, with `body`) to
   // every current member at once; one answer per member, in member order. For the
   // cluster-wide operations (load jobs, pins) that each worker does for its own part.

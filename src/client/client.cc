@@ -247,6 +247,39 @@ class ClientImpl final : public Client {
     return freed;
   }
 
+  Status Prefetch(const std::vector<std::string>& paths) override {
+    auto view = t_->CurrentView();
+    std::map<std::string, json> by_owner;  // endpoint -> paths, in order
+    for (const auto& p : paths) {
+      auto owners = view->placement->Owners(p, 0);
+      for (const auto* o : owners) {
+        if (t_->IsDown(o->endpoint)) continue;
+        auto& list = by_owner[o->endpoint];
+        if (list.is_null()) list = json::array();
+        list.push_back(p);
+        break;
+      }
+    }
+    std::vector<std::future<Status>> futures;
+    for (auto& [endpoint, list] : by_owner) {
+      futures.push_back(std::async(std::launch::async, [this, endpoint, body = json{{"paths", list}}.dump()] {
+        V1Request req{.method = "POST", .op = "prefetch", .path = "/", .body = body};
+        auto resp = t_->CallOne(endpoint, req);
+        if (!resp.ok()) {
+          t_->MarkDown(endpoint);
+          return resp.status();
+        }
+        return resp->status / 100 == 2 ? Status::OK() : client::ErrorOf(*resp, endpoint);
+      }));
+    }
+    Status first;
+    for (auto& f : futures) {
+      Status s = f.get();
+      if (!s.ok() && first.ok() && !IsTransport(s)) first = s;  // a dead owner is skipped
+    }
+    return first;
+  }
+
   std::vector<WorkerAnswer> Broadcast(const std::string& method, const std::string& op,
                                       const std::string& path, const std::string& query,
                                       std::string_view body) override {

@@ -139,7 +139,8 @@ struct LoadJobs::Job {
   }
 };
 
-LoadJobs::LoadJobs(Deps deps) : deps_(std::move(deps)) {
+LoadJobs::LoadJobs(Deps deps)
+    : deps_(std::move(deps)), prefetchers_(std::make_unique<ThreadPool>(8)) {
   if (!deps_.state_dir.empty()) {
     std::error_code ec;
     fs::create_directories(fs::path(deps_.state_dir) / "jobs", ec);
@@ -150,6 +151,8 @@ LoadJobs::LoadJobs(Deps deps) : deps_(std::move(deps)) {
 LoadJobs::~LoadJobs() { Shutdown(); }
 
 void LoadJobs::Shutdown() {
+  stopping_ = true;      // queued prefetches are skipped
+  prefetchers_.reset();
   std::vector<std::shared_ptr<Job>> jobs;
   {
     std::lock_guard lock(mu_);
@@ -271,6 +274,7 @@ Result<json> LoadJobs::Submit(const LoadSpec& spec) {
   job->spec = spec;
   job->started_ms = NowMs();
   json answer;
+  Forget();
   {
     std::lock_guard lock(mu_);
     auto [it, inserted] = jobs_.emplace(spec.id, job);
@@ -282,6 +286,36 @@ Result<json> LoadJobs::Submit(const LoadSpec& spec) {
   Persist(*job);
   Start(job);
   return answer;
+}
+
+void LoadJobs::Forget() {
+  std::vector<std::shared_ptr<Job>> gone;
+  {
+    std::lock_guard lock(mu_);
+    if (jobs_.size() < kMaxJobs) return;
+    std::vector<std::pair<int64_t, std::string>> finished;
+    for (auto& [id, job] : jobs_) {
+      std::lock_guard l(job->mu);
+      if (job->state != "running") finished.emplace_back(job->ended_ms, id);
+    }
+    std::sort(finished.begin(), finished.end());
+    const size_t excess = jobs_.size() - kMaxJobs / 2;  // down to half: not at every submit
+    for (size_t i = 0; i < finished.size() && i < excess; ++i) {
+      auto it = jobs_.find(finished[i].second);
+      gone.push_back(it->second);
+      jobs_.erase(it);
+    }
+  }
+  for (auto& job : gone) {
+    {
+      std::lock_guard lock(job->thread_mu);
+      if (job->thread.joinable()) job->thread.join();
+    }
+    if (!deps_.state_dir.empty()) {
+      std::error_code ec;
+      fs::remove(FileOf(job->spec.id), ec);
+    }
+  }
 }
 
 Result<json> LoadJobs::Get(const std::string& id) {
@@ -317,8 +351,53 @@ json LoadJobs::List() {
   return out;
 }
 
+size_t LoadJobs::Prefetch(const std::vector<std::string>& paths) {
+  size_t queued = 0;
+  if (stopping_ || !prefetchers_) return 0;
+  for (const auto& p : paths) {
+    if (prefetchers_->Pending() >= kMaxPrefetchQueue) {
+      prefetch_dropped_ += paths.size() - queued;
+      break;
+    }
+    prefetchers_->Submit([this, p] { PrefetchOne(p); });
+    queued++;
+  }
+  prefetch_queued_ += queued;
+  return queued;
+}
+
+void LoadJobs::PrefetchOne(const std::string& path) {
+  if (stopping_) return;
+  auto st = deps_.cache->Stat(path);
+  if (!st.ok() || st->is_dir) {
+    prefetch_failed_++;
+    return;
+  }
+  const uint64_t bs = deps_.block_size();
+  const uint64_t blocks = st->size > bs ? (st->size + bs - 1) / bs : 1;
+  thread_local std::string buf;
+  for (uint64_t b = 0; b < blocks; ++b) {
+    if (blocks > 1 && !deps_.owns(path, b, 0)) continue;
+    const uint64_t off = blocks > 1 ? b * bs : 0;
+    const uint64_t len = blocks > 1 ? std::min(bs, st->size - off) : st->size;
+    for (uint64_t done = 0; done < len;) {
+      const uint64_t n = std::min(kChunk, len - done);
+      buf.resize(n);
+      auto got = deps_.cache->Read(path, off + done, std::span<char>(buf.data(), n));
+      if (!got.ok() || *got == 0) {
+        prefetch_failed_++;
+        return;
+      }
+      done += *got;
+    }
+  }
+  prefetch_loaded_++;
+}
+
 LoadTotals LoadJobs::Totals() const {
-  LoadTotals t{files_.load(), bytes_.load(), failures_.load(), mismatches_.load(), 0};
+  LoadTotals t{files_.load(), bytes_.load(), failures_.load(), mismatches_.load(), 0,
+               prefetch_queued_.load(), prefetch_loaded_.load(), prefetch_dropped_.load(),
+               prefetch_failed_.load()};
   std::lock_guard lock(mu_);
   for (const auto& [id, job] : jobs_) {
     std::lock_guard l(job->mu);
@@ -390,6 +469,7 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
   if (!r->key.empty()) {
     auto st = r->store->Stat(r->key);
     if (st.ok() && !st->is_dir) {
+      if (st->key.empty()) st->key = r->key;
       consider(*st);
       drain();
       {

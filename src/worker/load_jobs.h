@@ -29,9 +29,11 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/thread_pool.h"
 #include "sluice/status.h"
 #include "ufs/mount_table.h"
 #include "worker/read_through.h"
@@ -59,6 +61,10 @@ struct LoadTotals {  // of every job since the worker started (for /metrics)
   uint64_t failures = 0;
   uint64_t mismatches = 0;
   uint64_t running = 0;
+  uint64_t prefetch_queued = 0;   // paths queued by /v1/prefetch
+  uint64_t prefetch_loaded = 0;   // of them loaded
+  uint64_t prefetch_dropped = 0;  // refused: the queue was full
+  uint64_t prefetch_failed = 0;
 };
 
 class LoadJobs {
@@ -73,6 +79,8 @@ class LoadJobs {
     std::string state_dir;  // "" : nothing persisted
   };
   static constexpr size_t kMaxFailures = 1000;  // failures listed per job (all are counted)
+  // Jobs kept (with their checkpoints); past it, the oldest finished ones are forgotten.
+  static constexpr size_t kMaxJobs = 100;
 
   explicit LoadJobs(Deps deps);
   // Stops the running jobs; their checkpoints stay "running", so a restart resumes them.
@@ -96,6 +104,12 @@ class LoadJobs {
   nlohmann::json List();
   LoadTotals Totals() const;
 
+  // Queues `paths` for loading on the prefetch threads, in order (POST /v1/prefetch): each
+  // object, or the blocks of it this worker owns. Paths past kMaxPrefetchQueue queued are
+  // dropped. Returns how many were queued.
+  size_t Prefetch(const std::vector<std::string>& paths);
+  static constexpr size_t kMaxPrefetchQueue = 100000;
+
  private:
   struct Job;
   void Run(std::shared_ptr<Job> job);
@@ -105,10 +119,18 @@ class LoadJobs {
   bool VerifyRange(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info,
                    uint64_t offset, uint64_t length, std::string* cached);
   void Persist(Job& job);
+  // Forgets the oldest finished jobs when kMaxJobs are kept.
+  void Forget();
   void Start(std::shared_ptr<Job> job);
   std::string FileOf(const std::string& id) const;
 
+  void PrefetchOne(const std::string& path);
+
   const Deps deps_;
+  std::unique_ptr<ThreadPool> prefetchers_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> prefetch_queued_{0}, prefetch_loaded_{0}, prefetch_dropped_{0},
+      prefetch_failed_{0};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
   std::atomic<uint64_t> files_{0}, bytes_{0}, failures_{0}, mismatches_{0};

@@ -14,6 +14,7 @@
 //   GET    /v1/load?id=ID                       -> JSON job; without id {"jobs": [...]}
 //   POST   /v1/load/stop?id=ID                  -> JSON job
 //   POST   /v1/pin?path=P, /v1/unpin?path=P     -> {"pages": N, "pins": [...]}
+//   POST   /v1/prefetch  body = {"paths": [...]} -> {"queued": N, "dropped": M}
 //   GET    /v1/rules                            -> JSON pins, TTL rules, quotas
 // Errors: {"error": {"code": "NotFound", "message": "..."}} with a matching HTTP status.
 // When a cluster token is configured every call needs `Authorization: Bearer <token>`.

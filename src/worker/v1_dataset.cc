@@ -41,6 +41,22 @@ bool V1Api::HandleDataset(const std::string& op, const net::HttpRequest& req,
     }
     return false;
   }
+  if (op == "prefetch" && m == "POST") {
+    if (!jobs_) return SendErr(out, Status::Unimplemented("prefetch is not enabled")), true;
+    auto text = body.ReadAll(64 << 20);
+    if (!text.ok()) return SendErr(out, text.status()), true;
+    json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("paths") || !j["paths"].is_array()) {
+      return SendErr(out, Status::InvalidArgument("the body must be {\"paths\": [...]}")), true;
+    }
+    std::vector<std::string> paths;
+    for (const auto& p : j["paths"]) {
+      if (!p.is_string()) return SendErr(out, Status::InvalidArgument("paths must be strings")), true;
+      paths.push_back(p.get<std::string>());
+    }
+    const size_t queued = jobs_->Prefetch(paths);
+    return SendJson(out, 200, json{{"queued", queued}, {"dropped", paths.size() - queued}}), true;
+  }
   if ((op == "pin" || op == "unpin") && m == "POST") {
     if (!rules_) return SendErr(out, Status::Unimplemented("pins are not enabled")), true;
     if (path.empty()) return SendErr(out, Status::InvalidArgument("path= is missing")), true;

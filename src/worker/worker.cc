@@ -398,6 +398,14 @@ void Worker::RegisterCollectors() {
             "Objects whose cached bytes differed from the under store (load --verify).",
             lt.mismatches);
     AddStat(out, "sluice_load_jobs_running", "gauge", "Load jobs running here.", lt.running);
+    AddStat(out, "sluice_prefetch_queued_total", "counter", "Paths queued by /v1/prefetch.",
+            lt.prefetch_queued);
+    AddStat(out, "sluice_prefetch_loaded_total", "counter", "Prefetched objects loaded.",
+            lt.prefetch_loaded);
+    AddStat(out, "sluice_prefetch_dropped_total", "counter",
+            "Prefetch paths refused because the queue was full.", lt.prefetch_dropped);
+    AddStat(out, "sluice_prefetch_failed_total", "counter", "Prefetches that failed.",
+            lt.prefetch_failed);
     auto cr = rules_->GetStats();
     AddStat(out, "sluice_pinned_paths", "gauge", "Pinned paths.", cr.pins);
     AddStat(out, "sluice_ttl_tracked_objects", "gauge", "Cached objects under a TTL rule.",
