@@ -172,7 +172,7 @@ int Report(const LoadFlags& f, const std::string& id, const Progress& p, double 
     fmt::print("{}\n", SummaryJson(id, p, elapsed, state).dump(2));
     return clean ? 0 : 1;
   }
-  fmt::print("load {}: {} — {} files, {} in {:.1f}s ({}/s){}\n", id, state, p.files_done,
+  fmt::print("job {}: {} — {} files, {} in {:.1f}s ({}/s){}\n", id, state, p.files_done,
              FormatSize(p.bytes_done), elapsed,
              FormatSize(elapsed > 0 ? static_cast<uint64_t>(p.bytes_done / elapsed) : 0),
              f.metadata_only ? " (metadata only)" : "");
