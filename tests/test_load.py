@@ -128,6 +128,22 @@ def test_metadata_only_load_caches_stats_not_bytes(s3rver, cluster):
     assert cluster.total("sluice_ufs_operations_total{mount=\"data\",op=\"stat\"}") == stats
 
 
+def test_replicas_loads_each_object_on_that_many_workers(s3rver, cluster):
+    upload(s3rver, {f"rep/f{i}.bin": os.urandom(3000) for i in range(30)})
+    env = cluster.env()
+    r = sluice(env, "load", "-r", "/data/rep", "--replicas", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["files_done"] == 60  # two owners each
+    assert max(w["files_done"] for w in s["workers"]) <= 30  # two distinct workers each
+    # Any one worker killed: every object is still cached on a live one.
+    cluster.workers[0].kill()
+    before = cluster.total("sluice_ufs_reads_total")
+    dead = sluice(env, "load", "-r", "/data/rep", "--replicas", "2", "--wait", "1s")
+    assert dead.returncode == 1 and "unreachable" in dead.stderr, dead.stderr
+    assert cluster.total("sluice_ufs_reads_total") == before
+
+
 def test_verify_finds_an_object_changed_behind_the_cache(s3rver, cluster, tmp_path):
     upload(s3rver, {f"ver/f{i}.bin": bytes([i]) * 5000 for i in range(20)})
     env = cluster.env()
@@ -173,9 +189,11 @@ def test_free_drops_pages_everywhere_and_the_next_read_refetches(s3rver, cluster
     reads = cluster.total("sluice_ufs_reads_total")
     copy_out(env, "data/fr", tmp_path)
     assert cluster.total("sluice_ufs_reads_total") == reads  # loaded: all hits
+    pages = cluster.total("sluice_page_store_pages")
     r = sluice(env, "free", "/data/fr", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["freed_pages"] >= 30
+    assert cluster.total("sluice_page_store_pages") <= pages - 30  # seen in the metrics
     got = read_tree(copy_out(env, "data/fr", tmp_path))
     assert cluster.total("sluice_ufs_reads_total") - reads >= 30
     assert all(got[k[len("fr/"):]] == v for k, v in objects.items())
