@@ -384,6 +384,34 @@ def test_files_written_through_the_mount_land_in_the_store(mnt, cluster, s3rver,
     assert keys == {"fuse-w/renamed.txt", "fuse-w/new/deep.bin"}
 
 
+def test_a_file_unlinked_while_being_written_does_not_come_back(mnt, s3rver):
+    """POSIX: the name is gone at unlink; the open file still reads and writes, and its
+    close writes nothing through (before the fix it reappeared at close)."""
+    store = s3_client(s3rver.endpoint)
+    d = mnt.path("data", "fuse-unlink")
+    os.makedirs(d, exist_ok=True)
+    keep = os.path.join(d, "keep.txt")
+    with open(keep, "w") as f:
+        f.write("stays")
+    for flushed_first in (False, True):
+        p = os.path.join(d, f"gone-{flushed_first}.bin")
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.write(fd, b"x" * 1000)
+            if flushed_first:
+                os.fsync(fd)  # already in the store when unlinked
+            os.unlink(p)
+            assert not os.path.exists(p)
+            os.write(fd, b"y" * 1000)
+        finally:
+            os.close(fd)
+        assert not os.path.exists(p)
+        assert os.path.basename(p) not in os.listdir(d)
+        with pytest.raises(Exception):
+            store.head_object(Bucket=s3rver.bucket, Key=f"fuse-unlink/{os.path.basename(p)}")
+    assert open(keep).read() == "stays"
+
+
 def test_cp_mv_and_rm_of_directory_trees(mnt, s3rver, tmp_path):
     """What people do in a shell: cp -r a tree in, mv it (a directory rename is EXDEV, so mv
     copies and deletes), rm -r it; each exits 0 and the store follows."""

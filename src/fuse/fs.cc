@@ -501,7 +501,7 @@ void SluiceFs::Write(fuse_req_t req, const char* buf, size_t size, off_t off, fu
 
 // Writes the staged bytes through the cluster (one new object version). REQUIRES: h->mu.
 Status SluiceFs::Upload(FileHandle* h) {
-  if (h->staging_fd < 0 || !h->dirty) return Status::OK();
+  if (h->staging_fd < 0 || !h->dirty || h->unlinked) return Status::OK();
   struct stat st {};
   if (::fstat(h->staging_fd, &st) != 0) return Status::IoError(strerror(errno));
   auto r = client_->Write(h->path, static_cast<uint64_t>(st.st_size), StagingSource(h->staging_fd));
@@ -558,8 +558,21 @@ void SluiceFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   auto dir = inodes_.Path(parent);
   if (!dir) return (void)fuse_reply_err(req, ESTALE);
   const std::string path = ChildPath(*dir, name);
+  bool was_writing = false;  // a file being written through this mount loses its name now
+  {
+    std::lock_guard lock(mu_);
+    if (auto w = writing_.find(path); w != writing_.end()) {
+      w->second->unlinked = true;
+      writing_.erase(w);
+      was_writing = true;
+    }
+  }
   auto st = client_->Stat(path);
-  if (!st.ok()) return ReplyErr(req, st.status());
+  if (!st.ok()) {
+    // Not in the store yet (never flushed): gone with its name.
+    if (was_writing && st.status().Is(StatusCode::kNotFound)) return (void)fuse_reply_err(req, 0);
+    return ReplyErr(req, st.status());
+  }
   if (st->is_dir) return (void)fuse_reply_err(req, EISDIR);
   Status s = client_->Delete(path);
   {

@@ -6,6 +6,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse3/fuse_lowlevel.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -33,6 +34,9 @@ struct FileHandle {
   int staging_fd = -1;       // >= 0: a file being written
   bool dirty = false;        // staged bytes not yet written through
   bool written = false;      // write or truncate called since open
+  // Unlinked while being written: the bytes stay readable through this handle, but
+  // nothing is written through (POSIX: the name is gone, the open file lives on).
+  std::atomic<bool> unlinked{false};
 };
 
 class SluiceFs {

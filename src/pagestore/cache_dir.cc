@@ -182,11 +182,12 @@ Status CacheDir::CheckAdmissionLocked(const PageKey& key, uint64_t size, uint32_
   }
   const GroupState* state = groups_.State(group);
   const uint64_t release = held && it->second.group.state == state ? old_bytes : 0;
-  const GroupCheck check = groups_.Check(state, size, release, old_pinned ? release : 0);
+  const GroupCheck check = GroupQueues::Check(state, size, release, old_pinned ? release : 0);
   if (check.refused) {
-    return refuse(fmt::format("{} bytes do not fit the quota of group {} ({} bytes) beside the "
-                              "group's pinned pages",
-                              size, group, check.quota));
+    return refuse(
+        fmt::format("{} bytes do not fit the quota of group {} ({} bytes) beside the "
+                    "group's pinned pages",
+                    size, group, check.quota));
   }
   const bool full = bytes_used_ - old_bytes - check.local_frees + size > quota_;
   if (ask_policy && (full || !held) && !policy_->ShouldAdmit(key, full)) {
@@ -249,8 +250,8 @@ Status CacheDir::CommitLocked(const PageKey& key, uint64_t size, const PutOption
     ::unlink(tmp.c_str());
     ++stats_.admissions_refused;
     return Status::ResourceExhausted(
-        fmt::format("disk cache {}: page {} refused: it does not fit the quota of group {}",
-                    path_, key.ToString(), options.group));
+        fmt::format("disk cache {}: page {} refused: it does not fit the quota of group {}", path_,
+                    key.ToString(), options.group));
   }
   for (const PageKey& victim : quota.victims) {
     auto it = index_.find(victim);  // queued, so held
@@ -309,8 +310,8 @@ Status CacheDir::CommitLocked(const PageKey& key, uint64_t size, const PutOption
 
 void CacheDir::InsertLocked(const PageKey& key, uint64_t bytes, bool pinned, GroupState* group,
                             bool charged) {
-  index_[key] = Entry{bytes, ++next_generation_, pinned,
-                      groups_.Add(group, key, bytes, pinned, charged)};
+  index_[key] =
+      Entry{bytes, ++next_generation_, pinned, groups_.Add(group, key, bytes, pinned, charged)};
   files_.Add(key);
   bytes_used_ += bytes;
   if (pinned) {

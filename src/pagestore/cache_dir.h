@@ -103,8 +103,7 @@ class CacheDir {
   // Writes header + data to a new temp file; on failure nothing is left behind.
   Status WriteTemp(const PageKey& key, std::string_view data, std::string* tmp_path);
   // Quota, group quota, pin and policy checks for a Put. REQUIRES: mu_ held.
-  Status CheckAdmissionLocked(const PageKey& key, uint64_t size, uint32_t group,
-                              bool ask_policy);
+  Status CheckAdmissionLocked(const PageKey& key, uint64_t size, uint32_t group, bool ask_policy);
   // The locked half of a Put, once the page is written to `tmp`: evicts, renames `tmp` into
   // place and indexes the page. Sets *shortfall (and changes nothing, keeping `tmp`) when
   // the group's pages in other directories must be evicted first; otherwise `tmp` is gone

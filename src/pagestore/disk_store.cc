@@ -31,8 +31,8 @@ Result<std::unique_ptr<PageStore>> DiskStore::Open(const DiskStoreOptions& optio
       return Status::InvalidArgument(fmt::format("cache directory {} listed twice", dir.path));
     }
     SLUICE_ASSIGN_OR_RETURN(auto policy, MakeEvictionPolicy(options.eviction, dir.quota));
-    dirs.push_back(std::make_unique<CacheDir>(dir.path, dir.quota, std::move(policy),
-                                              options.fsync, ledger.get()));
+    dirs.push_back(std::make_unique<CacheDir>(dir.path, dir.quota, std::move(policy), options.fsync,
+                                              ledger.get()));
   }
   for (auto& dir : dirs) SLUICE_RETURN_IF_ERROR(dir->Lock());
   std::unique_ptr<DiskStore> store(new DiskStore(std::move(ledger), std::move(dirs)));

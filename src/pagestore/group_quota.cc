@@ -42,7 +42,7 @@ GroupReservation GroupQueues::Reserve(GroupState* state, const PageKey& key, uin
   GroupReservation r;
   GroupAccount& account = *state->account;
   r.quota = state->id == 0 ? 0 : account.quota.load(kRelaxed);
-  if (r.quota == 0) {  // no cap: just count
+  if (r.quota == 0) {          // no cap: just count
     r.delta = size - release;  // mod 2^64: a smaller page lowers the count
     account.bytes.fetch_add(r.delta, kRelaxed);
     r.outcome = GroupReservation::kReserved;
@@ -85,7 +85,7 @@ GroupReservation GroupQueues::Reserve(GroupState* state, const PageKey& key, uin
 }
 
 GroupCheck GroupQueues::Check(const GroupState* state, uint64_t size, uint64_t release,
-                              uint64_t release_pinned) const {
+                              uint64_t release_pinned) {
   GroupCheck c;
   const GroupAccount& account = *state->account;
   c.quota = state->id == 0 ? 0 : account.quota.load(kRelaxed);

@@ -82,16 +82,14 @@ struct GroupReservation {
 
 // The outcome of GroupQueues::Check.
 struct GroupCheck {
-  bool refused = false;      // the page cannot fit the group's quota (see Reserve)
+  bool refused = false;  // the page cannot fit the group's quota (see Reserve)
   uint64_t quota = 0;
   uint64_t local_frees = 0;  // bytes of the group's pages here that Reserve would evict
 };
 
 class GroupQueues {
  public:
-  explicit GroupQueues(GroupLedger* ledger) : ledger_(ledger) {
-    default_.account = ledger->Get(0);
-  }
+  explicit GroupQueues(GroupLedger* ledger) : ledger_(ledger) { default_.account = ledger->Get(0); }
   GroupQueues(const GroupQueues&) = delete;
   GroupQueues& operator=(const GroupQueues&) = delete;
 
@@ -109,12 +107,12 @@ class GroupQueues {
   // victims; the caller evicts the victims and drops the replaced page with
   // charged = true and adds the new page with charged = true, or calls Cancel.
   // `key` (the page being put) is never a victim.
-  GroupReservation Reserve(GroupState* state, const PageKey& key, uint64_t size,
-                           uint64_t release, uint64_t release_pinned);
+  GroupReservation Reserve(GroupState* state, const PageKey& key, uint64_t size, uint64_t release,
+                           uint64_t release_pinned);
   // What Reserve would decide now, without reserving (at least `local_frees` bytes;
   // Reserve evicts whole pages).
-  GroupCheck Check(const GroupState* state, uint64_t size, uint64_t release,
-                   uint64_t release_pinned) const;
+  static GroupCheck Check(const GroupState* state, uint64_t size, uint64_t release,
+                          uint64_t release_pinned);
   // Undoes a reservation before anything it covers was done.
   static void Cancel(GroupState* state, const GroupReservation& r);
   // Gives back `bytes` of a reservation that will not be used.
@@ -123,8 +121,7 @@ class GroupQueues {
   }
 
   // A page now held. `charged`: its bytes are already in the account (reserved).
-  GroupSlot Add(GroupState* state, const PageKey& key, uint64_t bytes, bool pinned,
-                bool charged);
+  GroupSlot Add(GroupState* state, const PageKey& key, uint64_t bytes, bool pinned, bool charged);
   // A page no longer held. `charged`: a reservation already took its bytes off.
   void Remove(const GroupSlot& slot, uint64_t bytes, bool pinned, bool charged);
   // A held page was pinned or unpinned (an unpinned page queues as the newest).
@@ -132,8 +129,8 @@ class GroupQueues {
 
  private:
   GroupLedger* const ledger_;
-  GroupState default_;                                  // group 0
-  std::unordered_map<uint32_t, GroupState> groups_;    // others; never erased
+  GroupState default_;                               // group 0
+  std::unordered_map<uint32_t, GroupState> groups_;  // others; never erased
 };
 
 }  // namespace sluice::pagestore

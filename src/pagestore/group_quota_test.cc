@@ -325,9 +325,8 @@ TEST(MemoryGroupQuotaTest, ConcurrentPutsAcrossShardsKeepTheCountExact) {
   watcher.join();
   EXPECT_EQ(over.load(), 0);
   uint64_t held[3] = {0, 0, 0};
-  store->ForEachKey([&](const PageKey& k) {
-    held[store->PageGroup(k).value()] += store->PageSize(k).value();
-  });
+  store->ForEachKey(
+      [&](const PageKey& k) { held[store->PageGroup(k).value()] += store->PageSize(k).value(); });
   EXPECT_EQ(store->GroupBytes(kGroup), held[kGroup]);
   EXPECT_EQ(store->GroupBytes(kOther), held[kOther]);
   EXPECT_LE(held[kGroup], 8 * kPage);
@@ -349,8 +348,8 @@ TEST(MemoryGroupQuotaTest, QuotaMakesRoomUnderPolicyNone) {
 
 TEST(DiskGroupQuotaTest, QuotaMakesRoomUnderPolicyNone) {
   TempDir tmp;
-  auto store = std::move(
-      OpenDiskStore({.dirs = {{tmp.Sub("d"), 4 * kPage}}, .eviction = "none"}).value());
+  auto store =
+      std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 4 * kPage}}, .eviction = "none"}).value());
   store->SetGroupQuota(kGroup, 2 * kPage);
   ASSERT_TRUE(store->Put(Key(24, 0), std::string(2 * kPage, 'x'), In(0)).ok());
   for (uint64_t i = 0; i < 5; ++i) {

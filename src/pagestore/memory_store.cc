@@ -108,8 +108,7 @@ Status MemoryStore::PutShared(const PageKey& key, Buffer buffer, const PutOption
       Status s = PutLocked(shard, key, buffer, options, size, &shortfall, &freed);
       if (shortfall == 0) return s;
     }
-    if (attempt == kQuotaAttempts ||
-        EvictGroupElsewhere(options.group, shortfall, &shard) == 0) {
+    if (attempt == kQuotaAttempts || EvictGroupElsewhere(options.group, shortfall, &shard) == 0) {
       std::lock_guard lock(shard.mu);
       return Refuse(shard.stats,
                     fmt::format("no room for page {} in group {}: it is at its quota and "
