@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build bootstrap demo test bench format lint clean
+.PHONY: all build bootstrap demo test bench install format lint clean
 
 all: build
 
@@ -29,8 +29,12 @@ bench: bootstrap
 	$(MAKE) build
 	scripts/bench
 
+# The Python package into the build's Python (Debian's: /usr/local/lib/python3.*/dist-packages).
+install: build
+	cmake --install $(BUILD)
+
 format:
-	find src include bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
+	find src include bench python/ext -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
 lint: $(BUILD)/build.ninja
 	find src -name '*.cc' ! -name '*_test.cc' | xargs clang-tidy -p $(BUILD) --quiet
