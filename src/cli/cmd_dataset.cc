@@ -9,6 +9,7 @@
 // could not be loaded; other errors as every command.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -210,22 +211,31 @@ int Follow(const LoadFlags& f, Client& c, const std::string& id, const std::stri
         break;
       }
     }
+    if (spec.empty()) {
+      // Following a job without its spec (--stop): a worker that does not know the job
+      // has no part in it.
+      std::erase_if(answers, [](const WorkerAnswer& a) { return a.status.Is(StatusCode::kNotFound); });
+    }
     Progress p = Sum(answers);
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-    std::string gone;
+    std::string gone, why;
     for (const auto& a : answers) {
       if (a.status.ok()) {
         lost_since.erase(a.id);
-      } else if (IsTransport(a.status)) {
+      } else {  // unreachable, or an error that has not cleared: waited for up to --wait
         auto [it, fresh] = lost_since.emplace(a.id, Clock::now());
-        if (Clock::now() - it->second > *wait) gone = a.id;
+        if (Clock::now() - it->second > *wait) {
+          gone = a.id;
+          why = a.status.ToString();
+        }
       }
     }
     if (!gone.empty()) {
       if (tty) fmt::print(stderr, "\n");
-      fmt::print(stderr, "sluice: worker {} has been unreachable for {}; its part of {} is not "
-                         "loaded (it resumes when the worker returns: sluice load --status {})\n",
-                 gone, f.wait, id, id);
+      fmt::print(stderr,
+                 "sluice: worker {} has been unreachable or failing for {} ({}); its part of {} "
+                 "is not loaded (it resumes when the worker returns: sluice load --status {})\n",
+                 gone, f.wait, why, id, id);
       Report(f, id, p, elapsed, "incomplete");
       return 1;
     }
@@ -268,6 +278,10 @@ int Load(const LoadFlags& f) {
                                   : answers.front().status.WithContext("load --status"));
     }
     std::string state = p.running ? "running" : p.failed_workers ? "failed" : "done";
+    for (const auto& w : p.per_worker) {
+      if (w.value("state", "") == "stopped") state = "stopped";
+    }
+    if (p.unreachable && !p.running) state = "incomplete";
     if (f.client.json) {
       fmt::print("{}\n", SummaryJson(f.status_id, p, 0, state).dump(2));
     } else {
@@ -275,7 +289,9 @@ int Load(const LoadFlags& f) {
       ShowProgress(p, 0, false);
       for (const auto& w : p.per_worker) fmt::print("  {}\n", w.dump());
     }
-    return p.failed || p.mismatched || p.failed_workers ? 1 : 0;
+    const bool bad = p.failed || p.mismatched || p.failed_workers || state == "stopped" ||
+                     state == "incomplete";
+    return bad ? 1 : 0;
   }
   if (f.path.empty()) return Fail(Status::InvalidArgument("load needs a PATH (or --status/--stop ID)"));
   std::string path;
@@ -356,14 +372,21 @@ int PinCmd(const PathOnlyFlags& f, bool pin) {
   ClusterPath(f.path, false, &path);
   uint64_t pages = 0;
   std::vector<std::string> missed;
-  for (const auto& a : (*c)->Broadcast("POST", pin ? "pin" : "unpin", path)) {
+  auto answers = (*c)->Broadcast("POST", pin ? "pin" : "unpin", path);
+  if (!pin && !answers.empty() && std::all_of(answers.begin(), answers.end(), [](const auto& a) {
+        return a.status.Is(StatusCode::kNotFound);
+      })) {
+    return Fail(answers.front().status);  // pinned nowhere
+  }
+  for (const auto& a : answers) {
+    if (!pin && a.status.Is(StatusCode::kNotFound)) continue;  // never had it: unpinned
     if (!a.status.ok()) {
       if (!IsTransport(a.status)) return Fail(a.status);
       missed.push_back(a.id);
       continue;
     }
     json j = json::parse(a.json, nullptr, false);
-    if (j.is_object()) pages += j.value("pages", uint64_t{0});
+    if (j.is_object() && j["pages"].is_number_unsigned()) pages += j["pages"].get<uint64_t>();
   }
   if (f.client.json) {
     fmt::print("{}\n", json{{"path", path}, {pin ? "pinned_pages" : "unpinned_pages", pages},

@@ -72,6 +72,8 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   // Marks the pages of every pinned path again (after a restart: recovered pages are
   // not pinned). Lists the under store.
   void ReapplyPins();
+  // Makes a ReapplyPins or Pin under way stop at its next listing page (worker stopping).
+  void Cancel() { cancelled_ = true; }
   std::vector<std::string> Pins() const;
   bool Pinned(const std::string& path) const;
 
@@ -105,6 +107,7 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   };
   std::map<Hash128, Expiry> expiries_;  // GUARDED_BY(mu_)
   std::atomic<uint64_t> expired_{0}, expired_pages_{0};
+  std::atomic<bool> cancelled_{false};
 };
 
 // Whether `path` is `prefix` or below it.

@@ -190,50 +190,59 @@ void LoadJobs::Persist(Job& job) {
   if (ec) SLUICE_LOG_WARN("load job {}: {}: {}", job.spec.id, path, ec.message());
 }
 
-void LoadJobs::ResumePersisted() {
+void LoadJobs::LoadPersisted() {
   if (deps_.state_dir.empty()) return;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fs::path(deps_.state_dir) / "jobs", ec)) {
     if (entry.path().extension() != ".json") continue;
     std::ifstream in(entry.path());
     json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.contains("spec")) {
-      SLUICE_LOG_WARN("ignoring unreadable load job checkpoint {}", entry.path().string());
+    auto job = std::make_shared<Job>();
+    try {  // a checkpoint of another shape is skipped, never a crash at every start
+      if (j.is_discarded() || !j.contains("spec")) throw std::runtime_error("no spec");
+      auto spec = LoadSpec::FromJson(j["spec"]);
+      if (!spec.ok()) throw std::runtime_error(spec.status().ToString());
+      job->spec = *spec;
+      job->state = j.value("state", "failed");
+      job->error = j.value("error", "");
+      job->cursor = j.value("cursor", "");
+      job->listing_done = j.value("listing_done", false);
+      job->listed = j.value("listed", uint64_t{0});
+      job->files_total = j.value("files_total", uint64_t{0});
+      job->files_done = j.value("files_done", uint64_t{0});
+      job->bytes_done = j.value("bytes_done", uint64_t{0});
+      job->failed = j.value("failed", uint64_t{0});
+      job->mismatched = j.value("mismatched", uint64_t{0});
+      for (const auto& f : j.value("failures", json::array())) {
+        if (f.is_object()) job->failures.emplace_back(f.value("path", ""), f.value("error", ""));
+      }
+      for (const auto& m : j.value("mismatches", json::array())) {
+        if (m.is_string()) job->mismatches.push_back(m.get<std::string>());
+      }
+      job->started_ms = j.value("started_ms", int64_t{0});
+      job->ended_ms = j.value("ended_ms", int64_t{0});
+    } catch (const std::exception& e) {
+      SLUICE_LOG_WARN("ignoring unreadable load job checkpoint {}: {}", entry.path().string(),
+                      e.what());
       continue;
     }
-    auto spec = LoadSpec::FromJson(j["spec"]);
-    if (!spec.ok()) continue;
-    auto job = std::make_shared<Job>();
-    job->spec = *spec;
-    job->state = j.value("state", "failed");
-    job->error = j.value("error", "");
-    job->cursor = j.value("cursor", "");
-    job->listing_done = j.value("listing_done", false);
-    job->listed = j.value("listed", uint64_t{0});
-    job->files_total = j.value("files_total", uint64_t{0});
-    job->files_done = j.value("files_done", uint64_t{0});
-    job->bytes_done = j.value("bytes_done", uint64_t{0});
-    job->failed = j.value("failed", uint64_t{0});
-    job->mismatched = j.value("mismatched", uint64_t{0});
-    for (const auto& f : j.value("failures", json::array())) {
-      job->failures.emplace_back(f.value("path", ""), f.value("error", ""));
-    }
-    for (const auto& m : j.value("mismatches", json::array())) {
-      if (m.is_string()) job->mismatches.push_back(m.get<std::string>());
-    }
-    job->started_ms = j.value("started_ms", int64_t{0});
-    job->ended_ms = j.value("ended_ms", int64_t{0});
-    const bool resume = job->state == "running";
-    {
-      std::lock_guard lock(mu_);
-      if (jobs_.count(job->spec.id)) continue;
-      jobs_[job->spec.id] = job;
-    }
-    if (resume) {
-      SLUICE_LOG_INFO("resuming load job {} ({}) after {}", job->spec.id, job->spec.path,
-                      job->cursor.empty() ? "the start" : job->cursor);
-      Start(job);
-    }
+    std::lock_guard lock(mu_);
+    if (jobs_.count(job->spec.id)) continue;
+    jobs_[job->spec.id] = job;
+    if (job->state == "running") to_resume_.push_back(job);
+  }
+}
+
+void LoadJobs::StartResumed() {
+  std::vector<std::shared_ptr<Job>> jobs;
+  {
+    std::lock_guard lock(mu_);
+    jobs.swap(to_resume_);
+  }
+  for (auto& job : jobs) {
+    SLUICE_LOG_INFO("resuming load job {} ({}) after {}", job->spec.id, job->spec.path,
+                    job->cursor.empty() ? "the start" : job->cursor);
+    Start(job);
   }
 }
 
@@ -368,6 +377,19 @@ size_t LoadJobs::Prefetch(const std::vector<std::string>& paths) {
 
 void LoadJobs::PrefetchOne(const std::string& path) {
   if (stopping_) return;
+  // Already cached (a later epoch): nothing to read, not even from the cache.
+  if (auto cached = deps_.cache->CachedStat(path); cached && !cached->info.is_dir) {
+    const uint64_t ps = deps_.cache->options().page_size;
+    bool all = true;
+    for (uint64_t p = 0; all && p * ps < cached->info.size; ++p) {
+      all = deps_.cache->page_store()->Contains(pagestore::PageKey{cached->file_id, p});
+    }
+    if (all) {
+      prefetch_cached_++;
+      prefetch_loaded_++;
+      return;
+    }
+  }
   auto st = deps_.cache->Stat(path);
   if (!st.ok() || st->is_dir) {
     prefetch_failed_++;
@@ -376,8 +398,10 @@ void LoadJobs::PrefetchOne(const std::string& path) {
   const uint64_t bs = deps_.block_size();
   const uint64_t blocks = st->size > bs ? (st->size + bs - 1) / bs : 1;
   thread_local std::string buf;
+  bool any = false;
   for (uint64_t b = 0; b < blocks; ++b) {
     if (blocks > 1 && !deps_.owns(path, b, 0)) continue;
+    any = true;
     const uint64_t off = blocks > 1 ? b * bs : 0;
     const uint64_t len = blocks > 1 ? std::min(bs, st->size - off) : st->size;
     for (uint64_t done = 0; done < len;) {
@@ -391,13 +415,13 @@ void LoadJobs::PrefetchOne(const std::string& path) {
       done += *got;
     }
   }
-  prefetch_loaded_++;
+  if (any) prefetch_loaded_++;
 }
 
 LoadTotals LoadJobs::Totals() const {
   LoadTotals t{files_.load(), bytes_.load(), failures_.load(), mismatches_.load(), 0,
                prefetch_queued_.load(), prefetch_loaded_.load(), prefetch_dropped_.load(),
-               prefetch_failed_.load()};
+               prefetch_failed_.load(), prefetch_cached_.load()};
   std::lock_guard lock(mu_);
   for (const auto& [id, job] : jobs_) {
     std::lock_guard l(job->mu);
@@ -476,7 +500,7 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
         std::lock_guard lock(job->mu);
         job->listing_done = true;
       }
-      if (job->shutdown) return;
+      if (job->shutdown && !job->stop) return;
       return finish(job->stop ? "stopped" : "done", "");
     }
   }
@@ -525,7 +549,8 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
     page = std::move(next);
   }
   drain();
-  if (job->shutdown) return;  // the checkpoint stays "running": the next start resumes it
+  // Stopped by the worker going away: the checkpoint stays "running", the next start resumes.
+  if (job->shutdown && !job->stop) return;
   finish(job->stop ? "stopped" : "done", "");
 }
 

@@ -65,6 +65,7 @@ struct LoadTotals {  // of every job since the worker started (for /metrics)
   uint64_t prefetch_loaded = 0;   // of them loaded
   uint64_t prefetch_dropped = 0;  // refused: the queue was full
   uint64_t prefetch_failed = 0;
+  uint64_t prefetch_cached = 0;   // of the loaded, already cached (nothing read)
 };
 
 class LoadJobs {
@@ -89,8 +90,11 @@ class LoadJobs {
   // Stops the running jobs without marking them stopped (the worker is going away);
   // their checkpoints stay "running". Idempotent.
   void Shutdown();
-  // Resumes the jobs a previous run of this worker left running.
-  void ResumePersisted();
+  // Reads the checkpoints a previous run of this worker left (before the worker serves,
+  // so that a job resubmitted by a following CLI finds its checkpoint, not a fresh start),
+  // then, once it serves, starts again the jobs that were running.
+  void LoadPersisted();
+  void StartResumed();
   // Starts a job, or answers the state of the job with this id when it exists already
   // (submitting is idempotent). kNotFound when `path` names nothing (no object, and no
   // object below it); kInvalidArgument for a bad spec.
@@ -130,9 +134,10 @@ class LoadJobs {
   std::unique_ptr<ThreadPool> prefetchers_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> prefetch_queued_{0}, prefetch_loaded_{0}, prefetch_dropped_{0},
-      prefetch_failed_{0};
+      prefetch_failed_{0}, prefetch_cached_{0};
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // GUARDED_BY(mu_)
+  std::vector<std::shared_ptr<Job>> to_resume_;        // GUARDED_BY(mu_)
   std::atomic<uint64_t> files_{0}, bytes_{0}, failures_{0}, mismatches_{0};
 };
 

@@ -117,6 +117,7 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   deps.block_size = [self] { return self->cluster_->placement()->settings().block_size; };
   deps.state_dir = state_dir;
   w->jobs_ = std::make_shared<LoadJobs>(std::move(deps));
+  w->jobs_->LoadPersisted();
   w->v1_->SetDatasetOps(w->jobs_, w->rules_);
   w->server_ = std::make_unique<net::HttpServer>(
       c.server,
@@ -151,9 +152,9 @@ Status Worker::Start() {
   }
   started_ = std::chrono::steady_clock::now();
   ready_ = true;
-  jobs_->ResumePersisted();
+  jobs_->StartResumed();
+  pinner_ = std::thread([this] { rules_->ReapplyPins(); });  // recovered pages come unpinned
   sweeper_ = std::thread([this] {
-    rules_->ReapplyPins();  // pages recovered from disk are not pinned
     std::unique_lock lock(sweeper_mu_);
     while (!sweeper_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return sweeper_stop_; })) {
       lock.unlock();
@@ -169,6 +170,10 @@ void Worker::Stop(Duration grace) {
   if (!server_) return;
   ready_ = false;
   server_->Stop(grace);
+  if (pinner_.joinable()) {
+    rules_->Cancel();
+    pinner_.join();
+  }
   if (sweeper_.joinable()) {
     {
       std::lock_guard lock(sweeper_mu_);
@@ -402,6 +407,8 @@ void Worker::RegisterCollectors() {
             lt.prefetch_queued);
     AddStat(out, "sluice_prefetch_loaded_total", "counter", "Prefetched objects loaded.",
             lt.prefetch_loaded);
+    AddStat(out, "sluice_prefetch_already_cached_total", "counter",
+            "Prefetched objects that were cached already (nothing read).", lt.prefetch_cached);
     AddStat(out, "sluice_prefetch_dropped_total", "counter",
             "Prefetch paths refused because the queue was full.", lt.prefetch_dropped);
     AddStat(out, "sluice_prefetch_failed_total", "counter", "Prefetches that failed.",

@@ -68,7 +68,8 @@ class Worker {
   metrics::Counter* forward_fallbacks_ = nullptr;
   std::shared_ptr<CacheRules> rules_;
   std::shared_ptr<LoadJobs> jobs_;
-  std::thread sweeper_;  // TTL expiry, and pins applied again after a restart
+  std::thread sweeper_;  // TTL expiry
+  std::thread pinner_;   // pins applied again after a restart
   std::mutex sweeper_mu_;
   std::condition_variable sweeper_cv_;
   bool sweeper_stop_ = false;  // GUARDED_BY(sweeper_mu_)
