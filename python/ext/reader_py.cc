@@ -33,22 +33,8 @@ class PyReader {
     char* data = static_cast<char*>(info.ptr);
     Busy busy(this);
     Reader& r = Get();
-    size_t done = 0;
-    Status error;
-    {
-      py::gil_scoped_release release;
-      while (done < n) {
-        auto got = r.Read(std::span<char>(data + done, n - done));
-        if (!got.ok()) {
-          error = got.status();
-          break;
-        }
-        if (*got == 0) break;
-        done += *got;
-      }
-    }
-    Check(error);
-    return done;
+    auto fill = [&r](std::span<char> out) { return r.Read(out); };
+    return FillWithoutGil(data, n, fill);
   }
 
   py::bytes ReadAt(uint64_t offset, size_t n) {

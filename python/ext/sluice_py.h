@@ -67,15 +67,11 @@ class ClientHandle {
   const pid_t pid_;
 };
 
-// Reads up to `n` bytes into a new bytes object with `fill(span) -> Result<size_t>` called
-// without the GIL until it returns 0 or the object is full; the result is cut to the bytes
-// read. `fill` is given the part still empty.
+// Fills data[0, n) with `fill(span) -> Result<size_t>` called without the GIL until it
+// returns 0 or the buffer is full (`fill` is given the part still empty); returns the
+// bytes filled, or raises the error.
 template <typename Fill>
-py::bytes ReadBytes(size_t n, Fill fill) {
-  PyObject* obj = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(n));
-  if (obj == nullptr) throw py::error_already_set();
-  auto out = py::reinterpret_steal<py::bytes>(obj);
-  char* data = PyBytes_AS_STRING(obj);
+size_t FillWithoutGil(char* data, size_t n, Fill& fill) {
   size_t done = 0;
   Status error;
   {
@@ -91,6 +87,17 @@ py::bytes ReadBytes(size_t n, Fill fill) {
     }
   }
   Check(error);
+  return done;
+}
+
+// Reads up to `n` bytes into a new bytes object with FillWithoutGil; the result is cut to
+// the bytes read.
+template <typename Fill>
+py::bytes ReadBytes(size_t n, Fill fill) {
+  PyObject* obj = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(n));
+  if (obj == nullptr) throw py::error_already_set();
+  auto out = py::reinterpret_steal<py::bytes>(obj);
+  const size_t done = FillWithoutGil(PyBytes_AS_STRING(obj), n, fill);
   if (done < n) {
     PyObject* p = out.release().ptr();
     if (_PyBytes_Resize(&p, static_cast<Py_ssize_t>(done)) != 0) throw py::error_already_set();
