@@ -159,6 +159,16 @@ class Cluster:
         return rc
 
 
+def write_json(doc, path):
+    """Writes `doc` as indented JSON to `path` ('-': stdout), for the benches' --json."""
+    text = json.dumps(doc, indent=2)
+    if path == "-":
+        print(text)
+    else:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+
+
 def timed(cmd, env, what, timeout=3600):
     start = time.time()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -367,12 +377,7 @@ def main():
         if args.json:
             doc = {"config": {k: v for k, v in vars(args).items() if k != "json"},
                    "results": results, "target_met": ok, "sluice_up_exit_code": up_rc}
-            text = json.dumps(doc, indent=2)
-            if args.json == "-":
-                print(text)
-            else:
-                with open(args.json, "w") as f:
-                    f.write(text + "\n")
+            write_json(doc, args.json)
     finally:
         if cluster is not None:
             cluster.stop()

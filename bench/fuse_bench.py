@@ -48,7 +48,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from conftest import SLUICE, S3rver  # noqa: E402
 
 sys.path.insert(0, HERE)
-from cluster_bench import AWS, Cluster, clean_env, fmt_size, parse_size, timed  # noqa: E402
+from cluster_bench import (AWS, Cluster, clean_env, fmt_size, parse_size, timed,  # noqa: E402
+                           write_json)
 from s3_get_bench import put_objects  # noqa: E402
 
 BUCKET = "bench"
@@ -598,12 +599,7 @@ def main():
             doc = {"config": {k: v for k, v in vars(args).items() if k != "json"},
                    "results": results, "targets_met": ok,
                    "notes": notes, "loadavg": [load_start, load_end]}
-            text = json.dumps(doc, indent=2)
-            if args.json == "-":
-                print(text)
-            else:
-                with open(args.json, "w") as f:
-                    f.write(text + "\n")
+            write_json(doc, args.json)
     finally:
         if mount is not None:
             try:

@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from conftest import SLUICE, S3rver  # noqa: E402
 
 sys.path.insert(0, HERE)
-from cluster_bench import Cluster, clean_env, fmt_size, parse_size, timed  # noqa: E402
+from cluster_bench import (Cluster, clean_env, fmt_size, parse_size, timed,  # noqa: E402
+                           write_json)
 from s3_get_bench import put_objects  # noqa: E402
 
 AWS = "/usr/bin/aws"
@@ -200,12 +201,7 @@ def main():
             print(f"\nSluice / fastest peer ({fastest}): {ratio:.2f}x "
                   f"(target >= 1.5: {'met' if ratio >= 1.5 else 'NOT met'})")
         if args.json:
-            text = json.dumps(results, indent=2)
-            if args.json == "-":
-                print(text)
-            else:
-                with open(args.json, "w") as f:
-                    f.write(text + "\n")
+            write_json(results, args.json)
     finally:
         if cluster:
             cluster.stop()

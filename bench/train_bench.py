@@ -27,7 +27,6 @@ Usage: bench/train_bench.py [--quick] [--files 4096] [--file-size 128KiB] [--bat
 Needs root (FUSE, drop_caches).
 """
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -44,7 +43,7 @@ sys.path.insert(0, os.path.join(ROOT, "build", "python"))
 from conftest import S3rver  # noqa: E402
 
 sys.path.insert(0, HERE)
-from cluster_bench import Cluster, clean_env, fmt_size, parse_size  # noqa: E402
+from cluster_bench import Cluster, clean_env, fmt_size, parse_size, write_json  # noqa: E402
 from fuse_bench import (BUCKET, RcloneMount, S3fsMount, SluiceMount, drop_caches,  # noqa: E402
                         warm_tree)
 from s3_get_bench import put_objects  # noqa: E402
@@ -273,14 +272,9 @@ def report(results, args):
                          "target > 1)")
     print("\n" + "\n".join(lines))
     if args.json:
-        text = json.dumps({"args": {k: v for k, v in vars(args).items()
-                                    if isinstance(v, (int, float, str))},
-                           "results": results}, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
+        write_json({"args": {k: v for k, v in vars(args).items()
+                             if isinstance(v, (int, float, str))},
+                    "results": results}, args.json)
 
 
 if __name__ == "__main__":
