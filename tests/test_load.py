@@ -314,3 +314,36 @@ def test_prefetch_loads_the_listed_objects_on_their_owners(s3rver, cluster, tmp_
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(bad, timeout=10)
     assert e.value.code == 400
+
+
+def test_a_killed_under_store_fails_objects_not_the_job(s3rver, tmp_path):
+    """Objects that fail (here: the store is killed mid-job) are counted and listed at the
+    end, the others still load, and the exit code says not everything was loaded."""
+    upload(s3rver, {f"kill/f{i:03d}.bin": os.urandom(100_000) for i in range(60)})
+    w = Worker({"data": s3rver.uri()}, metadata_ttl="5m")
+    try:
+        env = worker_env(w)
+        proc = subprocess.Popen([SLUICE, "load", "-r", "/data/kill", "--json", "--bandwidth",
+                                 "1MiB/s", "--concurrency", "2"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while w.metrics().get("sluice_load_files_total", 0) < 10:
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        s3rver.kill()
+        try:
+            out, err = proc.communicate(timeout=120)
+        finally:
+            s3rver.restart()
+        assert proc.returncode == 1, (out, err)
+        s = json.loads(out)
+        assert s["state"] == "done"
+        assert s["failed"] > 0 and s["files_done"] >= 10
+        assert s["failed"] + s["files_done"] == 60
+        assert all(f["path"].startswith("/data/kill/") and f["error"] for f in s["failures"])
+        # The store is back: loading again completes what failed.
+        again = sluice(env, "load", "-r", "/data/kill", "--json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert json.loads(again.stdout)["files_done"] == 60
+    finally:
+        w.stop()
