@@ -227,9 +227,11 @@ def test_pinned_data_survives_pressure_that_evicts_everything_else(s3rver, tmp_p
         reads = w.metrics()["sluice_ufs_reads_total"]
         copy_out(env, "data/pin", tmp_path)
         assert w.metrics()["sluice_ufs_reads_total"] == reads  # the pinned pages stayed
-        assert subprocess.run([SLUICE, "cat", "/data/press/q0.bin"], env=env,
-                              capture_output=True).returncode == 0
-        assert w.metrics()["sluice_ufs_reads_total"] > reads  # the rest was evicted
+        # The rest was evicted: 24 MiB do not fit beside the pinned 4 MiB in 12 MiB, so a
+        # third pass fetches at least 16 of its objects again (which ones depends on the
+        # order `cp -r` read them in).
+        copy_out(env, "data/press", tmp_path)
+        assert w.metrics()["sluice_ufs_reads_total"] - reads >= 16
         # Unpinned, they can go.
         r = sluice(env, "unpin", "/data/pin")
         assert r.returncode == 0, r.stderr
