@@ -187,14 +187,16 @@ def check_big(path, source, size):
         raise RuntimeError(f"{path}: bytes differ from the source")
 
 
-def check_small(root, objects):
+def check_small(root, objects, prefix="small/"):
+    """Every key of `objects` (less `prefix`) is a file under root with its bytes, and
+    nothing else is there."""
     seen = 0
     for dirpath, _, names in os.walk(root):
         seen += len(names)
     if seen != len(objects):
         raise RuntimeError(f"{root}: {seen} files, expected {len(objects)}")
     for key, data in objects.items():
-        with open(os.path.join(root, key.removeprefix("small/")), "rb") as f:
+        with open(os.path.join(root, key.removeprefix(prefix)), "rb") as f:
             if f.read() != data:
                 raise RuntimeError(f"{root}: {key} differs from the source")
 

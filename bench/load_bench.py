@@ -33,8 +33,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from conftest import SLUICE, S3rver  # noqa: E402
 
 sys.path.insert(0, HERE)
-from cluster_bench import (Cluster, clean_env, fmt_size, parse_size, timed,  # noqa: E402
-                           write_json)
+from cluster_bench import (Cluster, check_small, clean_env, fmt_size, parse_size,  # noqa: E402
+                           timed, write_json)
 from s3_get_bench import put_objects  # noqa: E402
 
 AWS = "/usr/bin/aws"
@@ -49,15 +49,7 @@ def cpu_seconds(pid):
 
 
 def check_copy(root, objects):
-    seen = 0
-    for _, _, names in os.walk(root):
-        seen += len(names)
-    if seen != len(objects):
-        raise RuntimeError(f"{root}: {seen} files, expected {len(objects)}")
-    for key, data in objects.items():
-        with open(os.path.join(root, key.removeprefix("ds/")), "rb") as f:
-            if f.read() != data:
-                raise RuntimeError(f"{root}: {key} differs from the source")
+    check_small(root, objects, prefix="ds/")
 
 
 def main():
