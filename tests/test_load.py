@@ -128,6 +128,21 @@ def test_metadata_only_load_caches_stats_not_bytes(s3rver, cluster):
     assert cluster.total("sluice_ufs_operations_total{mount=\"data\",op=\"stat\"}") == stats
 
 
+def test_a_cluster_lists_each_page_of_a_load_once(s3rver, cluster):
+    upload(s3rver, {f"once/f{i:04d}": b"y" * 10 for i in range(2500)})  # 3 pages of 1,000
+    env = cluster.env()
+    lists = 'sluice_ufs_operations_total{mount="data",op="list"}'
+    before = cluster.total(lists)
+    r = sluice(env, "load", "-r", "/data/once", "--metadata-only", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["files_done"] == 2500 and s["listed"] == 2500
+    # The three pages are listed from s3rver once for the whole cluster (one member lists,
+    # the others read its pages), plus each worker's one-key check that the path exists.
+    # Each worker listing for itself would have been 3 x 3 + 3.
+    assert cluster.total(lists) - before == 3 + 3
+
+
 def test_replicas_loads_each_object_on_that_many_workers(s3rver, cluster):
     upload(s3rver, {f"rep/f{i}.bin": os.urandom(3000) for i in range(30)})
     env = cluster.env()

@@ -515,7 +515,7 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
   auto list = [&](const ufs::ListOptions& opts) -> Result<ufs::ListPage> {
     Result<ufs::ListPage> page = Status::Unavailable("not listed");
     for (int attempt = 0; attempt < kListAttempts && !job->Halted(); ++attempt) {
-      page = r->store->List(opts);
+      page = deps_.list ? deps_.list(spec, *r, opts) : r->store->List(opts);
       if (page.ok() || !page.status().Is(StatusCode::kUnavailable)) break;
       std::this_thread::sleep_for(std::chrono::seconds(1) * (attempt + 1));
     }

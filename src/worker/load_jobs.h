@@ -1,8 +1,10 @@
 // LoadJobs: a worker's share of `sluice load` (docs/load.md).
 //
-// A load job is submitted to every member with the same id and spec. Each worker lists
-// the path itself, page by page from the under store (never the whole listing in memory),
-// and loads what it owns: for each object (each block of a file larger than the block
+// A load job is submitted to every member with the same id and spec. Each worker walks
+// the path's listing page by page (never the whole listing in memory), and loads what it
+// owns. The pages come through Deps::list: in a cluster, all members read them from one
+// member's listing cache (the first owner of the job's path), so the under store lists
+// each page once, not once per member. Of each page a worker loads what it owns: for each object (each block of a file larger than the block
 // size), the worker loads it when it is among that key's first `replicas` owners. Loading
 // reads the object's bytes through the read-through cache, so it fills the same pages a
 // reader would; with `metadata_only` it only caches the stats the listing gave.
@@ -77,6 +79,11 @@ class LoadJobs {
     // include this worker. `size` is the object's size (blocks apply above block_size).
     std::function<bool(std::string_view path, uint64_t block, int replicas)> owns;
     std::function<uint64_t()> block_size;
+    // One page, fresh for this job, of the listing `o` of `job` (whose path resolved to
+    // `where`). Unset: the under store's own.
+    std::function<Result<ufs::ListPage>(const LoadSpec& job, const ufs::Resolved& where,
+                                        const ufs::ListOptions& o)>
+        list;
     std::string state_dir;  // "" : nothing persisted
   };
   static constexpr size_t kMaxFailures = 1000;  // failures listed per job (all are counted)

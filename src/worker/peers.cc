@@ -1,6 +1,7 @@
 #include "worker/peers.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "common/logging.h"
 #include "worker/forward.h"
@@ -91,6 +92,70 @@ void Peers::BroadcastChange(const std::string& path) {
       }
     }
   });
+}
+
+}  // namespace sluice::worker
+
+namespace sluice::worker {
+
+Result<ufs::ListPage> Peers::ListFrom(const placement::Member& member, const std::string& mount,
+                                      const ufs::ListOptions& o, const std::string& job) {
+  using nlohmann::json;
+  std::string path = "/" + mount;
+  if (!o.prefix.empty()) path += "/" + o.prefix.substr(0, o.prefix.size() - 1);
+  ufs::HttpRequest r;
+  r.url = fmt::format("{}/v1/list?path={}&delimiter={}&token={}&start_after={}&max={}&job={}",
+                      member.endpoint, ufs::UriEncode(path, true),
+                      ufs::UriEncode(o.delimiter, false), ufs::UriEncode(o.continuation_token, false),
+                      ufs::UriEncode(o.start_after, false), o.max_keys, ufs::UriEncode(job, false));
+  r.headers = {fmt::format("{}: 1", kHopHeader),
+               fmt::format("{}: {}", kRingHeader, cluster_->fingerprint())};
+  if (!token_.empty()) r.headers.push_back("Authorization: Bearer " + token_);
+  {
+    std::lock_guard lock(mu_);
+    auto it = down_.find(member.id);
+    if (it != down_.end() && std::chrono::steady_clock::now() < it->second) {
+      return Status::Unavailable(fmt::format("{} was unreachable a moment ago", member.id));
+    }
+  }
+  auto resp = http_.Perform(r);
+  if (!resp.ok()) {
+    std::lock_guard lock(mu_);
+    down_[member.id] = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    return Status::Unavailable(resp.status().ToString());
+  }
+  if (resp->status != 200) {
+    return ufs::HttpError(resp->status, fmt::format("listing {} on {}", path, member.id),
+                          resp->body);
+  }
+  const std::string strip = "/" + mount + "/";
+  auto rel = [&](const json& v) -> std::string {
+    std::string p = v.get<std::string>();
+    if (!p.starts_with(strip)) throw std::runtime_error("a path outside the mount: " + p);
+    return p.substr(strip.size());
+  };
+  ufs::ListPage page;
+  try {
+    json j = json::parse(resp->body);
+    for (const auto& e : j.at("objects")) {
+      ufs::ObjectInfo info;
+      info.key = rel(e.at("path"));
+      info.size = e.at("size").get<uint64_t>();
+      info.mtime_ns = e.at("mtime_ns").get<int64_t>();
+      // The answer's etag is made up from the version when the store gave none.
+      const std::string version = e.at("version").get<std::string>();
+      if (e.at("etag").get<std::string>() == version) info.etag = version;
+      if (info.Version() != version) throw std::runtime_error("version " + version + " unparsed");
+      page.objects.push_back(std::move(info));
+    }
+    for (const auto& p : j.at("prefixes")) page.common_prefixes.push_back(rel(p));
+    page.next_token = j.at("next_token").get<std::string>();
+  } catch (const std::exception& e) {
+    return Status::Internal(fmt::format("listing {} on {}: bad answer: {}", path, member.id,
+                                        e.what()));
+  }
+  page.truncated = !page.next_token.empty();
+  return page;
 }
 
 }  // namespace sluice::worker

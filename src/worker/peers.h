@@ -3,6 +3,9 @@
 //  - As the BlockSource (object_stream.h): reads a block range from its owner with
 //    GET /v1/read, bytes straight into the caller's buffer. An owner that cannot be reached
 //    is skipped for a few seconds (the block is read here meanwhile).
+//  - ListFrom: one page of a mount's listing, as another member's listing cache holds it
+//    (GET /v1/list): the members of a load job list through one of them, so each page is
+//    listed from the under store once (docs/load.md).
 //  - BroadcastChange: after a write or delete through this worker, tells every other
 //    member (POST /v1/invalidate, in the background, best effort) to drop its cached stat
 //    of the path and its listings of the mount, so no member serves the old version or an
@@ -31,6 +34,11 @@ class Peers final : public BlockSource {
                                            uint64_t offset, std::span<char> out) override;
   uint64_t remote_reads() const { return remote_reads_.load(); }
   void BroadcastChange(const std::string& path);
+  // One page of `mount`'s listing with options `o` (whose prefix is "" or ends with '/'),
+  // listed by `member` for load job `job` (ListingCache's tag). kUnavailable when it cannot
+  // be reached.
+  Result<ufs::ListPage> ListFrom(const placement::Member& member, const std::string& mount,
+                                 const ufs::ListOptions& o, const std::string& job);
 
  private:
   Cluster* cluster_;

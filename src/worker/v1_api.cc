@@ -134,10 +134,11 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     o.prefix = r->key.empty() || r->key.back() == '/' ? r->key : r->key + "/";
     o.delimiter = q.Get("delimiter", "/");
     o.continuation_token = q.Get("token");
+    o.start_after = q.Get("start_after");
     auto max = ParseU64(q.Get("max", "1000"), "max");
     if (!max.ok()) return SendErr(out, max.status());
     o.max_keys = static_cast<int>(std::clamp<uint64_t>(*max, 1, 1000));
-    auto res = listings_->List(*r, o);
+    auto res = listings_->List(*r, o, q.Get("job"));
     if (!res.ok()) return SendErr(out, res.status());
     for (const auto& obj : res->objects) {
       if (!obj.is_dir) page["objects"].push_back(InfoJson("/" + r->mount + "/" + obj.key, obj));

@@ -115,6 +115,22 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
     return false;
   };
   deps.block_size = [self] { return self->cluster_->placement()->settings().block_size; };
+  // One member lists for the whole job (the first owner of its path); the others read its
+  // cached pages, and list themselves only while it cannot be reached.
+  deps.list = [self](const LoadSpec& job, const ufs::Resolved& where,
+                     const ufs::ListOptions& o) -> Result<ufs::ListPage> {
+    auto p = self->cluster_->placement();
+    if (self->blocks_ && p->members().size() > 1) {
+      auto owners = p->Owners(job.path);
+      if (!owners.empty() && !self->cluster_->IsSelf(owners.front())) {
+        auto page = self->blocks_->ListFrom(*owners.front(), where.mount, o, job.id);
+        if (page.ok()) return page;
+        SLUICE_LOG_INFO("load {}: listing {} through {}: {}; listing it here", job.id, job.path,
+                        owners.front()->id, page.status().ToString());
+      }
+    }
+    return self->s3_->listings()->List(where, o, job.id);
+  };
   deps.state_dir = state_dir;
   w->jobs_ = std::make_shared<LoadJobs>(std::move(deps));
   w->jobs_->LoadPersisted();
