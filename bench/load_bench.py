@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -27,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
@@ -64,7 +67,8 @@ def main():
     ap.add_argument("--cache-size", default="4GiB", help="disk tier per worker")
     ap.add_argument("--dest-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                     help="where the peers' copies and the workers' caches live (tmpfs)")
-    ap.add_argument("--tools", default="sluice,aws,rclone")
+    ap.add_argument("--tools", default="sluice,aws,rclone,curl",
+                    help="curl: not a peer, the store's ceiling (every object once, no listing)")
     ap.add_argument("--quick", action="store_true", help="2,000 files: a sanity run")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON ('-': stdout)")
     args = ap.parse_args()
@@ -152,7 +156,40 @@ def main():
             cluster = None
             return t, busy
 
-        runners = {"sluice": run_sluice, "aws": run_aws, "rclone": run_rclone}
+        def run_curl():
+            # The store's ceiling at this concurrency: the lightest client there is (C, no
+            # listing, nothing written) fetching every object once with SigV4.
+            cfg = os.path.join(work, "curl.cfg")
+            with open(cfg, "w") as f:
+                for k in objects:
+                    f.write(f'url = "{store.endpoint}/{BUCKET}/{k}"\noutput = "/dev/null"\n')
+            t, out = timed(["curl", "-sf", "--parallel", "--parallel-max", str(args.concurrency),
+                            "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "S3RVER:S3RVER",
+                            "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--config", cfg,
+                            "-w", "%{size_download}\n"], peer_env, "curl")
+            got = sum(int(x) for x in out.stdout.split())
+            if got != total_bytes:
+                raise RuntimeError(f"curl fetched {got} bytes of {total_bytes}")
+            return t
+
+        def list_all():
+            # One paged listing of the prefix, as any loader needs: s3rver's cost for it.
+            token, keys = "", 0
+            start = time.time()
+            while True:
+                q = "list-type=2&prefix=ds/&max-keys=1000" + (
+                    "&continuation-token=" + urllib.parse.quote(token, safe="") if token else "")
+                body = urllib.request.urlopen(f"{store.endpoint}/{BUCKET}?{q}").read().decode()
+                keys += body.count("<Key>")
+                m = re.search(r"<NextContinuationToken>([^<]+)<", body)
+                if not m:
+                    break
+                token = m.group(1)
+            if keys != args.files:
+                raise RuntimeError(f"the listing gave {keys} keys of {args.files}")
+            return time.time() - start
+
+        runners = {"sluice": run_sluice, "aws": run_aws, "rclone": run_rclone, "curl": run_curl}
         # A throwaway pass, so no tool pays s3rver's warm-up.
         if "rclone" in tools:
             run_rclone()
@@ -173,6 +210,7 @@ def main():
                       f"({args.files / secs:,.0f} files/s, {total_bytes / secs / 1e6:,.0f} MB/s), "
                       f"s3rver busy {100 * busy:.0f}% of a core", file=sys.stderr)
         med = {t: statistics.median(v) for t, v in times.items()}
+        list_t = list_all() if "curl" in tools else 0.0
         results = {"files": args.files, "file_size": args.file_size, "workers": args.workers,
                    "concurrency": args.concurrency, "sluice_per_worker": per_worker,
                    "seconds": med, "rounds": times, "s3rver_busy": s3rver_cpu}
@@ -184,7 +222,7 @@ def main():
             print(f"| {t} | {med[t]:.2f} | {args.files / med[t]:,.0f} | "
                   f"{total_bytes / med[t] / 1e6:,.0f} | "
                   f"{100 * statistics.median(s3rver_cpu[t]):.0f}% |")
-        peers = [t for t in tools if t != "sluice"]
+        peers = [t for t in tools if t not in ("sluice", "curl")]
         if "sluice" in tools and peers:
             fastest = min(peers, key=lambda t: med[t])
             ratio = med[fastest] / med["sluice"]
@@ -192,6 +230,17 @@ def main():
             results["fastest_peer"] = fastest
             print(f"\nSluice / fastest peer ({fastest}): {ratio:.2f}x "
                   f"(target >= 1.5: {'met' if ratio >= 1.5 else 'NOT met'})")
+            if "curl" in tools:
+                # s3rver is one Node thread: what it spends on the listing it cannot spend on
+                # GETs, so a loader that lists the prefix needs at least curl's time plus the
+                # listing's.
+                floor = med["curl"] + list_t
+                results["listing_seconds"] = list_t
+                results["ceiling_over_fastest_peer"] = med[fastest] / floor
+                print(f"The store's ceiling: curl GETs every object in {med['curl']:.2f}s (no "
+                      f"listing), one paged listing takes {list_t:.2f}s, so a loader needs at "
+                      f"least {floor:.2f}s: at most {med[fastest] / floor:.2f}x {fastest} "
+                      f"(without the listing {med[fastest] / med['curl']:.2f}x)")
         if args.json:
             write_json(results, args.json)
     finally:
