@@ -89,6 +89,50 @@ def test_load_survives_kill_9_of_a_worker_and_a_full_read_then_misses_nothing(
         c.stop()
 
 
+def test_a_dead_lister_does_not_stall_the_load(s3rver, five_thousand, tmp_path):
+    import urllib.request
+    c = Cluster({"data": s3rver.uri()}, n=3, disk=True)
+    try:
+        env = c.env()
+        r = sluice(env, "load", "-r", "/data/ld", "--detach", "--concurrency", "2")
+        assert r.returncode == 0, r.stderr
+        job = r.stdout.strip()
+        # One member lists for the job; the others read its pages and name it.
+        views = [json.loads(urllib.request.urlopen(f"{w.endpoint}/v1/load?id={job}",
+                                                   timeout=10).read()) for w in c.workers]
+        names = [v["lister"] for v in views]
+        assert names.count("") == 1 and len(set(names) - {""}) == 1, names
+        lister = c.workers[names.index("")]
+        assert set(names) - {""} == {f"127.0.0.1:{lister.port}"}
+        deadline = time.time() + 60
+        while c.total("sluice_load_files_total") < 1000:
+            assert time.time() < deadline, "the load made no progress"
+            time.sleep(0.05)
+        lister.kill()
+        time.sleep(2.0)  # the others go on, listing the store themselves
+        lister.start()   # and it resumes its own part
+        deadline = time.time() + 180
+        while True:
+            st = sluice(env, "load", "--status", job, "--json")
+            summary = json.loads(st.stdout)
+            if summary["state"] != "running":
+                break
+            assert time.time() < deadline, summary
+            time.sleep(0.5)
+        assert summary["state"] == "done" and summary["failed"] == 0, summary
+        assert summary["listed"] == len(five_thousand)
+        others = [w for w in c.workers if w is not lister]
+        assert any("listing it here" in w.logs() for w in others)
+        # Nothing was missed: a full read causes no under-store read.
+        reads = c.total("sluice_ufs_reads_total")
+        got = read_tree(copy_out(env, "data/ld", tmp_path))
+        assert c.total("sluice_ufs_reads_total") == reads
+        assert len(got) == len(five_thousand)
+        assert all(got[k[len("ld/"):]] == v for k, v in five_thousand.items())
+    finally:
+        c.stop()
+
+
 @pytest.fixture()
 def cluster(s3rver):
     c = Cluster({"data": s3rver.uri()}, n=3)

@@ -101,7 +101,7 @@ Progress Sum(const std::vector<WorkerAnswer>& answers) {
       p.errors.push_back(json{{"worker", a.id}, {"error", j.value("error", "")}});
     }
     p.listing_done = p.listing_done && j.value("listing_done", false);
-    p.listed = std::max(p.listed, j.value("listed", uint64_t{0}));  // each lists it all
+    p.listed = std::max(p.listed, j.value("listed", uint64_t{0}));  // each walks it all
     p.files_total += j.value("files_total", uint64_t{0});
     p.files_done += j.value("files_done", uint64_t{0});
     p.bytes_done += j.value("bytes_done", uint64_t{0});

@@ -84,6 +84,7 @@ struct LoadJobs::Job {
   std::string state = "running";  // running | done | stopped | failed
   std::string error;
   std::string cursor;  // the next listing starts after this key
+  std::string lister;  // the member whose listing pages this worker reads ("": its own)
   bool listing_done = false;
   uint64_t listed = 0, files_total = 0, files_done = 0, bytes_done = 0, failed = 0,
            mismatched = 0;
@@ -105,6 +106,7 @@ struct LoadJobs::Job {
     for (const auto& [p, e] : failures) f.push_back(json{{"path", p}, {"error", e}});
     return json{{"id", spec.id},          {"spec", spec.ToJson()},
                 {"state", state},         {"error", error},
+                {"lister", lister},
                 {"cursor", cursor},       {"listing_done", listing_done},
                 {"listed", listed},       {"files_total", files_total},
                 {"files_done", files_done}, {"bytes_done", bytes_done},
@@ -449,6 +451,11 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
   auto r = deps_.mounts->Resolve(spec.path);
   if (!r.ok() || !r->store) {
     return finish("failed", r.ok() ? "not in a mount" : r.status().ToString());
+  }
+  if (deps_.lister) {
+    std::string lister = deps_.lister(spec);
+    std::lock_guard lock(job->mu);
+    job->lister = std::move(lister);
   }
   ThreadPool pool(static_cast<size_t>(spec.concurrency));
   std::mutex pending_mu;

@@ -84,6 +84,8 @@ class LoadJobs {
     std::function<Result<ufs::ListPage>(const LoadSpec& job, const ufs::Resolved& where,
                                         const ufs::ListOptions& o)>
         list;
+    // The member `list` reads a job's pages from ("" : this worker), for its status.
+    std::function<std::string(const LoadSpec& job)> lister;
     std::string state_dir;  // "" : nothing persisted
   };
   static constexpr size_t kMaxFailures = 1000;  // failures listed per job (all are counted)
@@ -106,7 +108,7 @@ class LoadJobs {
   // (submitting is idempotent). kNotFound when `path` names nothing (no object, and no
   // object below it); kInvalidArgument for a bad spec.
   Result<nlohmann::json> Submit(const LoadSpec& spec);
-  // {"id","spec","state":"running|done|stopped|failed","listing_done","listed",
+  // {"id","spec","state":"running|done|stopped|failed","lister","listing_done","listed",
   //  "files_total","files_done","bytes_done","failed","mismatched","failures":[{path,error}],
   //  "mismatches":[path],"error","started_ms","ended_ms"}; kNotFound for an unknown id.
   Result<nlohmann::json> Get(const std::string& id);

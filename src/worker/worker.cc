@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -117,19 +118,27 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   deps.block_size = [self] { return self->cluster_->placement()->settings().block_size; };
   // One member lists for the whole job (the first owner of its path); the others read its
   // cached pages, and list themselves only while it cannot be reached.
-  deps.list = [self](const LoadSpec& job, const ufs::Resolved& where,
-                     const ufs::ListOptions& o) -> Result<ufs::ListPage> {
+  // The lister: the first owner of the job's path; null when it is this worker.
+  auto lister_of = [self](const LoadSpec& job) -> std::optional<placement::Member> {
     auto p = self->cluster_->placement();
-    if (self->blocks_ && p->members().size() > 1) {
-      auto owners = p->Owners(job.path);
-      if (!owners.empty() && !self->cluster_->IsSelf(owners.front())) {
-        auto page = self->blocks_->ListFrom(*owners.front(), where.mount, o, job.id);
-        if (page.ok()) return page;
-        SLUICE_LOG_INFO("load {}: listing {} through {}: {}; listing it here", job.id, job.path,
-                        owners.front()->id, page.status().ToString());
-      }
+    if (!self->blocks_ || p->members().size() < 2) return std::nullopt;
+    auto owners = p->Owners(job.path);
+    if (owners.empty() || self->cluster_->IsSelf(owners.front())) return std::nullopt;
+    return *owners.front();
+  };
+  deps.list = [self, lister_of](const LoadSpec& job, const ufs::Resolved& where,
+                                const ufs::ListOptions& o) -> Result<ufs::ListPage> {
+    if (auto lister = lister_of(job)) {
+      auto page = self->blocks_->ListFrom(*lister, where.mount, o, job.id);
+      if (page.ok()) return page;
+      SLUICE_LOG_INFO("load {}: listing {} through {}: {}; listing it here", job.id, job.path,
+                      lister->id, page.status().ToString());
     }
     return self->s3_->listings()->List(where, o, job.id);
+  };
+  deps.lister = [lister_of](const LoadSpec& job) {
+    auto lister = lister_of(job);
+    return lister ? lister->id : std::string();
   };
   deps.state_dir = state_dir;
   w->jobs_ = std::make_shared<LoadJobs>(std::move(deps));
