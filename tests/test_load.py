@@ -109,8 +109,13 @@ def test_a_dead_lister_does_not_stall_the_load(s3rver, five_thousand, tmp_path):
             assert time.time() < deadline, "the load made no progress"
             time.sleep(0.05)
         lister.kill()
-        time.sleep(2.0)  # the others go on, listing the store themselves
-        lister.start()   # and it resumes its own part
+        # The others go on, listing the store themselves once they need their next page.
+        others = [w for w in c.workers if w is not lister]
+        deadline = time.time() + 60
+        while not any("listing it here" in w.logs() for w in others):
+            assert time.time() < deadline, "no member listed the store itself"
+            time.sleep(0.1)
+        lister.start()  # and it resumes its own part
         deadline = time.time() + 180
         while True:
             st = sluice(env, "load", "--status", job, "--json")
@@ -121,8 +126,6 @@ def test_a_dead_lister_does_not_stall_the_load(s3rver, five_thousand, tmp_path):
             time.sleep(0.5)
         assert summary["state"] == "done" and summary["failed"] == 0, summary
         assert summary["listed"] == len(five_thousand)
-        others = [w for w in c.workers if w is not lister]
-        assert any("listing it here" in w.logs() for w in others)
         # Nothing was missed: a full read causes no under-store read.
         reads = c.total("sluice_ufs_reads_total")
         got = read_tree(copy_out(env, "data/ld", tmp_path))
@@ -184,6 +187,12 @@ def test_a_cluster_lists_each_page_of_a_load_once(s3rver, cluster):
     # The three pages are listed from s3rver once for the whole cluster (one member lists,
     # the others read its pages), plus each worker's one-key check that the path exists.
     # Each worker listing for itself would have been 3 x 3 + 3.
+    assert cluster.total(lists) - before == 3 + 3
+    # The same with a trailing slash: every member asks for the same pages.
+    before = cluster.total(lists)
+    r = sluice(env, "load", "-r", "/data/once/", "--metadata-only", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["files_done"] == 2500
     assert cluster.total(lists) - before == 3 + 3
 
 

@@ -123,7 +123,7 @@ Result<std::vector<FileEntry>> ListAll(const worker::Engine& e, const std::strin
       }
     }
     ufs::ListOptions o;
-    o.prefix = t.key.empty() ? "" : t.key + "/";
+    o.prefix = ufs::DirPrefix(t.key);
     for (;;) {
       SLUICE_ASSIGN_OR_RETURN(ufs::ListPage page, t.store->List(o));
       for (const auto& obj : page.objects) out.push_back({"/" + t.mount + "/" + obj.key, obj.size});

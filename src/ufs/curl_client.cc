@@ -218,8 +218,7 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &body_sink);
   // Fewer, larger reads: each read that finds the socket empty costs a poll and a wake-up
-  // (a 128 KiB body took 9 reads and 14 polls with curl's 16 KiB default). Set on every
-  // request, since a pooled handle keeps the last one's.
+  // (a 128 KiB body took 9 reads and 14 polls with curl's 16 KiB default).
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE,
                    static_cast<long>(std::clamp<uint64_t>(  // NOLINT(runtime/int)
                        std::max<uint64_t>(req.expected_body_size, req.sink.size()), 16 * kKiB,

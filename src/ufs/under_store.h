@@ -106,4 +106,10 @@ class UnderStore {
 // "" (the root) is allowed.
 Result<std::string> NormalizeKey(std::string_view key);
 
+// The listing prefix of the objects below the directory `key`: "" for the root, else the
+// key with one trailing '/'.
+inline std::string DirPrefix(std::string_view key) {
+  return key.empty() || key.back() == '/' ? std::string(key) : std::string(key) + "/";
+}
+
 }  // namespace sluice::ufs

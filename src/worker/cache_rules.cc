@@ -168,7 +168,7 @@ Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
     }
   }
   ufs::ListOptions o;
-  o.prefix = r.key.empty() ? "" : r.key + "/";
+  o.prefix = ufs::DirPrefix(r.key);
   for (;;) {
     if (cancelled_) return Status::Unavailable("the worker is stopping");
     SLUICE_ASSIGN_OR_RETURN(auto page, r.store->List(o));

@@ -28,27 +28,51 @@ Result<ufs::ListPage> ListingCache::List(const ufs::Resolved& r, const ufs::List
     page = r.store->List(o);
   } catch (const std::exception& e) {
     page = Status::Internal(fmt::format("listing {}: {}", o.prefix, e.what()));
+  } catch (...) {
+    page = Status::Internal(fmt::format("listing {} threw", o.prefix));
   }
   {
     std::lock_guard lock(mu_);
     if (auto f = flights_.find(key); f != flights_.end() && f->second == flight) flights_.erase(f);
     // A write or delete landed while we listed: the page may predate it, so don't keep it.
-    if (page.ok() && generation == generation_.load()) {
-      if (entries_.size() >= max_entries_) entries_.clear();
-      entries_[key] = Entry{*page, now + (tag.empty() ? ttl_ : std::max(ttl_, kTaggedTtl))};
+    // A job's page is its snapshot of the listing, kept regardless.
+    if (page.ok() && (!tag.empty() || generation == generation_.load())) {
+      try {
+        Keep(std::move(key), *page, now, !tag.empty());
+      } catch (const std::bad_alloc&) {  // not kept; the page is still answered
+      }
     }
   }
   flight->Set(page);
   return page;
 }
 
+void ListingCache::Keep(std::string key, const ufs::ListPage& page, Clock::TimePoint now,
+                        bool tagged) {
+  if (entries_.size() >= max_entries_) {  // expired pages first, then untagged ones, then all
+    std::erase_if(entries_, [&](const auto& kv) { return kv.second.expires <= now; });
+    if (entries_.size() >= max_entries_) {
+      std::erase_if(entries_, [](const auto& kv) { return !kv.second.tagged; });
+    }
+    if (entries_.size() >= max_entries_) entries_.clear();
+  }
+  entries_[std::move(key)] =
+      Entry{page, now + (tagged ? std::max(ttl_, kTaggedTtl) : ttl_), tagged};
+}
+
 void ListingCache::Invalidate(std::string_view mount) {
   std::string prefix = std::string(mount) + "\n";
   std::lock_guard lock(mu_);
   generation_++;
-  std::erase_if(entries_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
-  // Listings in flight now may predate the change: later requests start their own.
-  std::erase_if(flights_, [&](const auto& kv) { return kv.first.starts_with(prefix); });
+  // Load jobs' pages stay: a job lists a snapshot and does not reload what it wrote.
+  std::erase_if(entries_, [&](const auto& kv) {
+    return !kv.second.tagged && kv.first.starts_with(prefix);
+  });
+  // Listings in flight now may predate the change: later requests start their own. (A key
+  // ends with its tag: an untagged key ends with the separator.)
+  std::erase_if(flights_, [&](const auto& kv) {
+    return kv.first.back() == '\n' && kv.first.starts_with(prefix);
+  });
 }
 
 }  // namespace sluice::worker

@@ -1,13 +1,16 @@
 // ListingCache: under-store list pages cached per (mount, prefix, delimiter, token,
 // start-after, max-keys) for a TTL, shared by the S3 API, the /v1 API and load jobs.
 // Concurrent requests for the same page make one under-store call (single flight).
+// Invalidate(mount) drops a mount's pages after a write or delete through this worker; a
+// listing that was in flight during an invalidation is returned to those already waiting
+// but not kept, and later requests list anew.
+//
 // A page asked for with a tag (a load job's id) is cached under that tag only: the first
 // request for it lists the store afresh, whatever untagged pages say, and the job's other
 // requests share it for at least kTaggedTtl. The members of a load job read its listing
-// through one member this way (docs/load.md), so each page is listed once per job. Invalidate(mount) drops
-// a mount's pages after a write or delete through this worker; a listing that was in
-// flight during an invalidation is returned to those already waiting but not kept, and
-// later requests list anew.
+// through one member this way (docs/load.md), so each page is listed once per job. A job's
+// pages are its snapshot: Invalidate leaves them, and a full cache drops expired and
+// untagged pages before them.
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -40,7 +43,10 @@ class ListingCache {
   struct Entry {
     ufs::ListPage page;
     Clock::TimePoint expires;
+    bool tagged = false;
   };
+  // Stores a page; when full, drops expired pages, then untagged ones, then all. REQUIRES: mu_
+  void Keep(std::string key, const ufs::ListPage& page, Clock::TimePoint now, bool tagged);
   const Duration ttl_;
   const size_t max_entries_;
   Clock* const clock_;

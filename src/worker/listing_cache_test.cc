@@ -80,6 +80,21 @@ TEST_F(ListingCacheTest, AFailedListingIsNotKept) {
   EXPECT_EQ(second->objects.size(), 5u);
 }
 
+TEST_F(ListingCacheTest, AJobsPagesSurviveInvalidationAndAreEvictedLast) {
+  ListingCache small(std::chrono::seconds(30), 3, &clock_);
+  ASSERT_TRUE(small.List(where_, opts_, "job-1").ok());
+  small.Invalidate("data");  // a write through this worker: the job's snapshot stays
+  ASSERT_TRUE(small.List(where_, opts_, "job-1").ok());
+  EXPECT_EQ(Lists(), 1u);
+  for (const char* p : {"a/", "b/", "c/"}) {  // untagged pages fill the cache and go first
+    ufs::ListOptions o = opts_;
+    o.prefix = p;
+    ASSERT_TRUE(small.List(where_, o).ok());
+  }
+  ASSERT_TRUE(small.List(where_, opts_, "job-1").ok());
+  EXPECT_EQ(Lists(), 4u);
+}
+
 TEST_F(ListingCacheTest, InvalidateDropsPagesAndTheNextRequestListsAnew) {
   ASSERT_TRUE(cache_.List(where_, opts_).ok());
   fake_->Put("ds/new", "y");

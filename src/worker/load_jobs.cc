@@ -271,7 +271,7 @@ Result<json> LoadJobs::Submit(const LoadSpec& spec) {
   }
   if (!found) {
     ufs::ListOptions o;
-    o.prefix = r.key.empty() ? "" : r.key + "/";
+    o.prefix = ufs::DirPrefix(r.key);
     o.delimiter = "/";
     o.max_keys = 1;
     SLUICE_ASSIGN_OR_RETURN(auto page, r.store->List(o));
@@ -284,6 +284,7 @@ Result<json> LoadJobs::Submit(const LoadSpec& spec) {
   auto job = std::make_shared<Job>();
   job->spec = spec;
   job->started_ms = NowMs();
+  if (deps_.lister) job->lister = deps_.lister(spec);  // in the first answer already
   json answer;
   Forget();
   {
@@ -513,7 +514,7 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
   }
 
   ufs::ListOptions o;
-  o.prefix = r->key.empty() ? "" : r->key + "/";
+  o.prefix = ufs::DirPrefix(r->key);
   o.delimiter = spec.recursive ? "" : "/";
   {
     std::lock_guard lock(job->mu);

@@ -1,5 +1,7 @@
 #include "worker/peers.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,13 @@ Peers::Peers(Cluster* cluster, std::string token)
         o.max_retries = 0;
         o.connect_timeout = std::chrono::milliseconds(500);
         o.request_timeout = std::chrono::seconds(60);
+        return o;
+      }()),
+      list_http_([] {
+        ufs::CurlClientOptions o;
+        o.max_retries = 0;
+        o.connect_timeout = std::chrono::milliseconds(500);
+        o.request_timeout = std::chrono::seconds(15);  // a page the lister must list first
         return o;
       }()),
       control_http_([] {
@@ -118,10 +127,10 @@ Result<ufs::ListPage> Peers::ListFrom(const placement::Member& member, const std
       return Status::Unavailable(fmt::format("{} was unreachable a moment ago", member.id));
     }
   }
-  auto resp = http_.Perform(r);
-  if (!resp.ok()) {
+  auto resp = list_http_.Perform(r);
+  if (!resp.ok()) {  // dead or hung: its followers list the store themselves for a while
     std::lock_guard lock(mu_);
-    down_[member.id] = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    down_[member.id] = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     return Status::Unavailable(resp.status().ToString());
   }
   if (resp->status != 200) {
@@ -150,6 +159,16 @@ Result<ufs::ListPage> Peers::ListFrom(const placement::Member& member, const std
     }
     for (const auto& p : j.at("prefixes")) page.common_prefixes.push_back(rel(p));
     page.next_token = j.at("next_token").get<std::string>();
+    // JSON carries UTF-8 only: a key that was not is replaced with U+FFFD on the way, and
+    // would name another object. The caller lists the store itself instead.
+    auto mangled = [](const std::string& k) { return k.find("\xEF\xBF\xBD") != std::string::npos; };
+    if (mangled(page.next_token) ||
+        std::any_of(page.objects.begin(), page.objects.end(),
+                    [&](const ufs::ObjectInfo& o) { return mangled(o.key); }) ||
+        std::any_of(page.common_prefixes.begin(), page.common_prefixes.end(), mangled)) {
+      return Status::FailedPrecondition(
+          fmt::format("listing {} on {}: a key is not UTF-8", path, member.id));
+    }
   } catch (const std::exception& e) {
     return Status::Internal(fmt::format("listing {} on {}: bad answer: {}", path, member.id,
                                         e.what()));

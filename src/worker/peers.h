@@ -44,6 +44,7 @@ class Peers final : public BlockSource {
   Cluster* cluster_;
   std::string token_;
   ufs::CurlClient http_;          // block reads
+  ufs::CurlClient list_http_;     // load jobs' listing pages
   ufs::CurlClient control_http_;  // invalidations: short timeouts
   std::atomic<uint64_t> remote_reads_{0};
   ThreadPool broadcaster_{1};  // last member: drained before the rest is destroyed

@@ -131,7 +131,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
       return SendJson(out, 200, page);
     }
     ufs::ListOptions o;
-    o.prefix = r->key.empty() || r->key.back() == '/' ? r->key : r->key + "/";
+    o.prefix = ufs::DirPrefix(r->key);
     o.delimiter = q.Get("delimiter", "/");
     o.continuation_token = q.Get("token");
     o.start_after = q.Get("start_after");
@@ -227,7 +227,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     } else if (r->store) {
       // A directory: every object below it, listed page by page.
       ufs::ListOptions o;
-      o.prefix = r->key.empty() ? "" : r->key + "/";
+      o.prefix = ufs::DirPrefix(r->key);
       for (;;) {
         auto page = r->store->List(o);
         if (!page.ok()) return SendErr(out, page.status());
