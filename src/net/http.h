@@ -60,6 +60,8 @@ class ResponseWriter {
   virtual ~ResponseWriter() = default;
   virtual void SetStatus(int status) = 0;
   virtual void SetHeader(std::string_view name, std::string_view value) = 0;
+  // Drops a header set earlier (any case), before the head is sent; no-op otherwise.
+  virtual void RemoveHeader(std::string_view name) = 0;
   virtual Status Write(std::string_view data) = 0;
   virtual Status Finish() = 0;
   virtual bool HeadersSent() const = 0;

@@ -255,6 +255,14 @@ void Exchange::SetHeader(std::string_view name, std::string_view value) {
   headers_.emplace_back(std::string(name), std::move(clean));
 }
 
+void Exchange::RemoveHeader(std::string_view name) {
+  if (headers_sent_) return;
+  if (IEquals(name, "Content-Length")) content_length_.reset();
+  if (IEquals(name, "Date")) has_date_ = false;
+  if (IEquals(name, "Server")) has_server_ = false;
+  std::erase_if(headers_, [&](const auto& h) { return IEquals(h.first, name); });
+}
+
 bool Exchange::NoBody() const {
   return is_head_ || (status_ >= 100 && status_ < 200) || status_ == 204 || status_ == 304;
 }

@@ -58,6 +58,7 @@ class Exchange final : public BodyReader, public ResponseWriter {
   // is the server's business (ignored); `Connection: close` closes after this response.
   void SetStatus(int status) override { status_ = status; }
   void SetHeader(std::string_view name, std::string_view value) override;
+  void RemoveHeader(std::string_view name) override;
   Status Write(std::string_view data) override;
   Status Finish() override;
   bool HeadersSent() const override { return headers_sent_; }

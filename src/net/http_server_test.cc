@@ -106,6 +106,28 @@ TEST_F(HttpServerTest, GetWithContentLength) {
   EXPECT_NE(r.headers.find("Content-Type: text/plain"), std::string::npos);
 }
 
+TEST_F(HttpServerTest, RemovedHeadersAreNotSent) {
+  Start([](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    w.SetHeader("Content-Range", "bytes 0-9/100");  // an earlier attempt's, say
+    w.SetHeader("ETag", "\"old\"");
+    w.SetHeader("Content-Length", "999");
+    w.RemoveHeader("content-range");  // any case
+    w.RemoveHeader("Content-Length");
+    w.SetHeader("ETag", "\"new\"");
+    (void)w.Write("hello");  // no Content-Length left: chunked
+    (void)w.Finish();
+  });
+  Curl curl;
+  CurlResult r = curl.Perform(Url("/x"));
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hello");
+  EXPECT_EQ(r.headers.find("Content-Range"), std::string::npos) << r.headers;
+  EXPECT_EQ(r.headers.find("Content-Length"), std::string::npos) << r.headers;
+  EXPECT_EQ(r.headers.find("\"old\""), std::string::npos) << r.headers;
+  EXPECT_NE(r.headers.find("ETag: \"new\""), std::string::npos) << r.headers;
+}
+
 TEST_F(HttpServerTest, RequestCarriesHeadersAndRemote) {
   HttpRequest seen;
   Start([&](const HttpRequest& req, BodyReader&, ResponseWriter& w) {

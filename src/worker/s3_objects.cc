@@ -78,6 +78,12 @@ void S3Service::GetObject(Call& c, bool head) {
     hint = std::strtoull(std::string(range.substr(6)).c_str(), nullptr, 10);
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
+    if (attempt > 0) {  // the version that changed under us: none of its headers may stay
+      for (const char* h : {"ETag", "Last-Modified", "Accept-Ranges", "Content-Range",
+                            "Content-Type", "Content-Length"}) {
+        c.out.RemoveHeader(h);
+      }
+    }
     auto info = head ? cache_->Stat(path) : cache_->StatForRead(path, hint, options_.read_chunk);
     // A cold open of a "directory" key fails as such; a plain stat tells what it is.
     if (!info.ok() && info.status().Is(StatusCode::kInvalidArgument)) info = cache_->Stat(path);
