@@ -83,6 +83,15 @@ std::vector<MountTable::Root> MountTable::Roots() const {
   return roots_;
 }
 
+Result<MountTable::Root> MountTable::RootOf(const std::string& bucket) const {
+  for (const auto& root : Roots()) {  // outside the lock: OpenBucket may ask the store
+    auto store = root.root->OpenBucket(bucket);
+    if (store.ok()) return root;
+    if (!store.status().Is(StatusCode::kNotFound)) return store.status();
+  }
+  return Status::NotFound(fmt::format("no bucket named '{}'", bucket));
+}
+
 void MountTable::ForgetBucket(const std::string& bucket) {
   std::unique_lock lock(mu_);
   buckets_.erase(bucket);

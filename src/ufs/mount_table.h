@@ -54,6 +54,9 @@ class MountTable {
     std::shared_ptr<StoreRoot> root;
   };
   std::vector<Root> Roots() const;
+  // The root a bucket resolves from (the first whose store has it, as Resolve opens it);
+  // kNotFound when none has it.
+  Result<Root> RootOf(const std::string& bucket) const;
   // Forgets an opened bucket of a root (after DeleteBucket).
   void ForgetBucket(const std::string& bucket);
 

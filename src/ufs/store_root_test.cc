@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "ufs/factory.h"
+#include "ufs/mount_table.h"
 #include "ufs/s3_config.h"
 #include "ufs/testing_env.h"
 #include "ufs/testing_s3rver.h"
@@ -158,6 +159,26 @@ TYPED_TEST(StoreRootTest, RefusesInvalidBucketNames) {
   }
   EXPECT_TRUE(this->root_->CreateBucket(std::string(63, 'a')).ok());
   EXPECT_TRUE(this->root_->DeleteBucket(std::string(63, 'a')).ok());
+}
+
+TEST(MountTableRootsTest, ABucketIsFoundInTheRootThatHoldsIt) {
+  testing::TempDir a, b;
+  mkdir((b.path() + "/only-in-b").c_str(), 0755);
+  MountTable mounts;
+  for (const auto* dir : {&a, &b}) {
+    auto root = OpenStoreRoot("file://" + dir->path() + "/?buckets", {});
+    ASSERT_TRUE(root.ok()) << root.status().ToString();
+    ASSERT_TRUE(mounts.AddRoot(dir == &a ? "a" : "b", "file://" + dir->path() + "/?buckets",
+                               std::shared_ptr<StoreRoot>(std::move(root).value()))
+                    .ok());
+  }
+  auto root = mounts.RootOf("only-in-b");
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  EXPECT_EQ(root->name, "b");
+  ASSERT_TRUE(root->root->DeleteBucket("only-in-b").ok());
+  struct stat st;
+  EXPECT_NE(::stat((b.path() + "/only-in-b").c_str(), &st), 0);  // deleted where it was
+  EXPECT_TRUE(mounts.RootOf("only-in-b").status().Is(StatusCode::kNotFound));
 }
 
 TEST(StoreRootUriTest, ClassifiesUris) {

@@ -243,7 +243,8 @@ void S3Service::BucketOp(Call& c) {
   }
   if (m == "DELETE" && exists && !roots.empty() && !named_mount) {
     c.op = "DeleteBucket";
-    Status st = roots.front().root->DeleteBucket(c.bucket);
+    auto root = mounts_->RootOf(c.bucket);  // not necessarily the first root
+    Status st = root.ok() ? root->root->DeleteBucket(c.bucket) : root.status();
     if (st.Is(StatusCode::kFailedPrecondition)) {
       return SendError(c, net::S3Error::Of(409, "BucketNotEmpty", st.message()));
     }
