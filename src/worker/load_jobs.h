@@ -1,13 +1,14 @@
 // LoadJobs: a worker's share of `sluice load` (docs/load.md).
 //
 // A load job is submitted to every member with the same id and spec. Each worker walks
-// the path's listing page by page (never the whole listing in memory), and loads what it
-// owns. The pages come through Deps::list: in a cluster, all members read them from one
-// member's listing cache (the first owner of the job's path), so the under store lists
-// each page once, not once per member. Of each page a worker loads what it owns: for each object (each block of a file larger than the block
-// size), the worker loads it when it is among that key's first `replicas` owners. Loading
-// reads the object's bytes through the read-through cache, so it fills the same pages a
-// reader would; with `metadata_only` it only caches the stats the listing gave.
+// the path's listing page by page (never the whole listing in memory). The pages come
+// through Deps::list: in a cluster, all members read them from one member's listing cache
+// (the first owner of the job's path), so the under store lists each page once, not once
+// per member. Of each page a worker loads what it owns: for each object (each block of a
+// file larger than the block size), it loads it when it is among that key's first
+// `replicas` owners. Loading reads the object's bytes through the read-through cache, so
+// it fills the same pages a reader would; with `metadata_only` it only caches the stats
+// the listing gave.
 // `verify` then compares the cached bytes with the under store's, and drops and reloads an
 // object that differs (counted as a mismatch).
 //

@@ -33,6 +33,24 @@ Peers::Peers(Cluster* cluster, std::string token)
         return o;
       }()) {}
 
+std::vector<std::string> Peers::Headers() const {
+  std::vector<std::string> h = {fmt::format("{}: 1", kHopHeader),
+                                fmt::format("{}: {}", kRingHeader, cluster_->fingerprint())};
+  if (!token_.empty()) h.push_back("Authorization: Bearer " + token_);
+  return h;
+}
+
+bool Peers::IsDown(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = down_.find(id);
+  return it != down_.end() && std::chrono::steady_clock::now() < it->second;
+}
+
+void Peers::MarkDown(const std::string& id, std::chrono::seconds how_long) {
+  std::lock_guard lock(mu_);
+  down_[id] = std::chrono::steady_clock::now() + how_long;
+}
+
 std::optional<Result<size_t>> Peers::ReadRemote(std::string_view path,
                                                      std::string_view version, uint64_t offset,
                                                      std::span<char> out) {
@@ -43,27 +61,20 @@ std::optional<Result<size_t>> Peers::ReadRemote(std::string_view path,
     if (cluster_->IsSelf(o)) return std::nullopt;  // ours (or a replica of ours)
   }
   const placement::Member* owner = owners.front();
-  {
-    std::lock_guard lock(mu_);
-    auto it = down_.find(owner->id);
-    if (it != down_.end() && std::chrono::steady_clock::now() < it->second) return std::nullopt;
-  }
+  if (IsDown(owner->id)) return std::nullopt;
   ufs::HttpRequest r;
   // With the version: an owner whose cached stat is older (the object was just written
   // through us) stats it anew instead of serving the old one.
   r.url =
       fmt::format("{}/v1/read?path={}&offset={}&length={}&version={}", owner->endpoint,
                   ufs::UriEncode(path, true), offset, out.size(), ufs::UriEncode(version, false));
-  r.headers = {fmt::format("{}: 1", kHopHeader),
-               fmt::format("{}: {}", kRingHeader, cluster_->fingerprint())};
-  if (!token_.empty()) r.headers.push_back("Authorization: Bearer " + token_);
+  r.headers = Headers();
   r.sink = out;
   auto resp = http_.Perform(r);
   if (!resp.ok() || resp->status == 503) {
     SLUICE_LOG_DEBUG("block owner {} unreachable ({}): reading {} here", owner->id,
                      resp.ok() ? "503" : resp.status().ToString(), path);
-    std::lock_guard lock(mu_);
-    down_[owner->id] = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    MarkDown(owner->id, std::chrono::seconds(3));
     return std::nullopt;
   }
   if (resp->status != 200) {
@@ -78,9 +89,7 @@ std::optional<Result<size_t>> Peers::ReadRemote(std::string_view path,
   return Result<size_t>(resp->sink_bytes);
 }
 
-}  // namespace sluice::worker
 
-namespace sluice::worker {
 
 void Peers::BroadcastChange(const std::string& path) {
   if (broadcaster_.Pending() > 100000) return;  // hopelessly behind: the TTL still bounds it
@@ -91,9 +100,7 @@ void Peers::BroadcastChange(const std::string& path) {
       ufs::HttpRequest r;
       r.method = "POST";
       r.url = fmt::format("{}/v1/invalidate?path={}", m.endpoint, ufs::UriEncode(path, true));
-      r.headers = {fmt::format("{}: 1", kHopHeader),
-                   fmt::format("{}: {}", kRingHeader, cluster_->fingerprint())};
-      if (!token_.empty()) r.headers.push_back("Authorization: Bearer " + token_);
+      r.headers = Headers();
       auto resp = control_http_.Perform(r);
       if (!resp.ok() || resp->status != 200) {
         SLUICE_LOG_DEBUG("invalidate {} on {}: {}", path, m.id,
@@ -103,9 +110,7 @@ void Peers::BroadcastChange(const std::string& path) {
   });
 }
 
-}  // namespace sluice::worker
 
-namespace sluice::worker {
 
 Result<ufs::ListPage> Peers::ListFrom(const placement::Member& member, const std::string& mount,
                                       const ufs::ListOptions& o, const std::string& job) {
@@ -117,20 +122,13 @@ Result<ufs::ListPage> Peers::ListFrom(const placement::Member& member, const std
                       member.endpoint, ufs::UriEncode(path, true),
                       ufs::UriEncode(o.delimiter, false), ufs::UriEncode(o.continuation_token, false),
                       ufs::UriEncode(o.start_after, false), o.max_keys, ufs::UriEncode(job, false));
-  r.headers = {fmt::format("{}: 1", kHopHeader),
-               fmt::format("{}: {}", kRingHeader, cluster_->fingerprint())};
-  if (!token_.empty()) r.headers.push_back("Authorization: Bearer " + token_);
-  {
-    std::lock_guard lock(mu_);
-    auto it = down_.find(member.id);
-    if (it != down_.end() && std::chrono::steady_clock::now() < it->second) {
-      return Status::Unavailable(fmt::format("{} was unreachable a moment ago", member.id));
-    }
+  r.headers = Headers();
+  if (IsDown(member.id)) {
+    return Status::Unavailable(fmt::format("{} was unreachable a moment ago", member.id));
   }
   auto resp = list_http_.Perform(r);
   if (!resp.ok()) {  // dead or hung: its followers list the store themselves for a while
-    std::lock_guard lock(mu_);
-    down_[member.id] = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    MarkDown(member.id, std::chrono::seconds(10));
     return Status::Unavailable(resp.status().ToString());
   }
   if (resp->status != 200) {

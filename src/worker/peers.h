@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/thread_pool.h"
 #include "ufs/curl_client.h"
@@ -41,6 +42,12 @@ class Peers final : public BlockSource {
                                  const ufs::ListOptions& o, const std::string& job);
 
  private:
+  // What every request to a member carries: the hop mark, the ring fingerprint, the token.
+  std::vector<std::string> Headers() const;
+  // A member that failed lately is skipped until its back-off ends.
+  bool IsDown(const std::string& id);
+  void MarkDown(const std::string& id, std::chrono::seconds how_long);
+
   Cluster* cluster_;
   std::string token_;
   ufs::CurlClient http_;          // block reads

@@ -116,9 +116,9 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
     return false;
   };
   deps.block_size = [self] { return self->cluster_->placement()->settings().block_size; };
-  // One member lists for the whole job (the first owner of its path); the others read its
-  // cached pages, and list themselves only while it cannot be reached.
-  // The lister: the first owner of the job's path; null when it is this worker.
+  // One member lists for the whole job: the first owner of its path (nullopt here when it
+  // is this worker). The others read its cached pages, and list the store themselves only
+  // while it cannot be reached.
   auto lister_of = [self](const LoadSpec& job) -> std::optional<placement::Member> {
     auto p = self->cluster_->placement();
     if (!self->blocks_ || p->members().size() < 2) return std::nullopt;
