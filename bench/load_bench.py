@@ -38,7 +38,7 @@ from conftest import SLUICE, S3rver  # noqa: E402
 sys.path.insert(0, HERE)
 from cluster_bench import (Cluster, check_small, clean_env, fmt_size, parse_size,  # noqa: E402
                            timed, write_json)
-from s3_get_bench import put_objects  # noqa: E402
+from s3_get_bench import SIGV4, curl_all, put_objects  # noqa: E402
 
 AWS = "/usr/bin/aws"
 BUCKET = "bench"
@@ -159,15 +159,8 @@ def main():
         def run_curl():
             # The store's ceiling at this concurrency: the lightest client there is (C, no
             # listing, nothing written) fetching every object once with SigV4.
-            cfg = os.path.join(work, "curl.cfg")
-            with open(cfg, "w") as f:
-                for k in objects:
-                    f.write(f'url = "{store.endpoint}/{BUCKET}/{k}"\noutput = "/dev/null"\n')
-            t, out = timed(["curl", "-sf", "--parallel", "--parallel-max", str(args.concurrency),
-                            "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "S3RVER:S3RVER",
-                            "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--config", cfg,
-                            "-w", "%{size_download}\n"], peer_env, "curl")
-            got = sum(int(x) for x in out.stdout.split())
+            t, got = curl_all(store.endpoint, [f"/{BUCKET}/{k}" for k in objects],
+                              parallel=args.concurrency, extra=SIGV4)
             if got != total_bytes:
                 raise RuntimeError(f"curl fetched {got} bytes of {total_bytes}")
             return t
