@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -63,6 +64,13 @@ class ResponseWriter {
   // Drops a header set earlier (any case), before the head is sent; no-op otherwise.
   virtual void RemoveHeader(std::string_view name) = 0;
   virtual Status Write(std::string_view data) = 0;
+  // Write of bytes that `owner` keeps alive (a cached page, say): the writer may keep a
+  // reference to `owner` past the call instead of copying what the socket did not take
+  // at once (an InlineHandler's response). Same contract as Write. Default: Write(data).
+  virtual Status WriteShared(std::shared_ptr<const void> owner, std::string_view data) {
+    (void)owner;
+    return Write(data);
+  }
   virtual Status Finish() = 0;
   virtual bool HeadersSent() const = 0;
 
@@ -81,7 +89,8 @@ using Handler = std::function<void(const HttpRequest&, BodyReader&, ResponseWrit
 // either it answers from memory through the writer (typically one Send) and returns true,
 // or it returns false without touching the writer and the request goes to the Handler on a
 // handler thread. Bytes the socket cannot take at once are buffered by the server, so keep
-// inline responses small (a few MiB at most; Write fails with kResourceExhausted past 16 MiB).
+// inline responses small (a few MiB at most; Write fails with kResourceExhausted past 16 MiB
+// of copied bytes), or hand them over with WriteShared, which holds a reference instead.
 using InlineHandler = std::function<bool(const HttpRequest&, ResponseWriter&)>;
 
 // Percent-decodes `s` (for paths: '+' stays '+'; for queries `plus_is_space`).

@@ -210,7 +210,7 @@ bool Connection::TryInline() {
   }
   bool keep_alive = exchange_.End(failed);
   shared_.HandlerDone();
-  if (!exchange_.pending().empty()) {
+  if (exchange_.HasPending()) {
     FlushPending(keep_alive);
   } else if (!keep_alive) {
     LingerClose();
@@ -227,10 +227,10 @@ void Connection::FlushPending(bool keep_alive) {
   phase_ = Phase::kFlushing;
   SetDeadline(Clock::now() + shared_.options.send_timeout);
   boost::asio::async_write(
-      socket_, boost::asio::buffer(exchange_.pending()),
+      socket_, exchange_.PendingBuffers(),
       [self = shared_from_this(), keep_alive](boost::system::error_code ec, size_t n) {
         self->shared_.bytes_out.fetch_add(n, std::memory_order_relaxed);
-        self->exchange_.pending().clear();
+        self->exchange_.ClearPending();
         if (self->phase_ != Phase::kFlushing) return;
         if (ec) {
           self->Close();

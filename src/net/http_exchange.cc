@@ -97,7 +97,7 @@ void Exchange::Begin(RequestParser* parser, const HttpRequest* request,
   headers_sent_ = finished_ = chunked_ = close_ = broken_ = false;
   body_sent_ = 0;
   inline_ = false;
-  pending_.clear();
+  ClearPending();
 }
 
 bool Exchange::End(bool handler_failed) {
@@ -293,7 +293,7 @@ void Exchange::BuildHead() {
   head_.append("\r\n");
 }
 
-Status Exchange::Write(std::string_view data) {
+Status Exchange::WriteBody(std::string_view data, const std::shared_ptr<const void>* owner) {
   if (finished_) return Status::FailedPrecondition("response already finished");
   if (broken_) return Status::Unavailable("connection is no longer usable");
   bool no_body = NoBody();
@@ -322,7 +322,8 @@ Status Exchange::Write(std::string_view data) {
     body_sent_ += data.size();
   }
   if (count == 0) return Status::OK();
-  return SendAll(iov, count);
+  const Borrowed borrowed{owner, data};
+  return SendAll(iov, count, owner != nullptr && *owner ? &borrowed : nullptr);
 }
 
 Status Exchange::Finish() {
@@ -347,22 +348,56 @@ Status Exchange::SendRaw(std::string_view data) {
   return SendAll(&iov, 1);
 }
 
-Status Exchange::QueuePending(const iovec* iov, int count) {
-  size_t total = pending_.size();
-  for (int i = 0; i < count; ++i) total += iov[i].iov_len;
-  if (total > kMaxInlinePending) {
+std::vector<boost::asio::const_buffer> Exchange::PendingBuffers() const {
+  std::vector<boost::asio::const_buffer> out;
+  out.reserve(pending_.size());
+  for (const PendingPiece& p : pending_) {
+    if (p.owner) {
+      out.emplace_back(p.view.data(), p.view.size());
+    } else {
+      out.emplace_back(p.copy.data(), p.copy.size());
+    }
+  }
+  return out;
+}
+
+void Exchange::ClearPending() {
+  pending_.clear();
+  pending_copied_ = 0;
+}
+
+Status Exchange::QueuePending(const iovec* iov, int count, const Borrowed* borrowed) {
+  size_t copied = pending_copied_;
+  for (int i = 0; i < count; ++i) {
+    const char* at = static_cast<const char*>(iov[i].iov_base);
+    const bool by_ref = borrowed != nullptr && at >= borrowed->bytes.data() &&
+                        at + iov[i].iov_len <= borrowed->bytes.data() + borrowed->bytes.size();
+    if (!by_ref) copied += iov[i].iov_len;
+  }
+  if (copied > kMaxInlinePending) {
     broken_ = true;
     return Status::ResourceExhausted("inline response larger than the server buffers");
   }
+  pending_copied_ = copied;
   for (int i = 0; i < count; ++i) {
-    pending_.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    const char* at = static_cast<const char*>(iov[i].iov_base);
+    std::string_view bytes(at, iov[i].iov_len);
+    if (bytes.empty()) continue;
+    if (borrowed != nullptr && at >= borrowed->bytes.data() &&
+        at + bytes.size() <= borrowed->bytes.data() + borrowed->bytes.size()) {
+      pending_.push_back({{}, *borrowed->owner, bytes});
+    } else if (!pending_.empty() && !pending_.back().owner) {
+      pending_.back().copy.append(bytes);
+    } else {
+      pending_.push_back({std::string(bytes), nullptr, {}});
+    }
   }
   return Status::OK();
 }
 
-Status Exchange::SendAll(iovec* iov, int count) {
+Status Exchange::SendAll(iovec* iov, int count, const Borrowed* borrowed) {
   // Inline mode keeps the order: once anything is pending, everything after it queues.
-  if (inline_ && !pending_.empty()) return QueuePending(iov, count);
+  if (inline_ && !pending_.empty()) return QueuePending(iov, count, borrowed);
   const auto timeout = shared_.options.send_timeout;
   msghdr msg{};
   while (count > 0) {
@@ -388,7 +423,7 @@ Status Exchange::SendAll(iovec* iov, int count) {
       broken_ = true;
       return Status::Unavailable(std::string("client gone: ") + strerror(errno));
     }
-    if (inline_) return QueuePending(iov, count);  // an I/O thread never waits
+    if (inline_) return QueuePending(iov, count, borrowed);  // an I/O thread never waits
     pollfd pfd{fd_, POLLOUT, 0};
     int p = ::poll(&pfd, 1, PollMillis(timeout));
     if (p == 0) {

@@ -18,8 +18,10 @@
 
 #include <sys/uio.h>
 
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,9 +49,12 @@ class Exchange final : public BodyReader, public ResponseWriter {
   bool End(bool handler_failed);
 
   // Inline mode (an InlineHandler on the I/O thread): writes never wait; what the socket
-  // does not take at once is appended to pending(), which the connection then sends.
+  // does not take at once is kept pending (copied, or for WriteShared by reference), and
+  // the connection then sends it: PendingBuffers stay valid until ClearPending.
   void SetInline(bool is_inline) { inline_ = is_inline; }
-  std::string& pending() { return pending_; }
+  bool HasPending() const { return !pending_.empty(); }
+  std::vector<boost::asio::const_buffer> PendingBuffers() const;
+  void ClearPending();
 
   // BodyReader. An empty `out` returns 0 without reading.
   Result<size_t> Read(std::span<char> out) override;
@@ -59,11 +64,28 @@ class Exchange final : public BodyReader, public ResponseWriter {
   void SetStatus(int status) override { status_ = status; }
   void SetHeader(std::string_view name, std::string_view value) override;
   void RemoveHeader(std::string_view name) override;
-  Status Write(std::string_view data) override;
+  Status Write(std::string_view data) override { return WriteBody(data, nullptr); }
+  Status WriteShared(std::shared_ptr<const void> owner, std::string_view data) override {
+    return WriteBody(data, &owner);
+  }
   Status Finish() override;
   bool HeadersSent() const override { return headers_sent_; }
 
  private:
+  // A body piece that `owner` (when not null) keeps alive.
+  struct Borrowed {
+    const std::shared_ptr<const void>* owner;
+    std::string_view bytes;
+  };
+  // Bytes the socket has not taken yet, in inline mode: a copy, or a view that `owner`
+  // keeps alive.
+  struct PendingPiece {
+    std::string copy;
+    std::shared_ptr<const void> owner;
+    std::string_view view;
+  };
+
+  Status WriteBody(std::string_view data, const std::shared_ptr<const void>* owner);
   bool NoBody() const;
   void BuildHead();
   void MaybeSendContinue();
@@ -72,10 +94,11 @@ class Exchange final : public BodyReader, public ResponseWriter {
   Result<size_t> RecvSome(char* out, size_t size);
   Status ReceiveIntoBuffer();
   // Sends every byte of `iov`, waiting up to send_timeout for each bit of progress (in
-  // inline mode: buffering instead of waiting).
-  Status SendAll(iovec* iov, int count);
+  // inline mode: keeping the rest pending instead of waiting; an iov within `borrowed`
+  // is kept by reference).
+  Status SendAll(iovec* iov, int count, const Borrowed* borrowed = nullptr);
   Status SendRaw(std::string_view data);
-  Status QueuePending(const iovec* iov, int count);
+  Status QueuePending(const iovec* iov, int count, const Borrowed* borrowed);
   bool Drain();
 
   ServerShared& shared_;
@@ -107,7 +130,8 @@ class Exchange final : public BodyReader, public ResponseWriter {
   uint64_t body_sent_ = 0;
   std::string head_;  // serialized response head; capacity reused across requests
   bool inline_ = false;
-  std::string pending_;  // inline mode: response bytes still to send
+  std::vector<PendingPiece> pending_;  // inline mode: response bytes still to send
+  size_t pending_copied_ = 0;          // bytes copied into pending_
 };
 
 }  // namespace sluice::net::internal

@@ -390,6 +390,42 @@ TEST_F(HttpServerTest, InlineResponseLargerThanSocketBufferIsFlushed) {
   EXPECT_NE(raw.ReadResponse(kWait).find("GET /after ?"), std::string::npos);
 }
 
+TEST_F(HttpServerTest, InlineSharedBodyIsKeptByReferenceUntilSent) {
+  // 24 MiB: more than the 16 MiB an inline response may have copied, so it goes through
+  // only because the unsent bytes are held by reference.
+  auto big = std::make_shared<std::string>(24 << 20, 'q');
+  for (size_t i = 0; i < big->size(); i += 4096) (*big)[i] = static_cast<char>('a' + (i / 4096) % 26);
+  const std::string expected = *big;
+  std::weak_ptr<const std::string> watch = big;
+  std::shared_ptr<const std::string> owner = std::move(big);
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  server_ =
+      std::make_unique<HttpServer>(options, Echo, [&](const HttpRequest& req, ResponseWriter& w) {
+        if (req.path != "/big" || !owner) return false;
+        w.SetStatus(200);
+        w.SetHeader("Content-Length", std::to_string(owner->size()));
+        const std::string_view half(owner->data(), owner->size() / 2);
+        const std::string_view rest(owner->data() + half.size(), owner->size() - half.size());
+        EXPECT_TRUE(w.WriteShared(owner, half).ok());
+        EXPECT_TRUE(w.Write("").ok());
+        EXPECT_TRUE(w.WriteShared(owner, rest).ok());
+        EXPECT_TRUE(w.Finish().ok());
+        owner.reset();  // from now on only the server's pending bytes hold it
+        return true;
+      });
+  ASSERT_TRUE(server_->Start().ok());
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(100ms);  // let the socket buffers fill up
+  std::string response = raw.ReadResponse(kWait);
+  ASSERT_GE(response.size(), expected.size());
+  EXPECT_EQ(response.substr(response.size() - expected.size()), expected);
+  ASSERT_TRUE(raw.Send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_NE(raw.ReadResponse(kWait).find("GET /after ?"), std::string::npos);
+  EXPECT_TRUE(watch.expired());  // released once sent
+}
+
 TEST_F(HttpServerTest, ManyConcurrentClients) {
   ServerOptions options;
   options.handler_threads = 16;

@@ -59,25 +59,35 @@ void MemoryStore::EraseLocked(Shard& shard, PageMap::iterator it, bool in_policy
   shard.pages.erase(it);
 }
 
-std::optional<size_t> MemoryStore::Read(const PageKey& key, size_t offset, std::span<char> out) {
+MemoryStore::Buffer MemoryStore::Find(const PageKey& key, size_t offset, size_t length,
+                                      size_t* n) {
   Shard& shard = ShardFor(key);
-  Buffer data;
-  size_t n = 0;
-  {
-    std::lock_guard lock(shard.mu);
-    auto it = shard.pages.find(key);
-    if (it == shard.pages.end()) {
-      ++shard.stats.misses;
-      return std::nullopt;
-    }
-    data = it->second.data;
-    if (!it->second.pinned) shard.policy->OnAccess(key);
-    n = offset < data->size() ? std::min(out.size(), data->size() - offset) : 0;
-    ++shard.stats.hits;
-    shard.stats.bytes_read += n;
+  std::lock_guard lock(shard.mu);
+  auto it = shard.pages.find(key);
+  if (it == shard.pages.end()) {
+    ++shard.stats.misses;
+    return nullptr;
   }
-  if (n > 0) std::memcpy(out.data(), data->data() + offset, n);
+  if (!it->second.pinned) shard.policy->OnAccess(key);
+  const Buffer& data = it->second.data;
+  *n = offset < data->size() ? std::min(length, data->size() - offset) : 0;
+  ++shard.stats.hits;
+  shard.stats.bytes_read += *n;
+  return data;
+}
+
+std::optional<size_t> MemoryStore::Read(const PageKey& key, size_t offset, std::span<char> out) {
+  size_t n = 0;
+  Buffer data = Find(key, offset, out.size(), &n);
+  if (!data) return std::nullopt;
+  if (n > 0) std::memcpy(out.data(), data->data() + offset, n);  // outside the lock
   return n;
+}
+
+std::shared_ptr<const std::string> MemoryStore::ShareIfInMemory(const PageKey& key,
+                                                                size_t bytes_wanted) {
+  size_t n = 0;
+  return Find(key, 0, bytes_wanted, &n);
 }
 
 Status MemoryStore::Put(const PageKey& key, std::string_view data, const PutOptions& options) {

@@ -88,13 +88,15 @@ class PageStore {
   // as a miss.
   virtual std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) = 0;
 
-  // Like Read, but never blocks on a disk: serves only pages held in memory and returns
-  // nullopt for anything else (a page on disk is not a miss here; callers fall back to
-  // Read on a thread that may block). For I/O threads. Default: nullopt.
-  virtual std::optional<size_t> ReadIfInMemory(const PageKey& key, size_t offset,
-                                               std::span<char> out) {
-    (void)key, (void)offset, (void)out;
-    return std::nullopt;
+  // The page itself when it is held in memory: a reference to its immutable buffer, which
+  // the caller may send from without copying and which stays valid after an eviction or a
+  // replace. Never blocks on a disk: nullptr for anything not in memory (a page on disk is
+  // not a miss here; callers fall back to Read on a thread that may block), so it is safe
+  // on I/O threads. A hit counts `bytes_wanted` bytes read. Default: nullptr.
+  virtual std::shared_ptr<const std::string> ShareIfInMemory(const PageKey& key,
+                                                             size_t bytes_wanted) {
+    (void)key, (void)bytes_wanted;
+    return nullptr;
   }
 
   // Stores (or replaces) a page. Fails with kResourceExhausted when admission is

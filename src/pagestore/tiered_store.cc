@@ -22,15 +22,15 @@ std::optional<size_t> TieredStore::Read(const PageKey& key, size_t offset, std::
   return n;
 }
 
-std::optional<size_t> TieredStore::ReadIfInMemory(const PageKey& key, size_t offset,
-                                                  std::span<char> out) {
-  if (!memory_) return std::nullopt;
-  std::optional<size_t> n = memory_->ReadIfInMemory(key, offset, out);
-  if (n) {
+std::shared_ptr<const std::string> TieredStore::ShareIfInMemory(const PageKey& key,
+                                                                size_t bytes_wanted) {
+  if (!memory_) return nullptr;
+  auto page = memory_->ShareIfInMemory(key, bytes_wanted);
+  if (page) {
     hits_.fetch_add(1, std::memory_order_relaxed);
-    bytes_read_.fetch_add(*n, std::memory_order_relaxed);
+    bytes_read_.fetch_add(std::min(bytes_wanted, page->size()), std::memory_order_relaxed);
   }
-  return n;
+  return page;
 }
 
 std::optional<size_t> TieredStore::ReadFromDisk(const PageKey& key, size_t offset,

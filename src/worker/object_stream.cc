@@ -39,6 +39,15 @@ Status StreamObjectRange(ReadThroughCache& cache, std::string_view path, std::st
       want = static_cast<size_t>(std::min<uint64_t>(want, (at / bs + 1) * bs - at));
       remote = blocks->ReadRemote(path, version, at, std::span<char>(buf, want));
     }
+    if (!remote) {  // pages held in memory are sent as they are, not copied
+      if (auto slices = cache.ShareCached(path, version, at, want); slices && !slices->empty()) {
+        for (auto& slice : *slices) {
+          SLUICE_RETURN_IF_ERROR(out.WriteShared(std::move(slice.page), slice.bytes));
+          done += slice.bytes.size();
+        }
+        continue;
+      }
+    }
     Result<size_t> n =
         remote ? std::move(*remote) : cache.Read(path, at, std::span<char>(buf, want), version);
     if (!n.ok()) return n.status();

@@ -78,24 +78,41 @@ std::optional<ReadThroughCache::CachedObject> ReadThroughCache::CachedStat(
   return object;
 }
 
-std::optional<size_t> ReadThroughCache::ReadIfInMemory(const CachedObject& object,
-                                                       uint64_t offset, std::span<char> out) {
+std::optional<std::vector<ReadThroughCache::SharedSlice>> ReadThroughCache::ShareIfInMemory(
+    const CachedObject& object, uint64_t offset, uint64_t length) {
   const ufs::ObjectInfo& info = object.info;
-  if (offset >= info.size || out.empty()) return size_t{0};
-  const Hash128& file_id = object.file_id;
-  const uint64_t end = std::min<uint64_t>(offset + out.size(), info.size);
+  std::vector<SharedSlice> out;
+  if (offset >= info.size || length == 0) return out;
+  const uint64_t end = offset + std::min(length, info.size - offset);
   const uint64_t ps = options_.page_size;
+  out.reserve((end - 1) / ps - offset / ps + 1);
   for (uint64_t p = offset / ps; p <= (end - 1) / ps; ++p) {
-    uint64_t lo = std::max(offset, p * ps), hi = std::min(end, p * ps + ps);
-    auto got = pages_->ReadIfInMemory(PageKey{file_id, p}, lo - p * ps,
-                                      out.subspan(lo - offset, hi - lo));
-    if (!got || *got != hi - lo) return std::nullopt;
+    const uint64_t lo = std::max(offset, p * ps) - p * ps, hi = std::min(end, p * ps + ps) - p * ps;
+    auto page = pages_->ShareIfInMemory(PageKey{object.file_id, p}, hi - lo);
+    if (!page || page->size() < hi) return std::nullopt;
+    std::string_view bytes(page->data() + lo, hi - lo);
+    out.push_back({std::move(page), bytes});
   }
-  const uint64_t pages = (end - 1) / ps - offset / ps + 1;
   reads_++;
-  page_hits_ += pages;
+  page_hits_ += out.size();
   bytes_served_ += end - offset;
-  return static_cast<size_t>(end - offset);
+  return out;
+}
+
+std::optional<std::vector<ReadThroughCache::SharedSlice>> ReadThroughCache::ShareCached(
+    std::string_view path, std::string_view version, uint64_t offset, uint64_t length) {
+  auto r = mounts_->ResolveCached(path);
+  if (!r.ok() || !r->store || r->key.empty()) return std::nullopt;
+  auto cached = metadata_.Get(r->ObjectUri());
+  if (!cached || !cached->ok() || (*cached)->is_dir || (*cached)->Version() != version) {
+    return std::nullopt;
+  }
+  Target t = Target::Of(std::move(*r), std::move(*cached).value());
+  auto slices = ShareIfInMemory(CachedObject{t.info, t.file_id}, offset, length);
+  if (slices && !slices->empty()) {
+    MaybeReadAhead(t, offset, offset + std::min(length, t.info.size - offset));
+  }
+  return slices;
 }
 
 Result<ufs::ObjectInfo> ReadThroughCache::StatForRead(std::string_view path, uint64_t offset,

@@ -105,11 +105,25 @@ class ReadThroughCache {
   // may block. Never touches a disk or an under store.
   struct CachedObject {
     ufs::ObjectInfo info;
-    Hash128 file_id;  // of this version: what ReadIfInMemory looks pages up by
+    Hash128 file_id;  // of this version: what ShareIfInMemory looks pages up by
   };
   std::optional<CachedObject> CachedStat(std::string_view path);
-  std::optional<size_t> ReadIfInMemory(const CachedObject& object, uint64_t offset,
-                                       std::span<char> out);
+  // A piece of a page held in memory; `page` keeps `bytes` valid (after an eviction too),
+  // so a response can be sent from it without copying.
+  struct SharedSlice {
+    std::shared_ptr<const std::string> page;
+    std::string_view bytes;
+  };
+  // Bytes [offset, offset + length) of the object (clipped to its size) as slices of
+  // pages held in memory, in order; nullopt unless every page is.
+  std::optional<std::vector<SharedSlice>> ShareIfInMemory(const CachedObject& object,
+                                                          uint64_t offset, uint64_t length);
+  // For a handler streaming `path` at `version`: ShareIfInMemory when the object's stat is
+  // cached at that version, counted as a read of those bytes (read-ahead included, as Read
+  // does); nullopt otherwise (then Read).
+  std::optional<std::vector<SharedSlice>> ShareCached(std::string_view path,
+                                                      std::string_view version, uint64_t offset,
+                                                      uint64_t length);
 
   // Forgets the metadata and cached pages of `path` (its current version).
   void Invalidate(std::string_view path);

@@ -161,27 +161,24 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
   if (!range.ok()) return false;
   const BodyPart part = PartOf(info, *range);
   if (part.length > options_.max_inline_bytes) return false;
-  std::unique_ptr<char[]> body;  // not zero-filled: every byte is copied in below
+  std::vector<ReadThroughCache::SharedSlice> body;  // sent from the cached pages, uncopied
   if (req.method == "GET") {
-    body.reset(new char[part.length]);
-    auto n = cache_->ReadIfInMemory(*object, part.first,
-                                    std::span<char>(body.get(), part.length));
-    if (!n || *n != part.length) return false;
+    auto slices = cache_->ShareIfInMemory(*object, part.first, part.length);
+    if (!slices) return false;
+    body = std::move(*slices);
   }
   // Answering now: nothing above touched `out`.
   out.SetHeader("x-amz-request-id", fmt::format("{:016X}", ++request_ids_));
   SetObjectHeaders(out, etag, info);
   SetContentRange(out, info, part);
   const char* op = req.method == "GET" ? "GetObject" : "HeadObject";
-  if (req.method == "HEAD") {
-    out.SetHeader("Content-Type", "binary/octet-stream");
-    out.SetHeader("Content-Length", std::to_string(part.length));
-    out.SetStatus(part.status());
-    (void)out.Finish();
-  } else {
-    (void)out.Send(part.status(), "binary/octet-stream",
-                   std::string_view(body.get(), part.length));
+  out.SetHeader("Content-Type", "binary/octet-stream");
+  out.SetHeader("Content-Length", std::to_string(part.length));
+  out.SetStatus(part.status());
+  for (auto& slice : body) {  // empty for a HEAD
+    if (!out.WriteShared(std::move(slice.page), slice.bytes).ok()) break;
   }
+  (void)out.Finish();
   if (registry_ != nullptr) {
     inline_requests_->Inc();
     CounterFor(op, part.status())->Inc();

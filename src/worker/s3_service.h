@@ -44,7 +44,10 @@ struct S3ServiceOptions {
   uint64_t max_part_bytes = 5ULL * kGiB;
   uint64_t max_xml_body = 2 * kMiB;  // Delete / CompleteMultipartUpload bodies
   uint64_t read_chunk = 1 * kMiB;    // GET responses are streamed in chunks of this size
-  uint64_t max_inline_bytes = 256 * kKiB;  // largest response served on an I/O thread
+  // Largest response served on an I/O thread. It is sent from the cached pages without a
+  // copy (unsent bytes hold page references), so this bounds the work of one response on
+  // an I/O thread, not memory.
+  uint64_t max_inline_bytes = 4 * kMiB;
   BlockSource* blocks = nullptr;  // stripes large objects over the cluster; not owned
 };
 
