@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -44,13 +45,30 @@ struct BodySink {
   std::span<char> sink;
   size_t* sink_bytes;
   const HeaderSink* head;
+  uint64_t expected;  // HttpRequest::expected_body_size
   bool overflow = false;
 };
+
+// Before the first byte of a body goes to `body`: room for all of it, as the response's
+// Content-Length says (else `expected`), capped by `expected` when it is set.
+void ReserveBody(const BodySink& b) {
+  constexpr uint64_t kMaxReserve = 64 * kMiB;
+  uint64_t want = b.expected;
+  if (auto cl = b.head->headers->find("content-length"); cl != b.head->headers->end()) {
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(cl->second.data(), cl->second.data() + cl->second.size(), n);
+    if (ec == std::errc() && end == cl->second.data() + cl->second.size()) {
+      want = b.expected > 0 ? std::min(n, b.expected) : n;
+    }
+  }
+  b.body->reserve(std::min(want, kMaxReserve));
+}
 
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* b = static_cast<BodySink*>(user);
   size_t len = size * n;
   if (b->sink.empty() || b->head->status < 200 || b->head->status >= 300) {
+    if (b->body->empty()) ReserveBody(*b);
     b->body->append(data, len);
     return len;
   }
@@ -189,7 +207,6 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
   CURL* h = Acquire();
   if (h == nullptr) return Status::Internal("curl_easy_init failed");
   HttpResponse resp;
-  if (req.expected_body_size > 0 && req.sink.empty()) resp.body.reserve(req.expected_body_size);
   UploadSource upload{req.body, 0};
   char errbuf[CURL_ERROR_SIZE] = {0};
 
@@ -214,7 +231,8 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
   HeaderSink header_sink{&resp.headers};
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &header_sink);
-  BodySink body_sink{&resp.body, req.sink, &resp.sink_bytes, &header_sink};
+  BodySink body_sink{&resp.body, req.sink, &resp.sink_bytes, &header_sink,
+                     req.expected_body_size};
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &body_sink);
   // Fewer, larger reads: each read that finds the socket empty costs a poll and a wake-up

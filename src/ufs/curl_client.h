@@ -37,7 +37,9 @@ struct HttpRequest {
   // SigV4 signing by libcurl ("aws:amz:REGION:s3") with "access:secret"; empty: unsigned.
   std::string aws_sigv4;
   std::string userpwd;
-  // Expected body size, to reserve the buffer once (0: unknown).
+  // The most body bytes expected (a ranged GET's length; 0: unknown). The body's buffer is
+  // reserved once, for the response's Content-Length when it has one (at most this), so a
+  // small object read with a long range does not allocate the whole range.
   uint64_t expected_body_size = 0;
   // When non-empty, a 2xx response's body is written straight here (no copy through
   // HttpResponse::body; bytes past its end are dropped and make the transfer fail with
