@@ -5,8 +5,6 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <limits>
-#include <map>
 #include <thread>
 #include <vector>
 
@@ -86,9 +84,6 @@ struct LoadJobs::Job {
   std::string state = "running";  // running | done | stopped | failed
   std::string error;
   std::string cursor;  // the next listing starts after this key
-  // `listed` and `files_total` as of the cursor: a resumed job counts on from them, since
-  // it lists what follows the cursor again.
-  uint64_t cursor_listed = 0, cursor_files = 0;
   std::string lister;  // the member whose listing pages this worker reads ("": its own)
   bool listing_done = false;
   uint64_t listed = 0, files_total = 0, files_done = 0, bytes_done = 0, failed = 0,
@@ -113,7 +108,6 @@ struct LoadJobs::Job {
                 {"state", state},         {"error", error},
                 {"lister", lister},
                 {"cursor", cursor},       {"listing_done", listing_done},
-                {"cursor_listed", cursor_listed}, {"cursor_files", cursor_files},
                 {"listed", listed},       {"files_total", files_total},
                 {"files_done", files_done}, {"bytes_done", bytes_done},
                 {"failed", failed},       {"mismatched", mismatched},
@@ -217,12 +211,6 @@ void LoadJobs::LoadPersisted() {
       job->listing_done = j.value("listing_done", false);
       job->listed = j.value("listed", uint64_t{0});
       job->files_total = j.value("files_total", uint64_t{0});
-      job->cursor_listed = j.value("cursor_listed", uint64_t{0});
-      job->cursor_files = j.value("cursor_files", uint64_t{0});
-      if (job->state == "running") {  // it resumes from the cursor
-        job->listed = job->cursor_listed;
-        job->files_total = job->cursor_files;
-      }
       job->files_done = j.value("files_done", uint64_t{0});
       job->bytes_done = j.value("bytes_done", uint64_t{0});
       job->failed = j.value("failed", uint64_t{0});
@@ -470,37 +458,25 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
     std::lock_guard lock(job->mu);
     job->lister = std::move(lister);
   }
-  {
-    std::lock_guard lock(job->mu);
-    job->listing_done = false;  // a resumed job lists again from its checkpoint
-  }
   ThreadPool pool(static_cast<size_t>(spec.concurrency));
-  // Objects still loading, by listing page. The pool holds up to two pages' objects, so
-  // it never runs dry at a page boundary; a page is checkpointed once all of it is loaded.
   std::mutex pending_mu;
   std::condition_variable pending_cv;
-  std::map<uint64_t, size_t> in_page;  // GUARDED_BY(pending_mu)
-  uint64_t page_no = 0;                // the page being considered
+  size_t pending = 0;
   auto submit = [&](ufs::ObjectInfo info) {
     {
       std::lock_guard lock(pending_mu);
-      in_page[page_no]++;
+      pending++;
     }
-    pool.Submit([&, info = std::move(info), n = page_no] {
+    pool.Submit([&, info = std::move(info)] {
       if (!job->Halted()) LoadObject(*job, *r, info);
       std::lock_guard lock(pending_mu);
-      if (--in_page[n] == 0) {
-        in_page.erase(n);
-        pending_cv.notify_all();
-      }
+      if (--pending == 0) pending_cv.notify_all();
     });
   };
-  // Waits until every object of pages up to `last` is loaded.
-  auto wait_through = [&](uint64_t last) {
+  auto drain = [&] {
     std::unique_lock lock(pending_mu);
-    pending_cv.wait(lock, [&] { return in_page.empty() || in_page.begin()->first > last; });
+    pending_cv.wait(lock, [&] { return pending == 0; });
   };
-  auto drain = [&] { wait_through(std::numeric_limits<uint64_t>::max()); };
   // Queues `info` when this worker owns some of it.
   auto consider = [&](const ufs::ObjectInfo& info) {
     {
@@ -554,9 +530,6 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
     return page;
   };
   auto page = list(o);
-  // The newest page that is wholly loaded: its last key, and the counts once it was listed.
-  std::string done_through;
-  uint64_t done_listed = 0, done_files = 0;
   while (true) {
     if (job->Halted()) break;
     if (!page.ok()) {
@@ -564,13 +537,6 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
       return finish("failed", fmt::format("listing {}: {}", spec.path, page.status().ToString()));
     }
     for (const auto& info : page->objects) consider(info);
-    // The counts a checkpoint after this page records.
-    uint64_t listed_now, files_now;
-    {
-      std::lock_guard lock(job->mu);
-      listed_now = job->listed;
-      files_now = job->files_total;
-    }
     // The next page is listed while this one loads.
     Result<ufs::ListPage> next = Status::Unavailable("not listed");
     if (page->truncated) {
@@ -578,41 +544,21 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
       n.start_after.clear();
       n.continuation_token = page->next_token;
       next = list(n);
-    } else {
+    }
+    drain();
+    if (job->Halted()) break;
+    {
       std::lock_guard lock(job->mu);
-      job->listing_done = true;
-    }
-    if (page_no > 0) {  // the previous page: once loaded, it is the checkpoint
-      wait_through(page_no - 1);
-      if (job->Halted()) break;
-      if (!done_through.empty()) {
-        {
-          std::lock_guard lock(job->mu);
-          job->cursor = done_through;
-          job->cursor_listed = done_listed;
-          job->cursor_files = done_files;
-        }
-        Persist(*job);  // the checkpoint a restart resumes from
-      }
-    }
-    if (!page->objects.empty()) {
-      done_through = page->objects.back().key;
-      done_listed = listed_now;
-      done_files = files_now;
+      if (!page->objects.empty()) job->cursor = page->objects.back().key;
+      job->listing_done = !page->truncated;
     }
     if (!page->truncated) break;
+    Persist(*job);  // the checkpoint a restart resumes from
     page = std::move(next);
-    ++page_no;
   }
   drain();
   // Stopped by the worker going away: the checkpoint stays "running", the next start resumes.
   if (job->shutdown && !job->stop) return;
-  if (!job->Halted() && !done_through.empty()) {
-    std::lock_guard lock(job->mu);
-    job->cursor = done_through;
-    job->cursor_listed = done_listed;
-    job->cursor_files = done_files;
-  }
   finish(job->stop ? "stopped" : "done", "");
 }
 
