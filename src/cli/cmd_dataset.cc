@@ -135,7 +135,8 @@ void ShowProgress(const Progress& p, double elapsed, bool tty) {
   if (tty) {
     constexpr int kWidth = 30;
     const double frac = p.files_total ? static_cast<double>(p.files_done) / p.files_total : 0;
-    int filled = static_cast<int>(frac * kWidth);
+    // Work a resumed worker redid may count twice: never past a full bar.
+    int filled = std::clamp(static_cast<int>(frac * kWidth), 0, kWidth);
     if (!p.listing_done) filled = std::min(filled, kWidth - 1);
     fmt::print(stderr, "\r[{}{}] {}/{}{} files  {}  {}/s  ETA {}  {} failed{}\033[K",
                std::string(filled, '#'), std::string(kWidth - filled, '.'), p.files_done,

@@ -17,6 +17,7 @@ namespace {
 namespace http = boost::beast::http;
 
 constexpr size_t kHeadChunk = 16 * 1024;
+constexpr size_t kFlushStep = 1024 * 1024;  // most bytes per write while flushing
 constexpr size_t kBufferSlack = 64 * 1024;  // beyond max_header_bytes: body bytes read ahead
 constexpr auto kErrorWriteTime = std::chrono::seconds(5);
 constexpr auto kLingerTime = std::chrono::seconds(1);
@@ -226,8 +227,19 @@ bool Connection::TryInline() {
 void Connection::FlushPending(bool keep_alive) {
   phase_ = Phase::kFlushing;
   SetDeadline(Clock::now() + shared_.options.send_timeout);
+  // send_timeout bounds a write that makes no progress (as on handler threads), not the
+  // whole response: the deadline moves on with every piece the socket takes.
+  auto on_progress = [this, sent = size_t{0}](const boost::system::error_code& ec,
+                                             size_t total) mutable -> size_t {
+    if (ec) return 0;
+    if (total != sent) {
+      sent = total;
+      SetDeadline(Clock::now() + shared_.options.send_timeout);
+    }
+    return kFlushStep;
+  };
   boost::asio::async_write(
-      socket_, exchange_.PendingBuffers(),
+      socket_, exchange_.PendingBuffers(), std::move(on_progress),
       [self = shared_from_this(), keep_alive](boost::system::error_code ec, size_t n) {
         self->shared_.bytes_out.fetch_add(n, std::memory_order_relaxed);
         self->exchange_.ClearPending();

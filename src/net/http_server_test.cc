@@ -426,6 +426,42 @@ TEST_F(HttpServerTest, InlineSharedBodyIsKeptByReferenceUntilSent) {
   EXPECT_TRUE(watch.expired());  // released once sent
 }
 
+TEST_F(HttpServerTest, InlineFlushToASlowButSteadyReaderIsNotCutOff) {
+  // send_timeout bounds a write that makes no progress, not a whole inline response: a
+  // client that takes several timeouts to read 16 MiB, but keeps reading, gets all of it.
+  auto body = std::make_shared<const std::string>(16 << 20, 'z');
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.send_timeout = 300ms;
+  server_ =
+      std::make_unique<HttpServer>(options, Echo, [&](const HttpRequest&, ResponseWriter& w) {
+        w.SetStatus(200);
+        w.SetHeader("Content-Length", std::to_string(body->size()));
+        EXPECT_TRUE(w.WriteShared(body, *body).ok());
+        EXPECT_TRUE(w.Finish().ok());
+        return true;
+      });
+  ASSERT_TRUE(server_->Start().ok());
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string got;
+  std::vector<char> chunk(256 << 10);
+  const auto start = std::chrono::steady_clock::now();
+  auto complete = [&] {
+    const size_t head = got.find("\r\n\r\n");
+    return head != std::string::npos && got.size() >= head + 4 + body->size();
+  };
+  while (!complete() && std::chrono::steady_clock::now() - start < 30s) {
+    ssize_t n = ::recv(raw.fd(), chunk.data(), chunk.size(), MSG_DONTWAIT);
+    if (n == 0) break;  // closed: cut off
+    if (n > 0) got.append(chunk.data(), static_cast<size_t>(n));
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GT(std::chrono::steady_clock::now() - start, options.send_timeout * 2);
+  ASSERT_TRUE(complete()) << got.size() << " bytes received";
+  EXPECT_EQ(got.substr(got.size() - body->size()), *body);
+}
+
 TEST_F(HttpServerTest, ManyConcurrentClients) {
   ServerOptions options;
   options.handler_threads = 16;

@@ -60,14 +60,15 @@ void MemoryStore::EraseLocked(Shard& shard, PageMap::iterator it, bool in_policy
 }
 
 MemoryStore::Buffer MemoryStore::Find(const PageKey& key, size_t offset, size_t length,
-                                      size_t* n) {
+                                      size_t* n, bool count) {
   Shard& shard = ShardFor(key);
   std::lock_guard lock(shard.mu);
   auto it = shard.pages.find(key);
   if (it == shard.pages.end()) {
-    ++shard.stats.misses;
+    if (count) ++shard.stats.misses;
     return nullptr;
   }
+  if (!count) return it->second.data;
   if (!it->second.pinned) shard.policy->OnAccess(key);
   const Buffer& data = it->second.data;
   *n = offset < data->size() ? std::min(length, data->size() - offset) : 0;
@@ -84,10 +85,29 @@ std::optional<size_t> MemoryStore::Read(const PageKey& key, size_t offset, std::
   return n;
 }
 
-std::shared_ptr<const std::string> MemoryStore::ShareIfInMemory(const PageKey& key,
-                                                                size_t bytes_wanted) {
+std::vector<std::shared_ptr<const std::string>> MemoryStore::ShareIfInMemory(
+    std::span<const PageKey> keys, uint64_t bytes_wanted) {
+  std::vector<Buffer> out;
+  out.reserve(keys.size());
   size_t n = 0;
-  return Find(key, 0, bytes_wanted, &n);
+  for (const PageKey& key : keys) {
+    Buffer b = Find(key, 0, 0, &n, /*count=*/false);
+    if (!b) return {};
+    out.push_back(std::move(b));
+  }
+  // All there: now count them, once each (a page replaced meanwhile is still served from
+  // the buffer in hand, and its successor is not credited).
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Shard& shard = ShardFor(keys[i]);
+    std::lock_guard lock(shard.mu);
+    ++shard.stats.hits;
+    if (i == 0) shard.stats.bytes_read += bytes_wanted;
+    auto it = shard.pages.find(keys[i]);
+    if (it != shard.pages.end() && it->second.data == out[i] && !it->second.pinned) {
+      shard.policy->OnAccess(keys[i]);
+    }
+  }
+  return out;
 }
 
 Status MemoryStore::Put(const PageKey& key, std::string_view data, const PutOptions& options) {

@@ -39,8 +39,8 @@ class MemoryStore final : public PageStore {
 
   std::string_view Name() const override { return "memory"; }
   std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) override;
-  std::shared_ptr<const std::string> ShareIfInMemory(const PageKey& key,
-                                                     size_t bytes_wanted) override;
+  std::vector<std::shared_ptr<const std::string>> ShareIfInMemory(
+      std::span<const PageKey> keys, uint64_t bytes_wanted) override;
   Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
   Status PutShared(const PageKey& key, std::shared_ptr<const std::string> data,
                    const PutOptions& options) override;
@@ -90,9 +90,9 @@ class MemoryStore final : public PageStore {
       : ledger_(std::move(ledger)), shards_(std::move(shards)) {}
 
   Shard& ShardFor(const PageKey& key) const;
-  // The page's buffer (nullptr on a miss), counted as a hit of the *n bytes of
-  // [offset, offset + length) it holds; the policy sees the access.
-  Buffer Find(const PageKey& key, size_t offset, size_t length, size_t* n);
+  // The page's buffer (nullptr on a miss, counted). With `count`, a hit of the *n bytes
+  // of [offset, offset + length) it holds, which the policy sees.
+  Buffer Find(const PageKey& key, size_t offset, size_t length, size_t* n, bool count = true);
   // Drops a held page. `in_policy`: the policy still tracks it (not a policy victim).
   // `charged`: a group reservation already took its bytes off. REQUIRES: shard.mu held.
   // `it` is invalidated.

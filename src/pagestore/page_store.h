@@ -88,15 +88,17 @@ class PageStore {
   // as a miss.
   virtual std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) = 0;
 
-  // The page itself when it is held in memory: a reference to its immutable buffer, which
-  // the caller may send from without copying and which stays valid after an eviction or a
-  // replace. Never blocks on a disk: nullptr for anything not in memory (a page on disk is
-  // not a miss here; callers fall back to Read on a thread that may block), so it is safe
-  // on I/O threads. A hit counts `bytes_wanted` bytes read. Default: nullptr.
-  virtual std::shared_ptr<const std::string> ShareIfInMemory(const PageKey& key,
-                                                             size_t bytes_wanted) {
-    (void)key, (void)bytes_wanted;
-    return nullptr;
+  // The pages themselves when every one of `keys` is held in memory: references to their
+  // immutable buffers, in order, which the caller may send from without copying and which
+  // stay valid after an eviction or a replace. All or nothing: if any page is not in
+  // memory, returns an empty vector and counts nothing (a page on disk is not a miss here:
+  // the caller falls back to Read, which counts it then); otherwise one hit per page and
+  // `bytes_wanted` bytes read, and the policy sees each access once. Never blocks on a
+  // disk, so it is safe on I/O threads. Default: empty.
+  virtual std::vector<std::shared_ptr<const std::string>> ShareIfInMemory(
+      std::span<const PageKey> keys, uint64_t bytes_wanted) {
+    (void)keys, (void)bytes_wanted;
+    return {};
   }
 
   // Stores (or replaces) a page. Fails with kResourceExhausted when admission is

@@ -22,15 +22,15 @@ std::optional<size_t> TieredStore::Read(const PageKey& key, size_t offset, std::
   return n;
 }
 
-std::shared_ptr<const std::string> TieredStore::ShareIfInMemory(const PageKey& key,
-                                                                size_t bytes_wanted) {
-  if (!memory_) return nullptr;
-  auto page = memory_->ShareIfInMemory(key, bytes_wanted);
-  if (page) {
-    hits_.fetch_add(1, std::memory_order_relaxed);
-    bytes_read_.fetch_add(std::min(bytes_wanted, page->size()), std::memory_order_relaxed);
+std::vector<std::shared_ptr<const std::string>> TieredStore::ShareIfInMemory(
+    std::span<const PageKey> keys, uint64_t bytes_wanted) {
+  if (!memory_) return {};
+  auto pages = memory_->ShareIfInMemory(keys, bytes_wanted);
+  if (!pages.empty()) {
+    hits_.fetch_add(pages.size(), std::memory_order_relaxed);
+    bytes_read_.fetch_add(bytes_wanted, std::memory_order_relaxed);
   }
-  return page;
+  return pages;
 }
 
 std::optional<size_t> TieredStore::ReadFromDisk(const PageKey& key, size_t offset,

@@ -39,8 +39,8 @@ class TieredStore final : public PageStore {
   std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) override;
   Status PutShared(const PageKey& key, std::shared_ptr<const std::string> data,
                    const PutOptions& options) override;
-  std::shared_ptr<const std::string> ShareIfInMemory(const PageKey& key,
-                                                     size_t bytes_wanted) override;
+  std::vector<std::shared_ptr<const std::string>> ShareIfInMemory(
+      std::span<const PageKey> keys, uint64_t bytes_wanted) override;
   Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
   bool Contains(const PageKey& key) const override;
   std::optional<size_t> PageSize(const PageKey& key) const override;

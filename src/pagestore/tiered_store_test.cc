@@ -37,7 +37,7 @@ TEST(TieredStoreTest, PromotesDiskHitsToMemory) {
   EXPECT_EQ(store->GetStats().misses, 0u);
 }
 
-TEST(TieredStoreTest, SharesOnlyPagesHeldInMemory) {
+TEST(TieredStoreTest, SharesPagesOnlyWhenAllAreInMemory) {
   TempDir tmp;
   auto memory = std::move(MakeMemoryStore({8 * 1024, "lru"}).value());
   auto disk = std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value());
@@ -45,20 +45,28 @@ TEST(TieredStoreTest, SharesOnlyPagesHeldInMemory) {
   for (uint64_t i = 0; i < 3; ++i)
     ASSERT_TRUE(store->Put(Key(3, i), PageData(Key(3, i), 4096)).ok());
   // Memory holds pages 1 and 2; page 0 is on disk only, page 9 nowhere.
-  std::shared_ptr<const std::string> page = store->ShareIfInMemory(Key(3, 2), 100);
-  ASSERT_NE(page, nullptr);
-  EXPECT_EQ(*page, PageData(Key(3, 2), 4096));
-  EXPECT_EQ(store->ShareIfInMemory(Key(3, 0), 100), nullptr);
-  EXPECT_EQ(store->ShareIfInMemory(Key(3, 9), 100), nullptr);
+  const PageKey both[] = {Key(3, 2), Key(3, 1)};
+  auto pages = store->ShareIfInMemory(both, 100);
+  ASSERT_EQ(pages.size(), 2u);
+  EXPECT_EQ(*pages[0], PageData(Key(3, 2), 4096));
+  EXPECT_EQ(*pages[1], PageData(Key(3, 1), 4096));
+  // All or nothing, and nothing counted: not in memory is not a miss here (the caller
+  // reads it elsewhere), and the page that was there is not credited an access.
+  const PageKey with_disk[] = {Key(3, 2), Key(3, 0)};
+  EXPECT_TRUE(store->ShareIfInMemory(with_disk, 100).empty());
+  const PageKey nowhere[] = {Key(3, 9)};
+  EXPECT_TRUE(store->ShareIfInMemory(nowhere, 100).empty());
   PageStoreStats s = store->GetStats();
-  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.hits, 2u);
   EXPECT_EQ(s.bytes_read, 100u);
-  EXPECT_EQ(s.misses, 0u);  // not in memory is not a miss: the caller reads it elsewhere
-  // The shared buffer outlives the page's eviction (a reader may still be sending it).
-  for (uint64_t i = 3; i < 6; ++i)
-    ASSERT_TRUE(store->Put(Key(3, i), PageData(Key(3, i), 4096)).ok());
-  EXPECT_EQ(store->ShareIfInMemory(Key(3, 2), 1), nullptr);
-  EXPECT_EQ(*page, PageData(Key(3, 2), 4096));
+  EXPECT_EQ(s.misses, 0u);
+  // LRU order is 2 (older), then 1: the failed share did not touch 2, so it goes first.
+  ASSERT_TRUE(store->Put(Key(3, 3), PageData(Key(3, 3), 4096)).ok());
+  const PageKey two[] = {Key(3, 2)}, one[] = {Key(3, 1)};
+  EXPECT_TRUE(store->ShareIfInMemory(two, 1).empty());
+  EXPECT_EQ(store->ShareIfInMemory(one, 1).size(), 1u);
+  // The shared buffers outlive their pages' eviction (a reader may still be sending them).
+  EXPECT_EQ(*pages[0], PageData(Key(3, 2), 4096));
 }
 
 TEST(TieredStoreTest, DiskFailureDegradesToMemory) {

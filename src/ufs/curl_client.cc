@@ -68,7 +68,7 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* b = static_cast<BodySink*>(user);
   size_t len = size * n;
   if (b->sink.empty() || b->head->status < 200 || b->head->status >= 300) {
-    if (b->body->empty()) ReserveBody(*b);
+    if (b->body->empty() && b->head->status >= 200 && b->head->status < 300) ReserveBody(*b);
     b->body->append(data, len);
     return len;
   }

@@ -73,7 +73,7 @@ std::optional<ReadThroughCache::CachedObject> ReadThroughCache::CachedStat(
   std::string uri = r->ObjectUri();
   auto cached = metadata_.Get(uri);
   if (!cached || !cached->ok() || (*cached)->is_dir) return std::nullopt;
-  CachedObject object{std::move(*cached).value(), {}};
+  CachedObject object{std::move(*cached).value(), {}, std::move(*r)};
   object.file_id = pagestore::MakeFileId(uri, object.info.Version());
   return object;
 }
@@ -85,34 +85,32 @@ std::optional<std::vector<ReadThroughCache::SharedSlice>> ReadThroughCache::Shar
   if (offset >= info.size || length == 0) return out;
   const uint64_t end = offset + std::min(length, info.size - offset);
   const uint64_t ps = options_.page_size;
-  out.reserve((end - 1) / ps - offset / ps + 1);
-  for (uint64_t p = offset / ps; p <= (end - 1) / ps; ++p) {
+  std::vector<PageKey> keys;
+  for (uint64_t p = offset / ps; p <= (end - 1) / ps; ++p) keys.push_back({object.file_id, p});
+  auto pages = pages_->ShareIfInMemory(keys, end - offset);
+  if (pages.empty()) return std::nullopt;
+  out.reserve(pages.size());
+  for (size_t i = 0; i < pages.size(); ++i) {
+    const uint64_t p = keys[i].index;
     const uint64_t lo = std::max(offset, p * ps) - p * ps, hi = std::min(end, p * ps + ps) - p * ps;
-    auto page = pages_->ShareIfInMemory(PageKey{object.file_id, p}, hi - lo);
-    if (!page || page->size() < hi) return std::nullopt;
-    std::string_view bytes(page->data() + lo, hi - lo);
-    out.push_back({std::move(page), bytes});
+    if (pages[i]->size() < hi) return std::nullopt;  // shorter than its object: Read tells
+    std::string_view bytes(pages[i]->data() + lo, hi - lo);
+    out.push_back({std::move(pages[i]), bytes});
   }
   reads_++;
   page_hits_ += out.size();
   bytes_served_ += end - offset;
+  // A sequential reader of a large object keeps its read-ahead going, whichever path
+  // (inline or handler) serves each of its requests. Objects of one page have none.
+  if (info.size > ps) MaybeReadAhead(Target::Of(object.where, info), offset, end);
   return out;
 }
 
 std::optional<std::vector<ReadThroughCache::SharedSlice>> ReadThroughCache::ShareCached(
     std::string_view path, std::string_view version, uint64_t offset, uint64_t length) {
-  auto r = mounts_->ResolveCached(path);
-  if (!r.ok() || !r->store || r->key.empty()) return std::nullopt;
-  auto cached = metadata_.Get(r->ObjectUri());
-  if (!cached || !cached->ok() || (*cached)->is_dir || (*cached)->Version() != version) {
-    return std::nullopt;
-  }
-  Target t = Target::Of(std::move(*r), std::move(*cached).value());
-  auto slices = ShareIfInMemory(CachedObject{t.info, t.file_id}, offset, length);
-  if (slices && !slices->empty()) {
-    MaybeReadAhead(t, offset, offset + std::min(length, t.info.size - offset));
-  }
-  return slices;
+  auto object = CachedStat(path);
+  if (!object || object->info.Version() != version) return std::nullopt;
+  return ShareIfInMemory(*object, offset, length);
 }
 
 Result<ufs::ObjectInfo> ReadThroughCache::StatForRead(std::string_view path, uint64_t offset,

@@ -106,6 +106,7 @@ class ReadThroughCache {
   struct CachedObject {
     ufs::ObjectInfo info;
     Hash128 file_id;  // of this version: what ShareIfInMemory looks pages up by
+    ufs::Resolved where;
   };
   std::optional<CachedObject> CachedStat(std::string_view path);
   // A piece of a page held in memory; `page` keeps `bytes` valid (after an eviction too),
@@ -115,12 +116,12 @@ class ReadThroughCache {
     std::string_view bytes;
   };
   // Bytes [offset, offset + length) of the object (clipped to its size) as slices of
-  // pages held in memory, in order; nullopt unless every page is.
+  // pages held in memory, in order; nullopt unless every page is (then nothing is
+  // counted: Read counts them). A hit counts as a read, read-ahead included.
   std::optional<std::vector<SharedSlice>> ShareIfInMemory(const CachedObject& object,
                                                           uint64_t offset, uint64_t length);
   // For a handler streaming `path` at `version`: ShareIfInMemory when the object's stat is
-  // cached at that version, counted as a read of those bytes (read-ahead included, as Read
-  // does); nullopt otherwise (then Read).
+  // cached at that version; nullopt otherwise (then Read).
   std::optional<std::vector<SharedSlice>> ShareCached(std::string_view path,
                                                       std::string_view version, uint64_t offset,
                                                       uint64_t length);

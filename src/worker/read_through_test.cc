@@ -181,6 +181,37 @@ TEST_F(ReadThroughTest, SequentialReaderGetsReadAhead) {
   }
 }
 
+TEST_F(ReadThroughTest, SequentialReaderServedFromMemoryKeepsItsReadAhead) {
+  UseMemory();
+  options_.readahead_pages = 8;
+  std::string src = Pattern(32 * kPage, 6);
+  fake_->Put("seq", src);
+  // Pages 1 then 0, out of order: cached, no read-ahead yet (the stream expects page 1).
+  MustRead("/data/seq", kPage, kPage);
+  MustRead("/data/seq", 0, kPage);
+  const std::string version = fake_->Stat("seq")->Version();
+  const Hash128 file_id = pagestore::MakeFileId(fake_->Uri() + "/seq", version);
+  EXPECT_FALSE(pages_->Contains({file_id, 2}));
+  // Page 1 again, shared from memory without a copy: the stream goes on, so page 2 is
+  // fetched ahead (served and inline requests must not break a sequential reader).
+  auto slices = Cache().ShareCached("/data/seq", version, kPage, kPage);
+  ASSERT_TRUE(slices.has_value());
+  ASSERT_EQ(slices->size(), 1u);
+  EXPECT_EQ((*slices)[0].bytes, src.substr(kPage, kPage));
+  for (int i = 0; i < 500 && !pages_->Contains({file_id, 2}); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(pages_->Contains({file_id, 2}));
+  EXPECT_GT(Cache().GetStats().readahead_pages, 0u);
+  // A range only partly in memory is not shared, and not counted: Read serves it.
+  const auto before = Cache().GetStats();
+  const uint64_t store_hits = pages_->GetStats().hits;
+  EXPECT_FALSE(Cache().ShareCached("/data/seq", version, 0, 20 * kPage).has_value());
+  EXPECT_EQ(Cache().GetStats().page_hits, before.page_hits);
+  EXPECT_EQ(pages_->GetStats().hits, store_hits);
+  EXPECT_FALSE(Cache().ShareCached("/data/seq", "another-version", 0, kPage).has_value());
+}
+
 TEST_F(ReadThroughTest, ReplacedObjectIsServedNewAfterTtl) {
   UseMemory();
   fake_->Put("model.bin", std::string(1000, 'a'));

@@ -45,8 +45,9 @@ struct S3ServiceOptions {
   uint64_t max_xml_body = 2 * kMiB;  // Delete / CompleteMultipartUpload bodies
   uint64_t read_chunk = 1 * kMiB;    // GET responses are streamed in chunks of this size
   // Largest response served on an I/O thread. It is sent from the cached pages without a
-  // copy (unsent bytes hold page references), so this bounds the work of one response on
-  // an I/O thread, not memory.
+  // copy: what the socket did not take holds page references, so pages evicted meanwhile
+  // stay in memory (outside the tier's budget) until sent, at most this much per
+  // connection.
   uint64_t max_inline_bytes = 4 * kMiB;
   BlockSource* blocks = nullptr;  // stripes large objects over the cluster; not owned
 };
