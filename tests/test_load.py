@@ -176,7 +176,9 @@ def test_metadata_only_load_caches_stats_not_bytes(s3rver, cluster):
 
 
 def test_a_cluster_lists_each_page_of_a_load_once(s3rver, cluster):
-    upload(s3rver, {f"once/f{i:04d}": b"y" * 10 for i in range(2500)})  # 3 pages of 1,000
+    # 3 pages of 1,000; a "dir/" marker key is an object to S3 (and is loaded as one).
+    upload(s3rver, {f"once/f{i:04d}": b"y" * 10 for i in range(2499)})
+    upload(s3rver, {"once/sub/": b""})
     env = cluster.env()
     lists = 'sluice_ufs_operations_total{mount="data",op="list"}'
     before = cluster.total(lists)
@@ -184,6 +186,8 @@ def test_a_cluster_lists_each_page_of_a_load_once(s3rver, cluster):
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["files_done"] == 2500 and s["listed"] == 2500
+    # Each member walked the same 2,500 entries, whether it listed or read the lister's pages.
+    assert [w["listed"] for w in s["workers"]] == [2500] * 3, s["workers"]
     # The three pages are listed from s3rver once for the whole cluster (one member lists,
     # the others read its pages), plus each worker's one-key check that the path exists.
     # Each worker listing for itself would have been 3 x 3 + 3.

@@ -110,6 +110,7 @@ Progress Sum(const std::vector<WorkerAnswer>& answers) {
     for (auto& f : j.value("failures", json::array())) p.failures.push_back(f);
     for (auto& m : j.value("mismatches", json::array())) p.mismatches.push_back(m);
     w["state"] = state;
+    w["listed"] = j.value("listed", uint64_t{0});
     w["files_done"] = j.value("files_done", uint64_t{0});
     w["files_total"] = j.value("files_total", uint64_t{0});
     w["bytes_done"] = j.value("bytes_done", uint64_t{0});

@@ -149,6 +149,7 @@ Result<ufs::ListPage> Peers::ListFrom(const placement::Member& member, const std
       info.key = rel(e.at("path"));
       info.size = e.at("size").get<uint64_t>();
       info.mtime_ns = e.at("mtime_ns").get<int64_t>();
+      info.is_dir = e.value("is_dir", false);
       // The answer's etag is made up from the version when the store gave none.
       const std::string version = e.at("version").get<std::string>();
       if (e.at("etag").get<std::string>() == version) info.etag = version;

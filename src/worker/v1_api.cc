@@ -138,10 +138,15 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     auto max = ParseU64(q.Get("max", "1000"), "max");
     if (!max.ok()) return SendErr(out, max.status());
     o.max_keys = static_cast<int>(std::clamp<uint64_t>(*max, 1, 1000));
-    auto res = listings_->List(*r, o, q.Get("job"));
+    const std::string job = q.Get("job");
+    auto res = listings_->List(*r, o, job);
     if (!res.ok()) return SendErr(out, res.status());
     for (const auto& obj : res->objects) {
-      if (!obj.is_dir) page["objects"].push_back(InfoJson("/" + r->mount + "/" + obj.key, obj));
+      // Directory markers ("dir/" keys) are no files; a member reading a load job's page
+      // still gets them, so that it walks exactly what the lister walked.
+      if (!obj.is_dir || !job.empty()) {
+        page["objects"].push_back(InfoJson("/" + r->mount + "/" + obj.key, obj));
+      }
     }
     for (const auto& p : res->common_prefixes) page["prefixes"].push_back("/" + r->mount + "/" + p);
     page["next_token"] = res->next_token;
