@@ -75,6 +75,8 @@ class Curl {
   CURL* easy_;
 };
 
+void Echo(const HttpRequest& req, BodyReader&, ResponseWriter& w);  // below
+
 class HttpServerTest : public ::testing::Test {
  protected:
   void Start(Handler handler, ServerOptions options = {}) {
@@ -82,6 +84,31 @@ class HttpServerTest : public ::testing::Test {
     server_ = std::make_unique<HttpServer>(options, std::move(handler));
     Status s = server_->Start();
     ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  // A server whose Handler is Echo and whose InlineHandler is `inline_handler`.
+  void StartInline(InlineHandler inline_handler, ServerOptions options = {}) {
+    options.listen = "127.0.0.1:0";
+    server_ = std::make_unique<HttpServer>(options, Echo, std::move(inline_handler));
+    Status s = server_->Start();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  // GET /big on a fresh connection, read only after the socket buffers filled up, must
+  // end with `body`; the connection then serves another request.
+  void ExpectBigBodyThenMore(const std::string& body) {
+    RawClient raw(server_->port());
+    ASSERT_TRUE(raw.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::this_thread::sleep_for(100ms);  // let the socket buffers fill up
+    std::string response = raw.ReadResponse(kWait);
+    ASSERT_GE(response.size(), body.size());
+    EXPECT_EQ(response.substr(response.size() - body.size()), body);
+    ASSERT_TRUE(raw.Send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_NE(raw.ReadResponse(kWait).find("GET /after ?"), std::string::npos);
+  }
+  // `n` bytes, a letter changing every 4 KiB (so a misplaced piece shows).
+  static std::string Lettered(size_t n) {
+    std::string s(n, 'q');
+    for (size_t i = 0; i < n; i += 4096) s[i] = static_cast<char>('a' + (i / 4096) % 26);
+    return s;
   }
   std::string Url(const std::string& path) {
     return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
@@ -369,60 +396,35 @@ TEST_F(HttpServerTest, InlineHandlerAnswersOrDefers) {
 }
 
 TEST_F(HttpServerTest, InlineResponseLargerThanSocketBufferIsFlushed) {
-  std::string big(8 << 20, 'q');
-  for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  server_ =
-      std::make_unique<HttpServer>(options, Echo, [&](const HttpRequest& req, ResponseWriter& w) {
-        if (req.path != "/big") return false;
-        (void)w.Send(200, "application/octet-stream", big);
-        return true;
-      });
-  ASSERT_TRUE(server_->Start().ok());
-  RawClient raw(server_->port());
-  ASSERT_TRUE(raw.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
-  std::this_thread::sleep_for(100ms);  // let the socket buffers fill up
-  std::string response = raw.ReadResponse(kWait);
-  ASSERT_FALSE(response.empty());
-  EXPECT_EQ(response.substr(response.size() - big.size()), big);
-  ASSERT_TRUE(raw.Send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n"));
-  EXPECT_NE(raw.ReadResponse(kWait).find("GET /after ?"), std::string::npos);
+  const std::string big = Lettered(8 << 20);
+  StartInline([&](const HttpRequest& req, ResponseWriter& w) {
+    if (req.path != "/big") return false;
+    (void)w.Send(200, "application/octet-stream", big);
+    return true;
+  });
+  ExpectBigBodyThenMore(big);
 }
 
 TEST_F(HttpServerTest, InlineSharedBodyIsKeptByReferenceUntilSent) {
   // 24 MiB: more than the 16 MiB an inline response may have copied, so it goes through
   // only because the unsent bytes are held by reference.
-  auto big = std::make_shared<std::string>(24 << 20, 'q');
-  for (size_t i = 0; i < big->size(); i += 4096) (*big)[i] = static_cast<char>('a' + (i / 4096) % 26);
-  const std::string expected = *big;
-  std::weak_ptr<const std::string> watch = big;
-  std::shared_ptr<const std::string> owner = std::move(big);
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  server_ =
-      std::make_unique<HttpServer>(options, Echo, [&](const HttpRequest& req, ResponseWriter& w) {
-        if (req.path != "/big" || !owner) return false;
-        w.SetStatus(200);
-        w.SetHeader("Content-Length", std::to_string(owner->size()));
-        const std::string_view half(owner->data(), owner->size() / 2);
-        const std::string_view rest(owner->data() + half.size(), owner->size() - half.size());
-        EXPECT_TRUE(w.WriteShared(owner, half).ok());
-        EXPECT_TRUE(w.Write("").ok());
-        EXPECT_TRUE(w.WriteShared(owner, rest).ok());
-        EXPECT_TRUE(w.Finish().ok());
-        owner.reset();  // from now on only the server's pending bytes hold it
-        return true;
-      });
-  ASSERT_TRUE(server_->Start().ok());
-  RawClient raw(server_->port());
-  ASSERT_TRUE(raw.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
-  std::this_thread::sleep_for(100ms);  // let the socket buffers fill up
-  std::string response = raw.ReadResponse(kWait);
-  ASSERT_GE(response.size(), expected.size());
-  EXPECT_EQ(response.substr(response.size() - expected.size()), expected);
-  ASSERT_TRUE(raw.Send("GET /after HTTP/1.1\r\nHost: x\r\n\r\n"));
-  EXPECT_NE(raw.ReadResponse(kWait).find("GET /after ?"), std::string::npos);
+  const std::string expected = Lettered(24 << 20);
+  auto owner = std::make_shared<const std::string>(expected);
+  std::weak_ptr<const std::string> watch = owner;
+  StartInline([&](const HttpRequest& req, ResponseWriter& w) {
+    if (req.path != "/big" || !owner) return false;
+    w.SetStatus(200);
+    w.SetHeader("Content-Length", std::to_string(owner->size()));
+    const std::string_view half(owner->data(), owner->size() / 2);
+    const std::string_view rest(owner->data() + half.size(), owner->size() - half.size());
+    EXPECT_TRUE(w.WriteShared(owner, half).ok());
+    EXPECT_TRUE(w.Write("").ok());
+    EXPECT_TRUE(w.WriteShared(owner, rest).ok());
+    EXPECT_TRUE(w.Finish().ok());
+    owner.reset();  // from now on only the server's pending bytes hold it
+    return true;
+  });
+  ExpectBigBodyThenMore(expected);
   EXPECT_TRUE(watch.expired());  // released once sent
 }
 
@@ -431,17 +433,16 @@ TEST_F(HttpServerTest, InlineFlushToASlowButSteadyReaderIsNotCutOff) {
   // client that takes several timeouts to read 16 MiB, but keeps reading, gets all of it.
   auto body = std::make_shared<const std::string>(16 << 20, 'z');
   ServerOptions options;
-  options.listen = "127.0.0.1:0";
   options.send_timeout = 300ms;
-  server_ =
-      std::make_unique<HttpServer>(options, Echo, [&](const HttpRequest&, ResponseWriter& w) {
+  StartInline(
+      [&](const HttpRequest&, ResponseWriter& w) {
         w.SetStatus(200);
         w.SetHeader("Content-Length", std::to_string(body->size()));
         EXPECT_TRUE(w.WriteShared(body, *body).ok());
         EXPECT_TRUE(w.Finish().ok());
         return true;
-      });
-  ASSERT_TRUE(server_->Start().ok());
+      },
+      options);
   RawClient raw(server_->port());
   ASSERT_TRUE(raw.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::string got;

@@ -14,11 +14,15 @@ using testing::Key;
 using testing::PageData;
 using testing::TempDir;
 
+// A memory tier of `memory` over a 1 MiB disk tier in `tmp`/d.
+std::unique_ptr<PageStore> Tiered(TempDir& tmp, const MemoryStoreOptions& memory) {
+  return MakeTieredStore(std::move(MakeMemoryStore(memory).value()),
+                         std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value()));
+}
+
 TEST(TieredStoreTest, PromotesDiskHitsToMemory) {
   TempDir tmp;
-  auto memory = std::move(MakeMemoryStore({8 * 1024, "lru"}).value());
-  auto disk = std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value());
-  auto store = MakeTieredStore(std::move(memory), std::move(disk));
+  auto store = Tiered(tmp, {8 * 1024, "lru"});
   for (uint64_t i = 0; i < 4; ++i)
     ASSERT_TRUE(store->Put(Key(1, i), PageData(Key(1, i), 4096)).ok());
   // Memory holds the last two pages; page 0 comes from disk and is promoted.
@@ -39,9 +43,7 @@ TEST(TieredStoreTest, PromotesDiskHitsToMemory) {
 
 TEST(TieredStoreTest, SharesPagesOnlyWhenAllAreInMemory) {
   TempDir tmp;
-  auto memory = std::move(MakeMemoryStore({8 * 1024, "lru"}).value());
-  auto disk = std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value());
-  auto store = MakeTieredStore(std::move(memory), std::move(disk));
+  auto store = Tiered(tmp, {8 * 1024, "lru"});
   for (uint64_t i = 0; i < 3; ++i)
     ASSERT_TRUE(store->Put(Key(3, i), PageData(Key(3, i), 4096)).ok());
   // Memory holds pages 1 and 2; page 0 is on disk only, page 9 nowhere.
@@ -71,9 +73,7 @@ TEST(TieredStoreTest, SharesPagesOnlyWhenAllAreInMemory) {
 
 TEST(TieredStoreTest, DiskFailureDegradesToMemory) {
   TempDir tmp;
-  auto memory = std::move(MakeMemoryStore({1 << 20, "s3fifo"}).value());
-  auto disk = std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value());
-  auto store = MakeTieredStore(std::move(memory), std::move(disk));
+  auto store = Tiered(tmp, {1 << 20, "s3fifo"});
   ASSERT_TRUE(store->Put(Key(2, 0), "before").ok());
   std::filesystem::remove_all(tmp.Sub("d"));
   std::ofstream(tmp.Sub("d")) << "the disk is gone";
@@ -91,9 +91,7 @@ TEST(TieredStoreTest, DiskFailureDegradesToMemory) {
 
 TEST(TieredStoreTest, RefusedByMemoryStillServedFromDisk) {
   TempDir tmp;
-  auto memory = std::move(MakeMemoryStore({4096, "none"}).value());
-  auto disk = std::move(OpenDiskStore({.dirs = {{tmp.Sub("d"), 1 << 20}}}).value());
-  auto store = MakeTieredStore(std::move(memory), std::move(disk));
+  auto store = Tiered(tmp, {4096, "none"});
   ASSERT_TRUE(store->Put(Key(3, 0), std::string(4096, 'a')).ok());
   ASSERT_TRUE(store->Put(Key(3, 1), std::string(4096, 'b')).ok());  // memory full: disk only
   char c;
