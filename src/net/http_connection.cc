@@ -231,7 +231,7 @@ void Connection::FlushPending(bool keep_alive) {
   // whole response: the deadline moves on with every piece the socket takes.
   auto on_progress = [this, sent = size_t{0}](const boost::system::error_code& ec,
                                              size_t total) mutable -> size_t {
-    if (ec) return 0;
+    if (ec || phase_ != Phase::kFlushing) return 0;  // failed, or closed meanwhile
     if (total != sent) {
       sent = total;
       SetDeadline(Clock::now() + shared_.options.send_timeout);

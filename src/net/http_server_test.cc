@@ -430,10 +430,11 @@ TEST_F(HttpServerTest, InlineSharedBodyIsKeptByReferenceUntilSent) {
 
 TEST_F(HttpServerTest, InlineFlushToASlowButSteadyReaderIsNotCutOff) {
   // send_timeout bounds a write that makes no progress, not a whole inline response: a
-  // client that takes several timeouts to read 16 MiB, but keeps reading, gets all of it.
+  // client that takes over twice the timeout to read 16 MiB (64 reads of 256 KiB, 20 ms
+  // apart), but keeps reading, gets all of it.
   auto body = std::make_shared<const std::string>(16 << 20, 'z');
   ServerOptions options;
-  options.send_timeout = 300ms;
+  options.send_timeout = 500ms;
   StartInline(
       [&](const HttpRequest&, ResponseWriter& w) {
         w.SetStatus(200);

@@ -86,13 +86,14 @@ std::optional<size_t> MemoryStore::Read(const PageKey& key, size_t offset, std::
 }
 
 std::vector<std::shared_ptr<const std::string>> MemoryStore::ShareIfInMemory(
-    std::span<const PageKey> keys, uint64_t bytes_wanted) {
+    std::span<const PageKey> keys, std::span<const uint64_t> min_sizes,
+    uint64_t bytes_wanted) {
   std::vector<Buffer> out;
   out.reserve(keys.size());
   size_t n = 0;
-  for (const PageKey& key : keys) {
-    Buffer b = Find(key, 0, 0, &n, /*count=*/false);
-    if (!b) return {};
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Buffer b = Find(keys[i], 0, 0, &n, /*count=*/false);
+    if (!b || b->size() < min_sizes[i]) return {};
     out.push_back(std::move(b));
   }
   // All there: now count them, once each (a page replaced meanwhile is still served from

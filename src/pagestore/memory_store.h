@@ -40,7 +40,8 @@ class MemoryStore final : public PageStore {
   std::string_view Name() const override { return "memory"; }
   std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) override;
   std::vector<std::shared_ptr<const std::string>> ShareIfInMemory(
-      std::span<const PageKey> keys, uint64_t bytes_wanted) override;
+      std::span<const PageKey> keys, std::span<const uint64_t> min_sizes,
+      uint64_t bytes_wanted) override;
   Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
   Status PutShared(const PageKey& key, std::shared_ptr<const std::string> data,
                    const PutOptions& options) override;

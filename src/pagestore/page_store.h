@@ -88,16 +88,18 @@ class PageStore {
   // as a miss.
   virtual std::optional<size_t> Read(const PageKey& key, size_t offset, std::span<char> out) = 0;
 
-  // The pages themselves when every one of `keys` is held in memory: references to their
-  // immutable buffers, in order, which the caller may send from without copying and which
-  // stay valid after an eviction or a replace. All or nothing: if any page is not in
-  // memory, returns an empty vector and counts nothing (a page on disk is not a miss here:
-  // the caller falls back to Read, which counts it then); otherwise one hit per page and
-  // `bytes_wanted` bytes read, and the policy sees each access once. Never blocks on a
-  // disk, so it is safe on I/O threads. Default: empty.
+  // The pages themselves when every one of `keys` is held in memory with at least
+  // `min_sizes[i]` bytes: references to their immutable buffers, in order, which the
+  // caller may send from without copying and which stay valid after an eviction or a
+  // replace. All or nothing: if any page is not in memory (or is shorter), returns an empty
+  // vector and counts nothing (a page on disk is not a miss here: the caller falls back to
+  // Read, which counts it then); otherwise one hit per page and `bytes_wanted` bytes read,
+  // and the policy sees each access once. Never blocks on a disk, so it is safe on I/O
+  // threads. REQUIRES: min_sizes.size() == keys.size(). Default: empty.
   virtual std::vector<std::shared_ptr<const std::string>> ShareIfInMemory(
-      std::span<const PageKey> keys, uint64_t bytes_wanted) {
-    (void)keys, (void)bytes_wanted;
+      std::span<const PageKey> keys, std::span<const uint64_t> min_sizes,
+      uint64_t bytes_wanted) {
+    (void)keys, (void)min_sizes, (void)bytes_wanted;
     return {};
   }
 

@@ -23,9 +23,10 @@ std::optional<size_t> TieredStore::Read(const PageKey& key, size_t offset, std::
 }
 
 std::vector<std::shared_ptr<const std::string>> TieredStore::ShareIfInMemory(
-    std::span<const PageKey> keys, uint64_t bytes_wanted) {
+    std::span<const PageKey> keys, std::span<const uint64_t> min_sizes,
+    uint64_t bytes_wanted) {
   if (!memory_) return {};
-  auto pages = memory_->ShareIfInMemory(keys, bytes_wanted);
+  auto pages = memory_->ShareIfInMemory(keys, min_sizes, bytes_wanted);
   if (!pages.empty()) {
     hits_.fetch_add(pages.size(), std::memory_order_relaxed);
     bytes_read_.fetch_add(bytes_wanted, std::memory_order_relaxed);

@@ -40,7 +40,8 @@ class TieredStore final : public PageStore {
   Status PutShared(const PageKey& key, std::shared_ptr<const std::string> data,
                    const PutOptions& options) override;
   std::vector<std::shared_ptr<const std::string>> ShareIfInMemory(
-      std::span<const PageKey> keys, uint64_t bytes_wanted) override;
+      std::span<const PageKey> keys, std::span<const uint64_t> min_sizes,
+      uint64_t bytes_wanted) override;
   Status Put(const PageKey& key, std::string_view data, const PutOptions& options) override;
   bool Contains(const PageKey& key) const override;
   std::optional<size_t> PageSize(const PageKey& key) const override;

@@ -14,6 +14,9 @@ using testing::Key;
 using testing::PageData;
 using testing::TempDir;
 
+// Minimum sizes of 0 for `n` pages.
+std::vector<uint64_t> Need(size_t n) { return std::vector<uint64_t>(n, 0); }
+
 // A memory tier of `memory` over a 1 MiB disk tier in `tmp`/d.
 std::unique_ptr<PageStore> Tiered(TempDir& tmp, const MemoryStoreOptions& memory) {
   return MakeTieredStore(std::move(MakeMemoryStore(memory).value()),
@@ -48,16 +51,16 @@ TEST(TieredStoreTest, SharesPagesOnlyWhenAllAreInMemory) {
     ASSERT_TRUE(store->Put(Key(3, i), PageData(Key(3, i), 4096)).ok());
   // Memory holds pages 1 and 2; page 0 is on disk only, page 9 nowhere.
   const PageKey both[] = {Key(3, 2), Key(3, 1)};
-  auto pages = store->ShareIfInMemory(both, 100);
+  auto pages = store->ShareIfInMemory(both, Need(2), 100);
   ASSERT_EQ(pages.size(), 2u);
   EXPECT_EQ(*pages[0], PageData(Key(3, 2), 4096));
   EXPECT_EQ(*pages[1], PageData(Key(3, 1), 4096));
   // All or nothing, and nothing counted: not in memory is not a miss here (the caller
   // reads it elsewhere), and the page that was there is not credited an access.
   const PageKey with_disk[] = {Key(3, 2), Key(3, 0)};
-  EXPECT_TRUE(store->ShareIfInMemory(with_disk, 100).empty());
+  EXPECT_TRUE(store->ShareIfInMemory(with_disk, Need(2), 100).empty());
   const PageKey nowhere[] = {Key(3, 9)};
-  EXPECT_TRUE(store->ShareIfInMemory(nowhere, 100).empty());
+  EXPECT_TRUE(store->ShareIfInMemory(nowhere, Need(1), 100).empty());
   PageStoreStats s = store->GetStats();
   EXPECT_EQ(s.hits, 2u);
   EXPECT_EQ(s.bytes_read, 100u);
@@ -65,8 +68,13 @@ TEST(TieredStoreTest, SharesPagesOnlyWhenAllAreInMemory) {
   // LRU order is 2 (older), then 1: the failed share did not touch 2, so it goes first.
   ASSERT_TRUE(store->Put(Key(3, 3), PageData(Key(3, 3), 4096)).ok());
   const PageKey two[] = {Key(3, 2)}, one[] = {Key(3, 1)};
-  EXPECT_TRUE(store->ShareIfInMemory(two, 1).empty());
-  EXPECT_EQ(store->ShareIfInMemory(one, 1).size(), 1u);
+  EXPECT_TRUE(store->ShareIfInMemory(two, Need(1), 1).empty());
+  EXPECT_EQ(store->ShareIfInMemory(one, Need(1), 1).size(), 1u);
+  // A page shorter than the caller needs is not shared (nor counted).
+  const uint64_t too_long[] = {4097};
+  const uint64_t hits = store->GetStats().hits;
+  EXPECT_TRUE(store->ShareIfInMemory(one, too_long, 1).empty());
+  EXPECT_EQ(store->GetStats().hits, hits);
   // The shared buffers outlive their pages' eviction (a reader may still be sending them).
   EXPECT_EQ(*pages[0], PageData(Key(3, 2), 4096));
 }

@@ -73,8 +73,9 @@ std::optional<ReadThroughCache::CachedObject> ReadThroughCache::CachedStat(
   std::string uri = r->ObjectUri();
   auto cached = metadata_.Get(uri);
   if (!cached || !cached->ok() || (*cached)->is_dir) return std::nullopt;
-  CachedObject object{std::move(*cached).value(), {}, std::move(*r)};
+  CachedObject object{std::move(*cached).value(), {}, std::move(*r), {}};
   object.file_id = pagestore::MakeFileId(uri, object.info.Version());
+  object.uri = std::move(uri);
   return object;
 }
 
@@ -85,16 +86,19 @@ std::optional<std::vector<ReadThroughCache::SharedSlice>> ReadThroughCache::Shar
   if (offset >= info.size || length == 0) return out;
   const uint64_t end = offset + std::min(length, info.size - offset);
   const uint64_t ps = options_.page_size;
+  // Each page's slice [lo, hi) of bytes within it; it must hold at least hi bytes.
   std::vector<PageKey> keys;
-  for (uint64_t p = offset / ps; p <= (end - 1) / ps; ++p) keys.push_back({object.file_id, p});
-  auto pages = pages_->ShareIfInMemory(keys, end - offset);
+  std::vector<uint64_t> lo, hi;
+  for (uint64_t p = offset / ps; p <= (end - 1) / ps; ++p) {
+    keys.push_back({object.file_id, p});
+    lo.push_back(std::max(offset, p * ps) - p * ps);
+    hi.push_back(std::min(end, p * ps + ps) - p * ps);
+  }
+  auto pages = pages_->ShareIfInMemory(keys, hi, end - offset);
   if (pages.empty()) return std::nullopt;
   out.reserve(pages.size());
   for (size_t i = 0; i < pages.size(); ++i) {
-    const uint64_t p = keys[i].index;
-    const uint64_t lo = std::max(offset, p * ps) - p * ps, hi = std::min(end, p * ps + ps) - p * ps;
-    if (pages[i]->size() < hi) return std::nullopt;  // shorter than its object: Read tells
-    std::string_view bytes(pages[i]->data() + lo, hi - lo);
+    std::string_view bytes(pages[i]->data() + lo[i], hi[i] - lo[i]);
     out.push_back({std::move(pages[i]), bytes});
   }
   reads_++;
@@ -102,7 +106,11 @@ std::optional<std::vector<ReadThroughCache::SharedSlice>> ReadThroughCache::Shar
   bytes_served_ += end - offset;
   // A sequential reader of a large object keeps its read-ahead going, whichever path
   // (inline or handler) serves each of its requests. Objects of one page have none.
-  if (info.size > ps) MaybeReadAhead(Target::Of(object.where, info), offset, end);
+  if (info.size > ps) {
+    if (auto ahead = NextReadAhead(object.uri, info.size, offset, end)) {
+      StartReadAhead(Target::Of(object.where, info), ahead->first, ahead->second);
+    }
+  }
   return out;
 }
 
@@ -442,14 +450,21 @@ Status ReadThroughCache::FetchRun(const Target& t, uint64_t first, uint64_t coun
 }
 
 void ReadThroughCache::MaybeReadAhead(const Target& t, uint64_t offset, uint64_t end) {
-  if (options_.readahead_pages == 0 || end <= offset) return;
+  if (auto pages = NextReadAhead(t.uri, t.info.size, offset, end)) {
+    StartReadAhead(t, pages->first, pages->second);
+  }
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> ReadThroughCache::NextReadAhead(
+    const std::string& uri, uint64_t size, uint64_t offset, uint64_t end) {
+  if (options_.readahead_pages == 0 || end <= offset) return std::nullopt;
   const uint64_t ps = options_.page_size;
-  const uint64_t npages = (t.info.size + ps - 1) / ps;
+  const uint64_t npages = (size + ps - 1) / ps;
   uint64_t from, to;
   {
     std::lock_guard lock(streams_mu_);
     if (streams_.size() > 4096) streams_.clear();
-    auto [it, fresh] = streams_.try_emplace(t.uri);
+    auto [it, fresh] = streams_.try_emplace(uri);
     Stream& s = it->second;
     if (!fresh && offset == s.next_offset) {
       s.window = std::min<uint32_t>(options_.readahead_pages, std::max<uint32_t>(1, s.window * 2));
@@ -458,16 +473,20 @@ void ReadThroughCache::MaybeReadAhead(const Target& t, uint64_t offset, uint64_t
       s.ahead_until = 0;
     }
     s.next_offset = end;
-    if (s.window == 0) return;
+    if (s.window == 0) return std::nullopt;
     uint64_t next = (end - 1) / ps + 1;
     from = std::max(next, s.ahead_until);
     to = std::min(npages, next + s.window);
     if (const uint64_t b = options_.readahead_boundary; b != 0) {
       to = std::min(to, ((end - 1) / b + 1) * b / ps);  // the end of this block
     }
-    if (from >= to) return;
+    if (from >= to) return std::nullopt;
     s.ahead_until = to;
   }
+  return std::pair{from, to};
+}
+
+void ReadThroughCache::StartReadAhead(const Target& t, uint64_t from, uint64_t to) {
   if (fetchers_->Pending() > 64) return;  // the fetchers are behind: readers come first
   fetchers_->Submit([this, t, from, to] {
     std::vector<uint64_t> pages;

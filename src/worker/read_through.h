@@ -107,6 +107,7 @@ class ReadThroughCache {
     ufs::ObjectInfo info;
     Hash128 file_id;  // of this version: what ShareIfInMemory looks pages up by
     ufs::Resolved where;
+    std::string uri;  // where.ObjectUri()
   };
   std::optional<CachedObject> CachedStat(std::string_view path);
   // A piece of a page held in memory; `page` keeps `bytes` valid (after an eviction too),
@@ -196,6 +197,13 @@ class ReadThroughCache {
   Status FetchRun(const Target& t, uint64_t first, uint64_t count,
                   std::vector<std::shared_ptr<const std::string>>* out);
   void MaybeReadAhead(const Target& t, uint64_t offset, uint64_t end);
+  // The sequential-stream bookkeeping of MaybeReadAhead for a read of [offset, end) of the
+  // object `uri` of `size` bytes: the pages [first, second) to fetch ahead now, if any.
+  std::optional<std::pair<uint64_t, uint64_t>> NextReadAhead(const std::string& uri,
+                                                             uint64_t size, uint64_t offset,
+                                                             uint64_t end);
+  // Fetches pages [from, to) of `t` on a fetcher, unless the fetchers are behind.
+  void StartReadAhead(const Target& t, uint64_t from, uint64_t to);
   // Forgets the metadata of `path` and the pages of its cached version and, when given,
   // of the `known` version. Returns pages dropped.
   size_t DropCached(std::string_view path, const ufs::ObjectInfo* known);

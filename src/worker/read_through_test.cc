@@ -198,7 +198,10 @@ TEST_F(ReadThroughTest, SequentialReaderServedFromMemoryKeepsItsReadAhead) {
   ASSERT_TRUE(slices.has_value());
   ASSERT_EQ(slices->size(), 1u);
   EXPECT_EQ((*slices)[0].bytes, src.substr(kPage, kPage));
-  for (int i = 0; i < 500 && !pages_->Contains({file_id, 2}); ++i) {
+  // (The fetcher stores the page, then counts it: wait for both.)
+  for (int i = 0; i < 500 && (!pages_->Contains({file_id, 2}) ||
+                              Cache().GetStats().readahead_pages == 0);
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(pages_->Contains({file_id, 2}));
