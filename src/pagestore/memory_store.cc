@@ -90,6 +90,17 @@ std::vector<std::shared_ptr<const std::string>> MemoryStore::ShareIfInMemory(
     uint64_t bytes_wanted) {
   std::vector<Buffer> out;
   out.reserve(keys.size());
+  if (keys.size() == 1) {  // the common case, under one lock: found, long enough, counted
+    Shard& shard = ShardFor(keys[0]);
+    std::lock_guard lock(shard.mu);
+    auto it = shard.pages.find(keys[0]);
+    if (it == shard.pages.end() || it->second.data->size() < min_sizes[0]) return {};
+    if (!it->second.pinned) shard.policy->OnAccess(keys[0]);
+    ++shard.stats.hits;
+    shard.stats.bytes_read += bytes_wanted;
+    out.push_back(it->second.data);
+    return out;
+  }
   size_t n = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
     Buffer b = Find(keys[i], 0, 0, &n, /*count=*/false);
