@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -145,10 +146,29 @@ std::string Iso8601(int64_t unix_ns) {
 std::string HttpDate(int64_t unix_ns) {
   const Civil c = ToCivil(unix_ns);
   char buf[40];
-  std::snprintf(buf, sizeof(buf), "%s, %02u %s %04lld %02u:%02u:%02u GMT", kWeekdays[c.weekday],
-                c.day, kMonths[c.month - 1], static_cast<long long>(c.year), c.hour, c.minute,
-                c.second);
-  return buf;
+  if (c.year < 0 || c.year > 9999) {
+    std::snprintf(buf, sizeof(buf), "%s, %02u %s %04lld %02u:%02u:%02u GMT", kWeekdays[c.weekday],
+                  c.day, kMonths[c.month - 1], static_cast<long long>(c.year), c.hour, c.minute,
+                  c.second);
+    return buf;
+  }
+  // "Sun, 06 Nov 1994 08:49:37 GMT" by hand: this is on every GET's path, and snprintf
+  // costs more than the rest of the header.
+  auto two = [](char* at, unsigned v) {
+    at[0] = static_cast<char>('0' + v / 10 % 10);
+    at[1] = static_cast<char>('0' + v % 10);
+  };
+  std::string out = "Ddd, 00 Mmm 0000 00:00:00 GMT";
+  std::memcpy(out.data(), kWeekdays[c.weekday], 3);
+  two(out.data() + 5, c.day);
+  std::memcpy(out.data() + 8, kMonths[c.month - 1], 3);
+  const auto year = static_cast<unsigned>(c.year);
+  two(out.data() + 12, year / 100);
+  two(out.data() + 14, year % 100);
+  two(out.data() + 17, c.hour);
+  two(out.data() + 20, c.minute);
+  two(out.data() + 23, c.second);
+  return out;
 }
 
 int64_t ParseHttpDate(std::string_view s) {
