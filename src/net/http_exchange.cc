@@ -367,12 +367,15 @@ void Exchange::ClearPending() {
 }
 
 Status Exchange::QueuePending(const iovec* iov, int count, const Borrowed* borrowed) {
+  // Whether `v` lies within the borrowed body piece (kept by reference, not copied).
+  auto by_ref = [borrowed](const iovec& v) {
+    const char* at = static_cast<const char*>(v.iov_base);
+    return borrowed != nullptr && at >= borrowed->bytes.data() &&
+           at + v.iov_len <= borrowed->bytes.data() + borrowed->bytes.size();
+  };
   size_t copied = pending_copied_;
   for (int i = 0; i < count; ++i) {
-    const char* at = static_cast<const char*>(iov[i].iov_base);
-    const bool by_ref = borrowed != nullptr && at >= borrowed->bytes.data() &&
-                        at + iov[i].iov_len <= borrowed->bytes.data() + borrowed->bytes.size();
-    if (!by_ref) copied += iov[i].iov_len;
+    if (!by_ref(iov[i])) copied += iov[i].iov_len;
   }
   if (copied > kMaxInlinePending) {
     broken_ = true;
@@ -380,11 +383,9 @@ Status Exchange::QueuePending(const iovec* iov, int count, const Borrowed* borro
   }
   pending_copied_ = copied;
   for (int i = 0; i < count; ++i) {
-    const char* at = static_cast<const char*>(iov[i].iov_base);
-    std::string_view bytes(at, iov[i].iov_len);
+    std::string_view bytes(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
     if (bytes.empty()) continue;
-    if (borrowed != nullptr && at >= borrowed->bytes.data() &&
-        at + bytes.size() <= borrowed->bytes.data() + borrowed->bytes.size()) {
+    if (by_ref(iov[i])) {
       pending_.push_back({{}, *borrowed->owner, bytes});
     } else if (!pending_.empty() && !pending_.back().owner) {
       pending_.back().copy.append(bytes);

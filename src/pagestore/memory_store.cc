@@ -59,28 +59,35 @@ void MemoryStore::EraseLocked(Shard& shard, PageMap::iterator it, bool in_policy
   shard.pages.erase(it);
 }
 
-MemoryStore::Buffer MemoryStore::Find(const PageKey& key, size_t offset, size_t length,
-                                      size_t* n, bool count) {
+void MemoryStore::CountHit(Shard& shard, const PageKey& key, PageMap::iterator it,
+                           uint64_t bytes) {
+  ++shard.stats.hits;
+  shard.stats.bytes_read += bytes;
+  if (it != shard.pages.end() && !it->second.pinned) shard.policy->OnAccess(key);
+}
+
+MemoryStore::Buffer MemoryStore::Peek(const PageKey& key) const {
   Shard& shard = ShardFor(key);
   std::lock_guard lock(shard.mu);
   auto it = shard.pages.find(key);
-  if (it == shard.pages.end()) {
-    if (count) ++shard.stats.misses;
-    return nullptr;
-  }
-  if (!count) return it->second.data;
-  if (!it->second.pinned) shard.policy->OnAccess(key);
-  const Buffer& data = it->second.data;
-  *n = offset < data->size() ? std::min(length, data->size() - offset) : 0;
-  ++shard.stats.hits;
-  shard.stats.bytes_read += *n;
-  return data;
+  return it == shard.pages.end() ? nullptr : it->second.data;
 }
 
 std::optional<size_t> MemoryStore::Read(const PageKey& key, size_t offset, std::span<char> out) {
+  Shard& shard = ShardFor(key);
+  Buffer data;
   size_t n = 0;
-  Buffer data = Find(key, offset, out.size(), &n);
-  if (!data) return std::nullopt;
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.pages.find(key);
+    if (it == shard.pages.end()) {
+      ++shard.stats.misses;
+      return std::nullopt;
+    }
+    data = it->second.data;
+    n = offset < data->size() ? std::min(out.size(), data->size() - offset) : 0;
+    CountHit(shard, key, it, n);
+  }
   if (n > 0) std::memcpy(out.data(), data->data() + offset, n);  // outside the lock
   return n;
 }
@@ -95,29 +102,23 @@ std::vector<std::shared_ptr<const std::string>> MemoryStore::ShareIfInMemory(
     std::lock_guard lock(shard.mu);
     auto it = shard.pages.find(keys[0]);
     if (it == shard.pages.end() || it->second.data->size() < min_sizes[0]) return {};
-    if (!it->second.pinned) shard.policy->OnAccess(keys[0]);
-    ++shard.stats.hits;
-    shard.stats.bytes_read += bytes_wanted;
+    CountHit(shard, keys[0], it, bytes_wanted);
     out.push_back(it->second.data);
     return out;
   }
-  size_t n = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
-    Buffer b = Find(keys[i], 0, 0, &n, /*count=*/false);
+    Buffer b = Peek(keys[i]);
     if (!b || b->size() < min_sizes[i]) return {};
     out.push_back(std::move(b));
   }
-  // All there: now count them, once each (a page replaced meanwhile is still served from
-  // the buffer in hand, and its successor is not credited).
+  // All there: now count them, once each (a page replaced or evicted meanwhile is still
+  // served from the buffer in hand, and the policy is not told of an access to it).
   for (size_t i = 0; i < keys.size(); ++i) {
     Shard& shard = ShardFor(keys[i]);
     std::lock_guard lock(shard.mu);
-    ++shard.stats.hits;
-    if (i == 0) shard.stats.bytes_read += bytes_wanted;
     auto it = shard.pages.find(keys[i]);
-    if (it != shard.pages.end() && it->second.data == out[i] && !it->second.pinned) {
-      shard.policy->OnAccess(keys[i]);
-    }
+    if (it != shard.pages.end() && it->second.data != out[i]) it = shard.pages.end();
+    CountHit(shard, keys[i], it, i == 0 ? bytes_wanted : 0);
   }
   return out;
 }

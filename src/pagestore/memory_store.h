@@ -91,9 +91,11 @@ class MemoryStore final : public PageStore {
       : ledger_(std::move(ledger)), shards_(std::move(shards)) {}
 
   Shard& ShardFor(const PageKey& key) const;
-  // The page's buffer (nullptr on a miss, counted). With `count`, a hit of the *n bytes
-  // of [offset, offset + length) it holds, which the policy sees.
-  Buffer Find(const PageKey& key, size_t offset, size_t length, size_t* n, bool count = true);
+  // The page's buffer, or nullptr; counts nothing, tells the policy nothing.
+  Buffer Peek(const PageKey& key) const;
+  // Counts a hit of `bytes` bytes read in `shard`; the policy sees an access to the page
+  // `it` points to (none when it is pages.end()). REQUIRES: shard.mu held.
+  static void CountHit(Shard& shard, const PageKey& key, PageMap::iterator it, uint64_t bytes);
   // Drops a held page. `in_policy`: the policy still tracks it (not a policy victim).
   // `charged`: a group reservation already took its bytes off. REQUIRES: shard.mu held.
   // `it` is invalidated.

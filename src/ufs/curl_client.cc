@@ -67,8 +67,9 @@ void ReserveBody(const BodySink& b) {
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* b = static_cast<BodySink*>(user);
   size_t len = size * n;
-  if (b->sink.empty() || b->head->status < 200 || b->head->status >= 300) {
-    if (b->body->empty() && b->head->status >= 200 && b->head->status < 300) ReserveBody(*b);
+  const bool ok = b->head->status >= 200 && b->head->status < 300;
+  if (b->sink.empty() || !ok) {
+    if (ok && b->body->empty()) ReserveBody(*b);
     b->body->append(data, len);
     return len;
   }

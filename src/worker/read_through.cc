@@ -86,19 +86,21 @@ std::optional<std::vector<ReadThroughCache::SharedSlice>> ReadThroughCache::Shar
   if (offset >= info.size || length == 0) return out;
   const uint64_t end = offset + std::min(length, info.size - offset);
   const uint64_t ps = options_.page_size;
-  // Each page's slice [lo, hi) of bytes within it; it must hold at least hi bytes.
+  // Page p's bytes within it end at hi[p - first] (it must hold that many); they start at
+  // 0, but for the first page at offset % ps.
+  const uint64_t first = offset / ps;
   std::vector<PageKey> keys;
-  std::vector<uint64_t> lo, hi;
-  for (uint64_t p = offset / ps; p <= (end - 1) / ps; ++p) {
+  std::vector<uint64_t> hi;
+  for (uint64_t p = first; p <= (end - 1) / ps; ++p) {
     keys.push_back({object.file_id, p});
-    lo.push_back(std::max(offset, p * ps) - p * ps);
     hi.push_back(std::min(end, p * ps + ps) - p * ps);
   }
   auto pages = pages_->ShareIfInMemory(keys, hi, end - offset);
   if (pages.empty()) return std::nullopt;
   out.reserve(pages.size());
   for (size_t i = 0; i < pages.size(); ++i) {
-    std::string_view bytes(pages[i]->data() + lo[i], hi[i] - lo[i]);
+    const uint64_t lo = i == 0 ? offset - first * ps : 0;
+    std::string_view bytes(pages[i]->data() + lo, hi[i] - lo);
     out.push_back({std::move(pages[i]), bytes});
   }
   reads_++;

@@ -142,8 +142,8 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     auto res = listings_->List(*r, o, job);
     if (!res.ok()) return SendErr(out, res.status());
     for (const auto& obj : res->objects) {
-      // Directory markers ("dir/" keys) are no files; a member reading a load job's page
-      // still gets them, so that it walks exactly what the lister walked.
+      // Directory entries (is_dir, from stores that list them) are no files; a member
+      // reading a load job's page still gets them, so it walks exactly what the lister did.
       if (!obj.is_dir || !job.empty()) {
         page["objects"].push_back(InfoJson("/" + r->mount + "/" + obj.key, obj));
       }
