@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """Issue 3 benchmark: the worker's S3 GETs against nginx and against s3rver, in one run.
 
-Hot: wrk drives GETs of 1 MiB and of 16 KiB objects, first through a warm Sluice worker,
-then through nginx serving the same bytes from local files (same wrk settings).
+Hot: wrk drives GETs of 1 MiB and of 16 KiB objects through a warm Sluice worker and
+through nginx serving the same bytes from local files (same wrk settings), in alternating
+rounds (medians reported).
 Cold: a fresh worker (empty cache) against s3rver directly, each object fetched once by
 the same curl client. The direct requests are signed (SigV4), as any client of a store with
 credentials signs them and as Sluice's are; unsigned direct requests are timed too, for
 reference (s3rver checks signatures, so they cost it less). Prints a markdown table with the ratios.
 
 Usage: bench/s3_get_bench.py [--duration 10] [--connections 32] [--small 2000] [--large 128]
+                             [--rounds 5] [--hot-rounds 3]
 """
 import argparse
 import concurrent.futures
@@ -113,6 +115,11 @@ end
     return rps, float(tr.group(1)) * mult / 1e6
 
 
+def median_pair(runs):
+    """The (req/s, MB/s) of the run with the median req/s."""
+    return sorted(runs)[len(runs) // 2]
+
+
 def start_nginx(root, port, workdir):
     conf = os.path.join(workdir, "nginx.conf")
     with open(conf, "w") as f:
@@ -151,6 +158,8 @@ def main():
     ap.add_argument("--small", type=int, default=2000)
     ap.add_argument("--large", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=5, help="cold rounds (medians reported)")
+    ap.add_argument("--hot-rounds", type=int, default=3,
+                    help="alternating wrk rounds per size and server (medians reported)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="sluice-bench-")
     os.chmod(work, 0o755)  # nginx workers run unprivileged
@@ -195,20 +204,30 @@ def main():
         workers.append(cold)
         curl_all(cold.endpoint, small + large)  # warm it for the hot runs
         # Hot: a worker that has read everything once.
+        # Alternating rounds, medians (as for cold): one wrk run of each is at the mercy of
+        # whatever else the two shared cores did during it.
         rows = []
         for name, paths in (("16 KiB", small), ("1 MiB", large)):
-            s_rps, s_mb = wrk(cold.endpoint, paths, args.duration, args.connections)
-            n_rps, n_mb = wrk(f"http://127.0.0.1:{nport}", paths, args.duration, args.connections)
-            rows.append((name, s_rps, s_mb, n_rps, n_mb))
+            sl, ng = [], []
+            for _ in range(args.hot_rounds):
+                sl.append(wrk(cold.endpoint, paths, args.duration, args.connections))
+                ng.append(wrk(f"http://127.0.0.1:{nport}", paths, args.duration,
+                              args.connections))
+            s_rps, s_mb = median_pair(sl)
+            n_rps, n_mb = median_pair(ng)
+            ratios = [s[0] / n[0] for s, n in zip(sl, ng)]
+            rows.append((name, s_rps, s_mb, n_rps, n_mb, ratios))
         cold.stop()
 
         print(f"\nHot GETs: wrk -t2 -c{args.connections} -d{args.duration}s, "
-              f"{args.small} x 16 KiB and {args.large} x 1 MiB objects\n")
-        print("| object size | Sluice req/s | Sluice MB/s | nginx req/s | nginx MB/s | Sluice / nginx |")
-        print("|---|---|---|---|---|---|")
-        for name, s_rps, s_mb, n_rps, n_mb in rows:
+              f"{args.small} x 16 KiB and {args.large} x 1 MiB objects, "
+              f"median of {args.hot_rounds} alternating rounds\n")
+        print("| object size | Sluice req/s | Sluice MB/s | nginx req/s | nginx MB/s | "
+              "Sluice / nginx | each round's ratio |")
+        print("|---|---|---|---|---|---|---|")
+        for name, s_rps, s_mb, n_rps, n_mb, ratios in rows:
             print(f"| {name} | {s_rps:,.0f} | {s_mb:,.1f} | {n_rps:,.0f} | {n_mb:,.1f} | "
-                  f"{s_rps / n_rps:.2f} |")
+                  f"{s_rps / n_rps:.2f} | {', '.join(f'{r:.2f}' for r in ratios)} |")
         print(f"\nCold GETs of all {len(small) + len(large)} objects once, "
               f"curl --parallel --parallel-max 16, median of {args.rounds} alternating rounds\n")
         print("| path | median seconds | MB/s | all rounds |")

@@ -168,10 +168,10 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
     body = std::move(*slices);
   }
   // Answering now: nothing above touched `out`.
-  out.SetHeader("x-amz-request-id", fmt::format("{:016X}", ++request_ids_));
+  char id[16];
+  out.SetHeader("x-amz-request-id", RequestId(++request_ids_, id));
   SetObjectHeaders(out, etag, info);
   SetContentRange(out, info, part);
-  const char* op = req.method == "GET" ? "GetObject" : "HeadObject";
   out.SetHeader("Content-Type", "binary/octet-stream");
   out.SetHeader("Content-Length", std::to_string(part.length));
   out.SetStatus(part.status());
@@ -181,7 +181,7 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
   (void)out.Finish();
   if (registry_ != nullptr) {
     inline_requests_->Inc();
-    CounterFor(op, part.status())->Inc();
+    inline_counters_[req.method == "HEAD"][part.status() == 206]->Inc();
   }
   return true;
 }

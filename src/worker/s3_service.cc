@@ -57,6 +57,12 @@ constexpr CodeInfo kKnownCodes[] = {
 
 }  // namespace
 
+std::string_view RequestId(uint64_t id, char (&buf)[16]) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (int i = 15; i >= 0; --i, id >>= 4) buf[i] = kHex[id & 0xf];
+  return std::string_view(buf, sizeof(buf));
+}
+
 std::string S3ETag(const ufs::ObjectInfo& info) {
   if (!info.etag.empty()) return info.etag;
   Hash128 h = Hash128Of(info.Version());
@@ -80,6 +86,12 @@ S3Service::S3Service(S3ServiceOptions options, std::shared_ptr<ufs::MountTable> 
   if (registry_ != nullptr) {
     inline_requests_ = registry_->GetCounter(
         "sluice_s3_inline_requests_total", "S3 GETs answered on an I/O thread from memory.");
+    for (int head = 0; head < 2; ++head) {
+      for (int partial = 0; partial < 2; ++partial) {
+        inline_counters_[head][partial] =
+            CounterFor(head ? "HeadObject" : "GetObject", partial ? 206 : 200);
+      }
+    }
   }
 }
 
@@ -87,17 +99,24 @@ void S3Service::Handle(const net::HttpRequest& req, net::BodyReader& body,
                        net::ResponseWriter& out) {
   auto start = clock_->Now();
   Call c(req, &body, out);
-  c.request_id = fmt::format("{:016X}", Hash64(req.target, ++request_ids_));
+  char id[16];
+  c.request_id = RequestId(Hash64(req.target, ++request_ids_), id);
   out.SetHeader("x-amz-request-id", c.request_id);
   Dispatch(c);
   if (registry_ != nullptr) {
     double secs = std::chrono::duration<double>(clock_->Now() - start).count();
     CounterFor(c.op, c.status)->Inc();
-    registry_
-        ->GetHistogram("sluice_s3_request_seconds", "S3 API request latency by operation.",
-                       {{"op", c.op}})
-        ->Observe(secs);
+    HistogramFor(c.op)->Observe(secs);
   }
+}
+
+metrics::Histogram* S3Service::HistogramFor(std::string_view op) {
+  std::lock_guard lock(counters_mu_);
+  if (auto it = histograms_.find(op); it != histograms_.end()) return it->second;
+  metrics::Histogram* h = registry_->GetHistogram(
+      "sluice_s3_request_seconds", "S3 API request latency by operation.", {{"op", std::string(op)}});
+  histograms_.emplace(std::string(op), h);
+  return h;
 }
 
 metrics::Counter* S3Service::CounterFor(std::string_view op, int status) {

@@ -15,6 +15,7 @@
 // Thread-safety: Handle is called concurrently from handler threads.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -102,12 +103,21 @@ class S3Service {
 
   metrics::Registry* registry_;
   metrics::Counter* inline_requests_ = nullptr;
-  // sluice_s3_requests_total{op, status}, looked up once per pair.
+  // sluice_s3_requests_total{op, status} and sluice_s3_request_seconds{op}, looked up in the
+  // registry once per pair or op.
   metrics::Counter* CounterFor(std::string_view op, int status);
+  metrics::Histogram* HistogramFor(std::string_view op);
   std::mutex counters_mu_;
   std::map<std::pair<std::string, int>, metrics::Counter*, std::less<>> counters_;  // GUARDED_BY(counters_mu_)
+  std::map<std::string, metrics::Histogram*, std::less<>> histograms_;  // GUARDED_BY(counters_mu_)
+  // The inline path's counters, found before serving (no lock per request): GetObject and
+  // HeadObject, each 200 and 206.
+  std::array<std::array<metrics::Counter*, 2>, 2> inline_counters_{};
   std::atomic<uint64_t> request_ids_{0};
 };
+
+// `id` as the 16 upper-case hex digits of an x-amz-request-id, written into `buf`.
+std::string_view RequestId(uint64_t id, char (&buf)[16]);
 
 // The ETag clients see for an object: the store's, or a stable hex digest of the version
 // for stores without ETags (file://).
