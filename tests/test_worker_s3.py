@@ -247,6 +247,42 @@ def test_metrics_and_health(worker, s3):
     assert any(k.startswith("sluice_s3_request_seconds_bucket{") for k in m)
 
 
+def test_request_ids_and_counts_on_both_paths(worker, s3):
+    """Hot GETs are answered on an I/O thread, others on handler threads; both give each
+    response its own x-amz-request-id and count it under its op and status."""
+    import http.client
+    import re
+    s3.put_object(Bucket="data", Key="metrics/obj", Body=b"m" * 1000)
+    host, port = worker.endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def send(method, headers=None, query=""):
+        conn.request(method, "/data/metrics/obj" + query, headers=headers or {})
+        r = conn.getresponse()
+        r.read()
+        rid = r.getheader("x-amz-request-id")
+        assert rid is not None and re.fullmatch(r"[0-9A-F]{16}", rid), rid
+        return r.status, rid
+
+    send("GET")  # warms the cache
+    key = 'sluice_s3_requests_total{{op="{}",status="{}"}}'
+    before = worker.metrics()
+    answers = [send("GET"), send("GET", {"Range": "bytes=0-9"}), send("GET", {"Range": "bytes=10-"}),
+               send("HEAD"), send("GET", query="?response-content-type=text/plain")]
+    after = worker.metrics()
+    conn.close()
+    assert [status for status, _ in answers] == [200, 206, 206, 200, 200]
+    assert len({rid for _, rid in answers}) == len(answers)
+
+    def delta(name):
+        return after.get(name, 0) - before.get(name, 0)
+    assert delta(key.format("GetObject", 200)) == 2
+    assert delta(key.format("GetObject", 206)) == 2
+    assert delta(key.format("HeadObject", 200)) == 1
+    # The query string sends the last GET to a handler thread; the others may go inline.
+    assert 1 <= delta("sluice_s3_inline_requests_total") <= 4
+
+
 def test_v1_api_round_trip(worker):
     import json
     import urllib.request
