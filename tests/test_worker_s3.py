@@ -283,6 +283,139 @@ def test_request_ids_and_counts_on_both_paths(worker, s3):
     assert 1 <= delta("sluice_s3_inline_requests_total") <= 4
 
 
+def http_call(worker, method, path, body=b"", headers=None):
+    """One plain HTTP request to the worker: (status, headers, body)."""
+    import http.client
+    host, port = worker.endpoint.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, r.headers, r.read()
+    finally:
+        conn.close()
+
+
+def test_subresources_never_act_on_the_object_or_bucket(worker, s3):
+    """?tagging, ?acl, ?versionId=... and the like are refused (501), never served as the
+    plain PUT, GET or DELETE they would otherwise look like."""
+    s3.put_object(Bucket="data", Key="sub/obj", Body=b"ORIGINAL")
+    tagging = {"TagSet": [{"Key": "k", "Value": "v"}]}
+    calls = [
+        lambda: s3.put_object_tagging(Bucket="data", Key="sub/obj", Tagging=tagging),
+        lambda: s3.delete_object_tagging(Bucket="data", Key="sub/obj"),
+        lambda: s3.get_object_acl(Bucket="data", Key="sub/obj"),
+        lambda: s3.get_object(Bucket="data", Key="sub/obj", VersionId="3HL4kqtJlcpXroDTDmJ"),
+        lambda: s3.get_object(Bucket="data", Key="sub/obj", PartNumber=1),
+        lambda: s3.put_bucket_versioning(Bucket="data",
+                                         VersioningConfiguration={"Status": "Enabled"}),
+        lambda: s3.list_object_versions(Bucket="data"),
+        lambda: s3.put_bucket_tagging(Bucket="data", Tagging=tagging),
+        lambda: s3.delete_bucket_cors(Bucket="data"),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert code_of(e) == "NotImplemented"
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    # Nothing was overwritten or deleted; the "null" version is the object itself.
+    assert s3.get_object(Bucket="data", Key="sub/obj")["Body"].read() == b"ORIGINAL"
+    got = s3.get_object(Bucket="data", Key="sub/obj", VersionId="null")
+    assert got["Body"].read() == b"ORIGINAL"
+    assert s3.get_bucket_versioning(Bucket="data")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    status, _, body = http_call(worker, "POST", "/data/sub/obj?restore", b"<RestoreRequest/>")
+    assert status == 501 and b"NotImplemented" in body
+    assert s3.get_object(Bucket="data", Key="sub/obj")["Body"].read() == b"ORIGINAL"
+
+
+def test_conditional_writes(worker, s3):
+    """If-None-Match: * and If-Match on PutObject and CompleteMultipartUpload, as in S3."""
+    status, _, _ = http_call(worker, "PUT", "/data/cw/new", b"first", {"If-None-Match": "*"})
+    assert status == 200
+    status, _, body = http_call(worker, "PUT", "/data/cw/new", b"second", {"If-None-Match": "*"})
+    assert status == 412 and b"PreconditionFailed" in body
+    etag = s3.head_object(Bucket="data", Key="cw/new")["ETag"]
+    assert s3.get_object(Bucket="data", Key="cw/new")["Body"].read() == b"first"
+    status, _, body = http_call(worker, "PUT", "/data/cw/new", b"third", {"If-Match": '"stale"'})
+    assert status == 412 and b"PreconditionFailed" in body
+    status, _, _ = http_call(worker, "PUT", "/data/cw/new", b"fourth", {"If-Match": etag})
+    assert status == 200
+    assert s3.get_object(Bucket="data", Key="cw/new")["Body"].read() == b"fourth"
+    status, _, body = http_call(worker, "PUT", "/data/cw/absent", b"x", {"If-Match": etag})
+    assert status == 404 and b"NoSuchKey" in body
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="data", Key="cw/absent")
+    # Completing an upload over an existing key with If-None-Match: * fails; the upload
+    # stays open and completes without the condition.
+    up = s3.create_multipart_upload(Bucket="data", Key="cw/new")["UploadId"]
+    e1 = s3.upload_part(Bucket="data", Key="cw/new", UploadId=up, PartNumber=1,
+                        Body=b"multipart")["ETag"]
+    xml = (f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag>"
+           f"</Part></CompleteMultipartUpload>").encode()
+    status, _, body = http_call(worker, "POST", f"/data/cw/new?uploadId={up}", xml,
+                                {"If-None-Match": "*"})
+    assert status == 412 and b"PreconditionFailed" in body
+    assert s3.get_object(Bucket="data", Key="cw/new")["Body"].read() == b"fourth"
+    status, _, _ = http_call(worker, "POST", f"/data/cw/new?uploadId={up}", xml)
+    assert status == 200
+    assert s3.get_object(Bucket="data", Key="cw/new")["Body"].read() == b"multipart"
+
+
+def test_multipart_refusals(worker, s3):
+    import base64
+    up = s3.create_multipart_upload(Bucket="data", Key="mpr/obj")["UploadId"]
+    good = os.urandom(5 << 20)
+    e1 = s3.upload_part(Bucket="data", Key="mpr/obj", UploadId=up, PartNumber=1, Body=good)["ETag"]
+    # A part whose Content-MD5 differs is refused and the earlier part 1 stays.
+    wrong_md5 = base64.b64encode(hashlib.md5(b"something else").digest()).decode()
+    with pytest.raises(ClientError) as e:
+        s3.upload_part(Bucket="data", Key="mpr/obj", UploadId=up, PartNumber=1,
+                       Body=b"corrupted in transit", ContentMD5=wrong_md5)
+    assert code_of(e) == "BadDigest"
+    status, _, body = http_call(worker, "PUT", f"/data/mpr/obj?partNumber=2&uploadId={up}",
+                                b"x", {"Content-MD5": "not base64!"})
+    assert status == 400 and b"InvalidDigest" in body
+    # UploadPartCopy is not supported: refused, not stored as an empty part.
+    s3.put_object(Bucket="data", Key="mpr/src", Body=b"source")
+    with pytest.raises(ClientError) as e:
+        s3.upload_part_copy(Bucket="data", Key="mpr/obj", UploadId=up, PartNumber=2,
+                            CopySource={"Bucket": "data", "Key": "mpr/src"})
+    assert code_of(e) == "NotImplemented"
+    status, _, body = http_call(worker, "PUT", f"/data/mpr/obj?partNumber=3abc&uploadId={up}", b"x")
+    assert status == 400 and b"InvalidArgument" in body
+    assert [p["PartNumber"] for p in
+            s3.list_parts(Bucket="data", Key="mpr/obj", UploadId=up)["Parts"]] == [1]
+    # Every part but the last must be 5 MiB or more.
+    small = s3.upload_part(Bucket="data", Key="mpr/obj", UploadId=up, PartNumber=2,
+                           Body=b"small")["ETag"]
+    e3 = s3.upload_part(Bucket="data", Key="mpr/obj", UploadId=up, PartNumber=3,
+                        Body=b"last")["ETag"]
+    with pytest.raises(ClientError) as e:
+        s3.complete_multipart_upload(Bucket="data", Key="mpr/obj", UploadId=up, MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": small},
+                      {"PartNumber": 3, "ETag": e3}]})
+    assert code_of(e) == "EntityTooSmall"
+    s3.complete_multipart_upload(Bucket="data", Key="mpr/obj", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 3, "ETag": e3}]})
+    assert s3.get_object(Bucket="data", Key="mpr/obj")["Body"].read() == good + b"last"
+
+
+def test_listing_details_as_s3(worker, s3):
+    for i in range(3):
+        s3.put_object(Bucket="data", Key=f"ld/{i}", Body=b"x")
+    flat = s3.list_objects(Bucket="data", Prefix="ld/", MaxKeys=2)
+    assert flat["IsTruncated"] and "NextMarker" not in flat  # only with a delimiter
+    rest = s3.list_objects(Bucket="data", Prefix="ld/", Marker=flat["Contents"][-1]["Key"])
+    assert [o["Key"] for o in rest["Contents"]] == ["ld/2"]
+    status, _, body = http_call(worker, "GET", "/data?list-type=2&encoding-type=bogus")
+    assert status == 400 and b"InvalidArgument" in body
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="ld/never-written")
+    assert code_of(e) == "NoSuchKey"
+    # S3's words, not the under store's URI or path.
+    assert e.value.response["Error"]["Message"] == "The specified key does not exist."
+
+
 def test_v1_api_round_trip(worker):
     import json
     import urllib.request

@@ -23,6 +23,15 @@ def exercise_store(s3, existing):
         s3.delete_bucket(Bucket="fresh-bucket")
     assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
     s3.delete_object(Bucket="fresh-bucket", Key="dir/obj")
+    # A bucket sub-resource is never taken for DeleteBucket (or CreateBucket).
+    for call in (lambda: s3.delete_bucket_cors(Bucket="fresh-bucket"),
+                 lambda: s3.delete_bucket_policy(Bucket="fresh-bucket"),
+                 lambda: s3.put_bucket_versioning(
+                     Bucket="fresh-bucket", VersioningConfiguration={"Status": "Enabled"})):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "NotImplemented"
+    s3.head_bucket(Bucket="fresh-bucket")  # still there
     s3.delete_bucket(Bucket="fresh-bucket")
     assert "fresh-bucket" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     with pytest.raises(ClientError) as e:

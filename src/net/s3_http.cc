@@ -61,7 +61,39 @@ bool EtagListMatches(std::string_view header, std::string_view etag) {
   return false;
 }
 
+// True when the list `header` names `etag` by strong comparison (or is "*"): W/ tags never
+// match. Unquoted tags are accepted, as in EtagListMatches.
+bool EtagListMatchesStrongly(std::string_view header, std::string_view etag) {
+  etag = OpaqueTag(etag);
+  size_t pos = 0;
+  while (pos <= header.size()) {
+    size_t comma = header.find(',', pos);
+    if (comma == std::string_view::npos) comma = header.size();
+    const std::string_view item = TrimOws(header.substr(pos, comma - pos));
+    if (item == "*") return true;
+    const bool weak = item.size() >= 2 && (item[0] == 'W' || item[0] == 'w') && item[1] == '/';
+    if (!item.empty() && !weak && OpaqueTag(item) == etag) return true;
+    pos = comma + 1;
+  }
+  return false;
+}
+
 }  // namespace
+
+WritePrecondition EvaluateWritePreconditions(const HttpRequest& request,
+                                             std::optional<std::string_view> etag) {
+  if (request.HasHeader("If-Match")) {
+    if (!etag) return WritePrecondition::kNoSuchKey;
+    if (!EtagListMatchesStrongly(request.Header("If-Match"), *etag)) {
+      return WritePrecondition::kFailed;
+    }
+  }
+  if (request.HasHeader("If-None-Match") && etag &&
+      EtagListMatchesStrongly(request.Header("If-None-Match"), *etag)) {
+    return WritePrecondition::kFailed;
+  }
+  return WritePrecondition::kProceed;
+}
 
 Result<std::optional<ByteRange>> ParseRange(std::string_view header, uint64_t size) {
   std::string_view h = TrimOws(header);

@@ -33,4 +33,14 @@ enum class Precondition { kProceed, kNotModified /*304*/, kFailed /*412*/ };
 Precondition EvaluatePreconditions(const HttpRequest& request, std::string_view etag,
                                    int64_t mtime_ns);
 
+enum class WritePrecondition { kProceed, kFailed /*412*/, kNoSuchKey /*404*/ };
+
+// S3's conditional writes (PutObject, CompleteMultipartUpload) against the object now at
+// the key: `etag` is its ETag (unquoted), nullopt when there is none. If-None-Match ("*",
+// or a list of tags) fails when the key exists (with a listed tag); If-Match fails when
+// the key does not exist (404) or its ETag is not listed (412). Tags compare strongly: a
+// weak W/"x" never matches, as RFC 7232 requires for If-Match.
+WritePrecondition EvaluateWritePreconditions(const HttpRequest& request,
+                                             std::optional<std::string_view> etag);
+
 }  // namespace sluice::net

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -202,6 +203,35 @@ TEST(PreconditionsTest, QuotedStoredEtagCompares) {
   req.method = "GET";
   req.headers = {{"If-None-Match", "\"abc123\""}};
   EXPECT_EQ(EvaluatePreconditions(req, "\"abc123\"", kMtime), k304);
+}
+
+// ----- Conditional writes -----
+
+WritePrecondition EvalWrite(std::initializer_list<std::pair<std::string, std::string>> headers,
+                            std::optional<std::string_view> etag) {
+  HttpRequest req;
+  req.method = "PUT";
+  req.headers.assign(headers.begin(), headers.end());
+  return EvaluateWritePreconditions(req, etag);
+}
+
+TEST(WritePreconditionsTest, IfNoneMatchStarRefusesAnExistingKey) {
+  EXPECT_EQ(EvalWrite({{"If-None-Match", "*"}}, std::nullopt), WritePrecondition::kProceed);
+  EXPECT_EQ(EvalWrite({{"If-None-Match", "*"}}, "abc"), WritePrecondition::kFailed);
+  EXPECT_EQ(EvalWrite({{"If-None-Match", "\"other\""}}, "abc"), WritePrecondition::kProceed);
+  EXPECT_EQ(EvalWrite({{"If-None-Match", "\"x\", \"abc\""}}, "abc"), WritePrecondition::kFailed);
+}
+
+TEST(WritePreconditionsTest, IfMatchNeedsTheKeyAtThatEtag) {
+  EXPECT_EQ(EvalWrite({}, std::nullopt), WritePrecondition::kProceed);
+  EXPECT_EQ(EvalWrite({}, "abc"), WritePrecondition::kProceed);
+  EXPECT_EQ(EvalWrite({{"If-Match", "\"abc\""}}, "abc"), WritePrecondition::kProceed);
+  EXPECT_EQ(EvalWrite({{"If-Match", "abc"}}, "abc"), WritePrecondition::kProceed);
+  EXPECT_EQ(EvalWrite({{"If-Match", "*"}}, "abc"), WritePrecondition::kProceed);
+  EXPECT_EQ(EvalWrite({{"If-Match", "\"old\""}}, "abc"), WritePrecondition::kFailed);
+  EXPECT_EQ(EvalWrite({{"If-Match", "W/\"abc\""}}, "abc"), WritePrecondition::kFailed);
+  EXPECT_EQ(EvalWrite({{"If-Match", "\"abc\""}}, std::nullopt), WritePrecondition::kNoSuchKey);
+  EXPECT_EQ(EvalWrite({{"If-Match", "*"}}, std::nullopt), WritePrecondition::kNoSuchKey);
 }
 
 }  // namespace

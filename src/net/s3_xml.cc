@@ -115,7 +115,11 @@ std::string RenderListObjects(const ListObjectsResult& r) {
     x.Elem("KeyCount", r.objects.size() + r.common_prefixes.size());
   } else {
     x.Elem("Marker", enc(r.marker));
-    if (r.truncated && !r.next_marker.empty()) x.Elem("NextMarker", enc(r.next_marker));
+    // S3 sends NextMarker only with a delimiter; without one, the next marker is the
+    // last key listed.
+    if (r.truncated && !r.delimiter.empty() && !r.next_marker.empty()) {
+      x.Elem("NextMarker", enc(r.next_marker));
+    }
   }
   x.Elem("MaxKeys", static_cast<uint64_t>(r.max_keys < 0 ? 0 : r.max_keys));
   if (!r.delimiter.empty()) x.Elem("Delimiter", enc(r.delimiter));

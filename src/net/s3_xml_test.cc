@@ -154,6 +154,11 @@ TEST(S3XmlTest, ListObjectsV1) {
   pugi::xml_node c = root.child("Contents");
   EXPECT_FALSE(Text(c, "Owner/ID").empty());
   EXPECT_EQ(Text(c, "StorageClass"), "STANDARD");
+
+  ListObjectsResult flat = SampleListing(false);  // no delimiter: no NextMarker, as in S3
+  flat.delimiter.clear();
+  pugi::xml_document doc2;
+  EXPECT_FALSE(Root(doc2, RenderListObjects(flat), "ListBucketResult").child("NextMarker"));
 }
 
 TEST(S3XmlTest, EncodingTypeUrlEncodesKeysPrefixesAndDelimiter) {

@@ -6,8 +6,12 @@ namespace sluice::worker {
 
 Result<ufs::ListPage> ListingCache::List(const ufs::Resolved& r, const ufs::ListOptions& o,
                                          std::string_view tag) {
-  std::string key = fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}", r.mount, o.prefix, o.delimiter,
-                                o.continuation_token, o.start_after, o.max_keys, tag);
+  // "mount\n", the options each length-prefixed (a prefix or a delimiter may hold any
+  // byte, '\n' included: no two option sets may share a key), then "\n" and the tag.
+  std::string key = fmt::format("{}\n{}:{}{}:{}{}:{}{}:{}{}\n{}", r.mount, o.prefix.size(), o.prefix,
+                                o.delimiter.size(), o.delimiter, o.continuation_token.size(),
+                                o.continuation_token, o.start_after.size(), o.start_after,
+                                o.max_keys, tag);
   const auto now = clock_->Now();
   std::shared_ptr<Flight> flight;
   uint64_t generation = 0;

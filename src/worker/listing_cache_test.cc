@@ -103,5 +103,26 @@ TEST_F(ListingCacheTest, InvalidateDropsPagesAndTheNextRequestListsAnew) {
   EXPECT_EQ(Lists(), 2u);
 }
 
+TEST_F(ListingCacheTest, OptionsThatJoinAlikeAreCachedApart) {
+  // Joined with '\n', (prefix "x\n", no delimiter) and (prefix "x", delimiter "\n") would
+  // read the same; each must get its own page.
+  fake_->Put("x\ny", "1");
+  fake_->Put("xz", "2");
+  ufs::ListOptions a;
+  a.prefix = "x\n";
+  ufs::ListOptions b;
+  b.prefix = "x";
+  b.delimiter = "\n";
+  auto first = cache_.List(where_, a);
+  auto second = cache_.List(where_, b);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_EQ(first->objects.size(), 1u);
+  EXPECT_EQ(first->objects[0].key, "x\ny");
+  ASSERT_EQ(second->objects.size(), 1u);
+  EXPECT_EQ(second->objects[0].key, "xz");
+  EXPECT_EQ(second->common_prefixes, std::vector<std::string>{"x\n"});
+  EXPECT_EQ(Lists(), 2u);
+}
+
 }  // namespace
 }  // namespace sluice::worker

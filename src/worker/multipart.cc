@@ -99,7 +99,8 @@ void MultipartUploads::SweepAbandoned() {
 
 Result<std::string> MultipartUploads::UploadPart(std::string_view upload_id, std::string_view path,
                                                  int number, net::BodyReader& body,
-                                                 uint64_t max_part_bytes) {
+                                                 uint64_t max_part_bytes,
+                                                 std::string_view expected_md5_hex) {
   if (number < 1 || number > 10000) {
     return Status::InvalidArgument("part number must be between 1 and 10000");
   }
@@ -144,6 +145,10 @@ Result<std::string> MultipartUploads::UploadPart(std::string_view upload_id, std
     return st;
   }
   std::string etag = md5.HexDigest();
+  if (!expected_md5_hex.empty() && etag != expected_md5_hex) {
+    unlink(tmp.c_str());
+    return Status::InvalidArgument("BadDigest: The Content-MD5 you specified did not match");
+  }
   std::string final_path = fmt::format("{}/part-{:05}", DirOf(upload_id), number);
   std::lock_guard lock(mu_);
   auto it = uploads_.find(upload_id);
@@ -206,6 +211,13 @@ Result<ufs::ObjectInfo> MultipartUploads::CompleteLocked(
     }
     if (i > 0 && parts[i].first <= parts[i - 1].first) {
       return Status::InvalidArgument("InvalidPartOrder: parts must be in ascending order");
+    }
+  }
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (state.parts[parts[i].first].size < kMinPartBytes) {
+      return Status::InvalidArgument(fmt::format(
+          "EntityTooSmall: part {} is smaller than the 5 MiB every part but the last needs",
+          parts[i].first));
     }
   }
   uint64_t total = 0;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/units.h"
 #include "net/http.h"
 #include "worker/write_through.h"
 
@@ -30,16 +31,22 @@ struct PartInfo {
 
 class MultipartUploads {
  public:
+  static constexpr uint64_t kMinPartBytes = 5 * kMiB;  // S3's least size of a part but the last
+
   MultipartUploads(WriteThrough* writes, std::string staging_dir);
 
   // Returns the new upload id.
   Result<std::string> Create(std::string_view path);
-  // Stores part `number` (1..10000) read from `body`; returns its ETag. Replaces an
-  // earlier part with the same number. kNotFound for an unknown upload (NoSuchUpload).
+  // Stores part `number` (1..10000) read from `body`; returns its ETag (the part's MD5, in
+  // hex). Replaces an earlier part with the same number. kNotFound for an unknown upload
+  // (NoSuchUpload). With `expected_md5_hex`, a part whose MD5 differs is not stored
+  // (kInvalidArgument "BadDigest: ...") and an earlier part with its number stays.
   Result<std::string> UploadPart(std::string_view upload_id, std::string_view path, int number,
-                                 net::BodyReader& body, uint64_t max_part_bytes);
+                                 net::BodyReader& body, uint64_t max_part_bytes,
+                                 std::string_view expected_md5_hex = {});
   Result<std::vector<PartInfo>> ListParts(std::string_view upload_id, std::string_view path);
-  // Completes with the named parts (ascending, ETags must match: InvalidPart otherwise).
+  // Completes with the named parts (ascending, ETags must match: InvalidPart otherwise;
+  // every part but the last at least kMinPartBytes: EntityTooSmall otherwise).
   Result<ufs::ObjectInfo> Complete(std::string_view upload_id, std::string_view path,
                                    const std::vector<std::pair<int, std::string>>& parts);
   Status Abort(std::string_view upload_id, std::string_view path);

@@ -1,6 +1,9 @@
 // S3Service: object operations (GET/HEAD/PUT/DELETE, DeleteObjects) and multipart uploads.
 #include <fmt/format.h>
 
+#include <charconv>
+#include <optional>
+
 #include "common/digest.h"
 #include "net/s3_http.h"
 #include "net/s3_xml.h"
@@ -64,7 +67,50 @@ std::string Base64Decode(std::string_view in) {
   return out;
 }
 
+// A request's Content-MD5 as 16 raw bytes: "" when there is none, nullopt when it is not
+// the base64 of 16 bytes (S3's InvalidDigest).
+std::optional<std::string> ContentMd5(const net::HttpRequest& req) {
+  if (!req.HasHeader("Content-MD5")) return std::string();
+  std::string md5 = Base64Decode(req.Header("Content-MD5"));
+  if (md5.size() != 16) return std::nullopt;
+  return md5;
+}
+
+const net::S3Error kInvalidDigest =
+    net::S3Error::Of(400, "InvalidDigest", "The Content-MD5 you specified is not valid.");
+
+std::string Hex(std::string_view bytes) {
+  std::string out;
+  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
+  return out;
+}
+
 }  // namespace
+
+bool S3Service::RefuseConditionalWrite(Call& c) {
+  if (!c.req.HasHeader("If-Match") && !c.req.HasHeader("If-None-Match")) return false;
+  const std::string path = c.Path();
+  cache_->InvalidateStat(path);  // the key as the under store has it now
+  auto info = cache_->Stat(path);
+  if (!info.ok() && !info.status().Is(StatusCode::kNotFound)) {
+    SendStatusError(c, info.status());
+    return true;
+  }
+  std::optional<std::string> etag;
+  if (info.ok() && !info->is_dir) etag = S3ETag(*info);
+  switch (net::EvaluateWritePreconditions(c.req, etag)) {
+    case net::WritePrecondition::kProceed:
+      return false;
+    case net::WritePrecondition::kFailed:
+      SendError(c, net::S3Error::Of(412, "PreconditionFailed",
+                                    "At least one of the pre-conditions you specified did not hold"));
+      return true;
+    case net::WritePrecondition::kNoSuchKey:
+      SendError(c, net::S3Error::Of(404, "NoSuchKey", "The specified key does not exist."));
+      return true;
+  }
+  return true;
+}
 
 void S3Service::GetObject(Call& c, bool head) {
   c.op = head ? "HeadObject" : "GetObject";
@@ -191,6 +237,9 @@ void S3Service::PutObject(Call& c) {
   if (c.req.HasHeader("x-amz-copy-source")) {
     return SendError(c, net::S3Error::Of(501, "NotImplemented", "CopyObject is not supported"));
   }
+  const std::optional<std::string> want_md5 = ContentMd5(c.req);
+  if (!want_md5) return SendError(c, kInvalidDigest);
+  if (RefuseConditionalWrite(c)) return;
   auto up = writes_->Begin(c.Path(), c.req.content_length.value_or(0));
   if (!up.ok()) return SendStatusError(c, up.status());
   Md5 md5;
@@ -198,12 +247,10 @@ void S3Service::PutObject(Call& c) {
     (*up)->Abort();
     return SendStatusError(c, s);
   }
-  if (auto want = c.req.Header("Content-MD5"); !want.empty()) {
-    if (Base64Decode(want) != md5.Digest()) {
-      (*up)->Abort();
-      return SendError(c, net::S3Error::Of(400, "BadDigest",
-                                           "The Content-MD5 you specified did not match"));
-    }
+  if (!want_md5->empty() && *want_md5 != md5.Digest()) {
+    (*up)->Abort();
+    return SendError(c, net::S3Error::Of(400, "BadDigest",
+                                         "The Content-MD5 you specified did not match"));
   }
   auto info = (*up)->Commit();
   InvalidateListings(c.bucket);
@@ -257,14 +304,22 @@ void S3Service::CreateMultipart(Call& c) {
 
 void S3Service::UploadPart(Call& c) {
   c.op = "UploadPart";
-  int number = 0;
-  try {
-    number = std::stoi(c.Get("partNumber"));
-  } catch (const std::exception&) {
-    return SendError(c, net::S3Error::Of(400, "InvalidArgument", "partNumber must be a number"));
+  if (c.req.HasHeader("x-amz-copy-source")) {
+    return SendError(c,
+                     net::S3Error::Of(501, "NotImplemented", "UploadPartCopy is not supported"));
   }
-  auto etag =
-      uploads_->UploadPart(c.Get("uploadId"), c.Path(), number, *c.body, options_.max_part_bytes);
+  const std::string number_text = c.Get("partNumber");
+  int number = 0;
+  auto [end, ec] =
+      std::from_chars(number_text.data(), number_text.data() + number_text.size(), number);
+  if (ec != std::errc() || end != number_text.data() + number_text.size()) {
+    return SendError(c, net::S3Error::Of(400, "InvalidArgument",
+                                         "Part number must be an integer between 1 and 10000"));
+  }
+  const std::optional<std::string> want_md5 = ContentMd5(c.req);
+  if (!want_md5) return SendError(c, kInvalidDigest);
+  auto etag = uploads_->UploadPart(c.Get("uploadId"), c.Path(), number, *c.body,
+                                   options_.max_part_bytes, Hex(*want_md5));
   if (!etag.ok()) return SendStatusError(c, etag.status());
   c.status = 200;
   c.out.SetHeader("ETag", Quoted(*etag));
@@ -273,6 +328,7 @@ void S3Service::UploadPart(Call& c) {
 
 void S3Service::CompleteMultipart(Call& c) {
   c.op = "CompleteMultipartUpload";
+  if (RefuseConditionalWrite(c)) return;
   auto xml = c.body->ReadAll(options_.max_xml_body);
   if (!xml.ok()) return SendStatusError(c, xml.status());
   auto parts = net::ParseCompleteMultipartUpload(*xml);

@@ -1,5 +1,6 @@
 #include "worker/s3_service.h"
 
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
@@ -155,7 +156,45 @@ void S3Service::SendStatusError(Call& c, const Status& s, bool is_bucket) {
     }
   }
   if (e.message.empty()) e.message = s.message();
+  // A missing key or bucket is told in S3's words: the under store's message names its
+  // own URIs and paths, which are no business of the client's (they go to the debug log).
+  if (e.code == "NoSuchKey" || e.code == "NoSuchBucket") {
+    SLUICE_LOG_DEBUG("{} {}: {}", c.req.method, c.Resource(), s.ToString());
+    e.message = e.code == "NoSuchKey" ? "The specified key does not exist."
+                                      : "The specified bucket does not exist";
+  }
   SendError(c, e);
+}
+
+namespace {
+
+// S3's sub-resources: query keys that select an operation or another view of an object or
+// bucket, as opposed to parameters of the operation (prefix, max-keys, response-*, X-Amz-*).
+constexpr std::string_view kSubresources[] = {
+    "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption",
+    "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location", "logging",
+    "metrics", "notification", "object-lock", "ownershipControls", "partNumber", "policy",
+    "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore",
+    "retention", "select", "session", "tagging", "torrent", "uploadId", "uploads",
+    "versionId", "versioning", "versions", "website"};
+
+}  // namespace
+
+bool S3Service::RefuseSubresources(Call& c, std::initializer_list<std::string_view> taken) {
+  for (const auto& [k, v] : c.query) {
+    if (std::find(std::begin(kSubresources), std::end(kSubresources), k) ==
+        std::end(kSubresources)) {
+      continue;
+    }
+    if (std::find(taken.begin(), taken.end(), k) != taken.end()) continue;
+    // An unversioned bucket's objects all have the version "null".
+    if (k == "versionId" && v == "null" && !c.key.empty()) continue;
+    c.op = "unsupported";
+    SendError(c, net::S3Error::Of(501, "NotImplemented",
+                                  fmt::format("{} ?{} is not supported", c.req.method, k)));
+    return true;
+  }
+  return false;
 }
 
 void S3Service::Dispatch(Call& c) {
@@ -201,21 +240,39 @@ void S3Service::Dispatch(Call& c) {
     return SendError(c, net::S3Error::Of(404, "NoSuchBucket",
                                          fmt::format("no mount named '{}'", c.bucket)));
   }
+  // Each operation below takes exactly the sub-resources it names; any other one is refused,
+  // never served as the plain operation (a PUT ?tagging must not overwrite the object).
+  if (m == "GET" && c.Has("uploadId")) {
+    if (!RefuseSubresources(c, {"uploadId"})) ListParts(c);
+    return;
+  }
   if (m == "GET" || m == "HEAD") {
-    if (c.Has("uploadId")) return ListParts(c);
-    return GetObject(c, m == "HEAD");
+    if (!RefuseSubresources(c, {})) GetObject(c, m == "HEAD");
+    return;
+  }
+  if (m == "PUT" && c.Has("uploadId") && c.Has("partNumber")) {
+    if (!RefuseSubresources(c, {"uploadId", "partNumber"})) UploadPart(c);
+    return;
   }
   if (m == "PUT") {
-    if (c.Has("uploadId") && c.Has("partNumber")) return UploadPart(c);
-    return PutObject(c);
+    if (!RefuseSubresources(c, {})) PutObject(c);
+    return;
   }
-  if (m == "POST") {
-    if (c.Has("uploads")) return CreateMultipart(c);
-    if (c.Has("uploadId")) return CompleteMultipart(c);
+  if (m == "POST" && c.Has("uploads")) {
+    if (!RefuseSubresources(c, {"uploads"})) CreateMultipart(c);
+    return;
+  }
+  if (m == "POST" && c.Has("uploadId")) {
+    if (!RefuseSubresources(c, {"uploadId"})) CompleteMultipart(c);
+    return;
+  }
+  if (m == "DELETE" && c.Has("uploadId")) {
+    if (!RefuseSubresources(c, {"uploadId"})) AbortMultipart(c);
+    return;
   }
   if (m == "DELETE") {
-    if (c.Has("uploadId")) return AbortMultipart(c);
-    return DeleteObject(c);
+    if (!RefuseSubresources(c, {})) DeleteObject(c);
+    return;
   }
   c.op = "unsupported";
   SendError(c, net::S3Error::Of(501, "NotImplemented",
@@ -243,6 +300,12 @@ void S3Service::ListBuckets(Call& c) {
 void S3Service::BucketOp(Call& c) {
   const std::string& m = c.req.method;
   c.op = "HeadBucket";
+  // The bucket-level sub-resources served: GET ?location, ?versioning, ?uploads and POST
+  // ?delete. Anything else (PUT ?versioning, DELETE ?cors, GET ?versions, ...) is refused,
+  // never taken for CreateBucket, DeleteBucket or a listing.
+  if (m == "GET" && RefuseSubresources(c, {"location", "versioning", "uploads"})) return;
+  if (m == "POST" && RefuseSubresources(c, {"delete"})) return;
+  if (m != "GET" && m != "POST" && RefuseSubresources(c, {})) return;
   auto r = mounts_->Resolve("/" + c.bucket);
   bool exists = r.ok() && r->store != nullptr;
   auto roots = mounts_->Roots();
@@ -326,14 +389,6 @@ void S3Service::BucketOp(Call& c) {
                       net::XmlEscape(c.bucket)));
       return;
     }
-    for (const char* sub : {"acl", "policy", "cors", "lifecycle", "tagging", "website", "logging",
-                            "encryption", "replication", "notification", "object-lock"}) {
-      if (c.Has(sub)) {
-        c.op = "BucketSubresource";
-        return SendError(c, net::S3Error::Of(501, "NotImplemented",
-                                             fmt::format("?{} is not supported", sub)));
-      }
-    }
     return ListObjects(c, c.Get("list-type") == "2");
   }
   if (m == "POST" && c.Has("delete")) return DeleteObjects(c);
@@ -370,7 +425,10 @@ void S3Service::ListObjects(Call& c, bool v2) {
   res.prefix = o.prefix;
   res.delimiter = o.delimiter;
   res.max_keys = max_keys;
-  res.url_encode = c.Get("encoding-type") == "url";
+  if (c.Has("encoding-type") && c.Get("encoding-type") != "url") {
+    return SendError(c, net::S3Error::Of(400, "InvalidArgument", "Invalid Encoding Method specified in Request"));
+  }
+  res.url_encode = c.Has("encoding-type");
   if (v2) {
     res.continuation_token = c.Get("continuation-token");
     res.start_after = c.Get("start-after");

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <atomic>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -74,8 +75,17 @@ class S3Service {
  private:
   struct Call;  // one request being served
   void Dispatch(Call& c);
+  // Answers 501 NotImplemented, and returns true, when the request names an S3
+  // sub-resource (?tagging, ?acl, ?versionId=...) other than those in `taken`: such a
+  // request is never served as the plain operation on its object or bucket.
+  bool RefuseSubresources(Call& c, std::initializer_list<std::string_view> taken);
   void SendError(Call& c, const net::S3Error& e);
   void SendStatusError(Call& c, const Status& s, bool is_bucket = false);
+
+  // For a PutObject or CompleteMultipartUpload with If-Match or If-None-Match: stats the
+  // key afresh and, when the write must not happen, answers 412 PreconditionFailed or 404
+  // NoSuchKey and returns true. Checked just before the write, not atomically with it.
+  bool RefuseConditionalWrite(Call& c);
 
   void ListBuckets(Call& c);
   void BucketOp(Call& c);
