@@ -219,10 +219,12 @@ class Etcd:
 class Cluster:
     """N real `sluice worker` processes: static (--peers) or registered in etcd."""
 
-    def __init__(self, mounts, n=3, etcd=None, memory="128MiB", extra=None, disk=False):
+    def __init__(self, mounts, n=3, etcd=None, memory="128MiB", extra=None, disk=False,
+                 metadata_ttl="30s"):
         self.mounts = mounts
         self.etcd = etcd
         self.memory = memory
+        self.metadata_ttl = metadata_ttl
         self.extra = extra or []
         # disk: each worker gets a cache dir (its pages and load-job state survive a restart)
         self.disk = tempfile.mkdtemp(prefix="sluice-cluster-disk-") if disk else None
@@ -233,7 +235,7 @@ class Cluster:
     def _worker(self, port):
         membership = ["--etcd", self.etcd.url] if self.etcd else ["--peers", self.peers]
         cache_dir = os.path.join(self.disk, str(port)) if self.disk else None
-        return Worker(self.mounts, memory=self.memory, port=port, metadata_ttl="30s",
+        return Worker(self.mounts, memory=self.memory, port=port, metadata_ttl=self.metadata_ttl,
                       cache_dir=cache_dir,
                       extra=membership + ["--advertise", f"127.0.0.1:{port}"] + self.extra)
 

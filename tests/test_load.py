@@ -200,6 +200,30 @@ def test_a_cluster_lists_each_page_of_a_load_once(s3rver, cluster):
     assert cluster.total(lists) - before == 3 + 3
 
 
+def test_loaded_data_stays_hot_after_its_stats_expire(s3rver, tmp_path):
+    """The metadata TTL bounds how stale a stat may be, not how long loaded pages serve:
+    once it has passed, a read stats each object (no bytes) and is served from the cache."""
+    objects = {f"expire/f{i}.bin": os.urandom(20000) for i in range(40)}
+    upload(s3rver, objects)
+    c = Cluster({"data": s3rver.uri()}, n=2, metadata_ttl="1s")
+    try:
+        env = c.env()
+        r = sluice(env, "load", "-r", "/data/expire", "--json")
+        assert r.returncode == 0, r.stderr
+        time.sleep(1.5)
+        before = c.total("sluice_ufs_reads_total")
+        got = read_tree(copy_out(env, "data/expire", tmp_path))
+        assert c.total("sluice_ufs_reads_total") == before  # every byte from the cache
+        assert got == {k[len("expire/"):]: v for k, v in objects.items()}
+        # An object changed behind the cache is read anew once its stat has expired.
+        upload(s3rver, {"expire/f0.bin": b"changed"})
+        time.sleep(1.5)
+        assert read_tree(copy_out(env, "data/expire", tmp_path))["f0.bin"] == b"changed"
+        assert c.total("sluice_ufs_reads_total") == before + 1
+    finally:
+        c.stop()
+
+
 def test_replicas_loads_each_object_on_that_many_workers(s3rver, cluster):
     upload(s3rver, {f"rep/f{i}.bin": os.urandom(3000) for i in range(30)})
     env = cluster.env()

@@ -19,9 +19,9 @@ std::optional<Result<ufs::ObjectInfo>> MetadataCache::Get(const std::string& uri
     misses_++;
     return std::nullopt;
   }
-  if (clock_->Now() >= it->second.expires) {
-    s.map.erase(it);
-    expirations_++;
+  if (clock_->Now() >= it->second.expires) {  // kept as the last version known
+    if (!it->second.expired && ttl_.count() > 0) expirations_++;
+    it->second.expired = true;
     misses_++;
     return std::nullopt;
   }
@@ -31,12 +31,21 @@ std::optional<Result<ufs::ObjectInfo>> MetadataCache::Get(const std::string& uri
 }
 
 void MetadataCache::Put(const std::string& uri, const Result<ufs::ObjectInfo>& result) {
-  if (ttl_.count() <= 0) return;
   if (!result.ok() && !result.status().Is(StatusCode::kNotFound)) return;
+  // With no TTL only what LastKnown needs is kept: a negative entry would serve nothing.
+  if (ttl_.count() <= 0 && !result.ok()) return;
   Shard& s = ShardFor(uri);
   std::lock_guard lock(s.mu);
   if (s.map.size() >= max_per_shard_) s.map.clear();
-  s.map.insert_or_assign(uri, Entry{result, clock_->Now() + ttl_});
+  s.map.insert_or_assign(uri, Entry{result, clock_->Now() + std::max(ttl_, Duration::zero())});
+}
+
+std::optional<ufs::ObjectInfo> MetadataCache::LastKnown(const std::string& uri) {
+  Shard& s = ShardFor(uri);
+  std::lock_guard lock(s.mu);
+  auto it = s.map.find(uri);
+  if (it == s.map.end() || !it->second.result.ok()) return std::nullopt;
+  return *it->second.result;
 }
 
 void MetadataCache::Invalidate(const std::string& uri) {

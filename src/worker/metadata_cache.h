@@ -3,6 +3,11 @@
 // lookup. Keyed by object URI. Bounded: when it holds more than `max_entries`, a shard
 // is cleared (cheap, and entries are re-fetched on demand).
 //
+// An expired entry is not served (Get misses) but is kept, until replaced, invalidated or
+// its shard cleared, as the last version known (LastKnown): pages cached for that version
+// may still be current, which one stat (no bytes) can tell. With a TTL of 0 every entry
+// is stored already expired, for that use alone.
+//
 // Thread-safety: all methods are thread-safe (sharded mutexes).
 #pragma once
 
@@ -33,6 +38,9 @@ class MetadataCache {
   std::optional<Result<ufs::ObjectInfo>> Get(const std::string& uri);
   // Caches an ObjectInfo, or a kNotFound (other errors are not cached).
   void Put(const std::string& uri, const Result<ufs::ObjectInfo>& result);
+  // The ObjectInfo last cached for `uri`, fresh or expired; nullopt when none is (or the
+  // entry is negative). Counts neither a hit nor a miss.
+  std::optional<ufs::ObjectInfo> LastKnown(const std::string& uri);
   void Invalidate(const std::string& uri);
   // Drops every entry whose URI starts with `prefix`.
   void InvalidatePrefix(const std::string& prefix);
@@ -43,6 +51,7 @@ class MetadataCache {
   struct Entry {
     Result<ufs::ObjectInfo> result;
     Clock::TimePoint expires;
+    bool expired = false;  // seen expired (counted once in expirations)
   };
   struct Shard {
     mutable std::mutex mu;

@@ -217,12 +217,14 @@ Result<ufs::ObjectInfo> ReadThroughCache::ColdOpen(const ufs::Resolved& r, uint6
     single_flight_waits_++;
     return res;
   }
-  // Over a recovered disk cache the object's pages may already be here: a stat (no
-  // bytes) finds their version; fetching them again would waste the cache.
+  // The object's pages may already be here (its stat expired, a load cached them, a
+  // restart over a disk cache): then a stat (no bytes) finds whether their version is
+  // still current; fetching them again would waste the cache.
   Result<ufs::ObjectInfo> res = Status::Internal("cold open did not run");
   try {  // waiters must be released whatever happens (bad_alloc included)
-    res = recovered_pages_ ? StatResolved(r, /*bypass_cache=*/true)
-                           : FetchFirst(r, offset, length, fetched);
+    res = recovered_pages_ || LastVersionCached(uri, offset)
+              ? StatResolved(r, /*bypass_cache=*/true)
+              : FetchFirst(r, offset, length, fetched);
   } catch (const std::exception& e) {
     res = Status::Internal(fmt::format("cold open of {} failed: {}", uri, e.what()));
   }
@@ -230,6 +232,13 @@ Result<ufs::ObjectInfo> ReadThroughCache::ColdOpen(const ufs::Resolved& r, uint6
   std::lock_guard lock(opens_mu_);
   opens_.erase(uri);
   return res;
+}
+
+bool ReadThroughCache::LastVersionCached(const std::string& uri, uint64_t offset) {
+  std::optional<ufs::ObjectInfo> last = metadata_.LastKnown(uri);
+  if (!last || last->is_dir) return false;
+  return pages_->Contains(PageKey{pagestore::MakeFileId(uri, last->Version()),
+                                  offset / options_.page_size});
 }
 
 Result<ufs::ObjectInfo> ReadThroughCache::FetchFirst(const ufs::Resolved& r, uint64_t offset,

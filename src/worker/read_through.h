@@ -12,9 +12,11 @@
 // - A cold object (no cached stat) costs one under-store request, not two: a ranged read
 //   that also returns the object's size and version (UnderStore::ReadWithInfo) fills
 //   the metadata cache and the pages the read needs at once, single-flight per object.
-//   Exception: an engine started over a page store that already held pages (a restart
-//   over a disk cache) stats cold objects instead, so recovered pages are used, not
-//   fetched again.
+//   Exceptions, where the pages may already be cached and are used, not fetched again:
+//   an object whose stat expired (or was never kept, with a TTL of 0) while the page the
+//   read starts in is held for the version last known, and any object of an engine
+//   started over a page store that already held pages (a restart over a disk cache).
+//   Those are stat'ed instead (no bytes); their cached pages serve if still current.
 // - Adjacent missing pages are fetched with one ranged read (up to max_fetch_pages).
 // - Sequential readers get read-ahead: the next pages are fetched in the background on
 //   `fetch_threads` threads, the window doubling up to `readahead_pages`.
@@ -183,6 +185,9 @@ class ReadThroughCache {
   };
   Result<ufs::ObjectInfo> ColdOpen(const ufs::Resolved& r, uint64_t offset, uint64_t length,
                                    Prefetched* fetched);
+  // Whether the page holding `offset` of the version of `uri` last known (an expired
+  // stat, say) is in the page store.
+  bool LastVersionCached(const std::string& uri, uint64_t offset);
   Result<ufs::ObjectInfo> FetchFirst(const ufs::Resolved& r, uint64_t offset, uint64_t length,
                                      Prefetched* fetched);
   // Splits `data` (pages first.. of t) into pages and offers each to the page store.

@@ -226,6 +226,45 @@ TEST_F(ReadThroughTest, ReplacedObjectIsServedNewAfterTtl) {
   EXPECT_EQ(MustRead("/data/model.bin", 0, 1000), std::string(1000, 'b'));
 }
 
+TEST_F(ReadThroughTest, CachedPagesOutliveTheirStatsTtl) {
+  // A stat's TTL bounds how stale a version may be, not how long its pages serve: after
+  // it, the object is stat'ed (no bytes) and its cached pages are used if still current.
+  UseMemory();
+  const std::string src = Pattern(kPage / 2, 3);
+  fake_->Put("sample", src);
+  EXPECT_EQ(MustRead("/data/sample", 0, src.size()), src);
+  ASSERT_EQ(fake_->CallCount(FakeOp::kRead), 1u);
+  for (int round = 0; round < 3; ++round) {
+    clock_.Advance(std::chrono::seconds(11));
+    EXPECT_EQ(MustRead("/data/sample", 0, src.size()), src);
+  }
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), 1u);  // the bytes were fetched once
+  EXPECT_EQ(fake_->CallCount(FakeOp::kStat), 3u);  // one stat per expiry
+  // Through the S3 path's entry point too.
+  clock_.Advance(std::chrono::seconds(11));
+  ASSERT_TRUE(Cache().StatForRead("/data/sample", 0, kPage).ok());
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), 1u);
+  EXPECT_EQ(fake_->CallCount(FakeOp::kStat), 4u);
+}
+
+TEST_F(ReadThroughTest, AnObjectReplacedAfterItsStatExpiredIsReadNew) {
+  UseMemory();
+  fake_->Put("sample", std::string(1000, 'a'));
+  EXPECT_EQ(MustRead("/data/sample", 0, 1000), std::string(1000, 'a'));
+  fake_->Replace("sample", std::string(1000, 'b'));
+  clock_.Advance(std::chrono::seconds(11));
+  EXPECT_EQ(MustRead("/data/sample", 0, 1000), std::string(1000, 'b'));
+  // And a metadata cache with no TTL at all still uses pages of an unchanged object.
+  options_.metadata_ttl = std::chrono::seconds(0);
+  cache_.reset();
+  UseMemory();  // empty: not a restart over cached pages
+  fake_->Put("other", std::string(1000, 'c'));
+  const uint64_t reads = fake_->CallCount(FakeOp::kRead);
+  EXPECT_EQ(MustRead("/data/other", 0, 1000), std::string(1000, 'c'));
+  EXPECT_EQ(MustRead("/data/other", 0, 1000), std::string(1000, 'c'));
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), reads + 1);
+}
+
 TEST_F(ReadThroughTest, VersionChangeMidReadRestartsInsteadOfMixing) {
   UseMemory();
   options_.readahead_pages = 0;
