@@ -224,6 +224,21 @@ def test_loaded_data_stays_hot_after_its_stats_expire(s3rver, tmp_path):
         c.stop()
 
 
+def test_pages_the_store_refuses_are_failures_not_loaded(s3rver):
+    """A page store that cannot keep the data (here: 1 MiB, eviction `none`) serves it
+    pass-through; the load reports those objects as failed, not as loaded."""
+    upload(s3rver, {f"refused/f{i}.bin": os.urandom(300_000) for i in range(10)})
+    w = Worker({"data": s3rver.uri()}, memory="1MiB", extra=["--eviction", "none"])
+    try:
+        r = sluice(worker_env(w), "load", "-r", "/data/refused", "--json")
+        assert r.returncode == 1, r.stdout + r.stderr
+        s = json.loads(r.stdout)
+        assert s["failed"] > 0 and s["failed"] + s["files_done"] == 10
+        assert all("not cached" in f["error"] for f in s["failures"]), s["failures"]
+    finally:
+        w.stop()
+
+
 def test_replicas_loads_each_object_on_that_many_workers(s3rver, cluster):
     upload(s3rver, {f"rep/f{i}.bin": os.urandom(3000) for i in range(30)})
     env = cluster.env()

@@ -497,9 +497,24 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
     submit(info);
   };
 
-  // One object.
+  // Under-store calls are retried while the store is unavailable (a restart, a blip).
+  auto retrying = [&](auto call) {
+    decltype(call()) res = Status::Unavailable("not called");
+    for (int attempt = 0; attempt < kListAttempts && !job->Halted(); ++attempt) {
+      res = call();
+      if (res.ok() || !res.status().Is(StatusCode::kUnavailable)) break;
+      std::this_thread::sleep_for(std::chrono::seconds(1) * (attempt + 1));
+    }
+    return res;
+  };
+
+  // One object. A key that is not an object (missing: maybe a prefix) is listed below;
+  // one the store cannot tell about fails the job rather than ending it empty.
   if (!r->key.empty()) {
-    auto st = r->store->Stat(r->key);
+    auto st = retrying([&] { return r->store->Stat(r->key); });
+    if (!st.ok() && !st.status().Is(StatusCode::kNotFound) && !job->Halted()) {
+      return finish("failed", fmt::format("stat {}: {}", spec.path, st.status().ToString()));
+    }
     if (st.ok() && !st->is_dir) {
       if (st->key.empty()) st->key = r->key;
       consider(*st);
@@ -520,14 +535,8 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
     std::lock_guard lock(job->mu);
     o.start_after = job->cursor;
   }
-  auto list = [&](const ufs::ListOptions& opts) -> Result<ufs::ListPage> {
-    Result<ufs::ListPage> page = Status::Unavailable("not listed");
-    for (int attempt = 0; attempt < kListAttempts && !job->Halted(); ++attempt) {
-      page = deps_.list ? deps_.list(spec, *r, opts) : r->store->List(opts);
-      if (page.ok() || !page.status().Is(StatusCode::kUnavailable)) break;
-      std::this_thread::sleep_for(std::chrono::seconds(1) * (attempt + 1));
-    }
-    return page;
+  auto list = [&](const ufs::ListOptions& opts) {
+    return retrying([&] { return deps_.list ? deps_.list(spec, *r, opts) : r->store->List(opts); });
   };
   auto page = list(o);
   while (true) {
@@ -595,6 +604,11 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
         s = LoadRange(job, path, off, len, &buf);  // the under store's bytes, anew
         if (job.Halted()) return;
       }
+      // Read is not cached: a page store that refused the pages (full of pinned pages, a
+      // quota, eviction `none`) served them pass-through. That is a failure to load.
+      if (s.ok() && !deps_.cache->Holds(path, CurrentStat(path, info), off, len)) {
+        s = Status::ResourceExhausted("read, but not cached: the page store refused its pages");
+      }
       if (!s.ok()) {
         job.Fail(path, s);
         failures_++;
@@ -613,6 +627,13 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
     mismatches_++;
     if (job.mismatches.size() < kMaxFailures) job.mismatches.push_back(path);
   }
+}
+
+// The version a load just read: the cache's stat (newer than the listing's if the object
+// changed meanwhile), else the listing's.
+ufs::ObjectInfo LoadJobs::CurrentStat(const std::string& path, const ufs::ObjectInfo& listed) {
+  auto cached = deps_.cache->CachedStat(path);
+  return cached ? cached->info : listed;
 }
 
 Status LoadJobs::LoadRange(Job& job, const std::string& path, uint64_t offset, uint64_t length,

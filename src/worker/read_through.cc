@@ -234,6 +234,19 @@ Result<ufs::ObjectInfo> ReadThroughCache::ColdOpen(const ufs::Resolved& r, uint6
   return res;
 }
 
+bool ReadThroughCache::Holds(std::string_view path, const ufs::ObjectInfo& info,
+                             uint64_t offset, uint64_t length) {
+  if (length == 0) return true;
+  auto r = mounts_->Resolve(path);
+  if (!r.ok() || !r->store) return false;
+  const Hash128 file_id = pagestore::MakeFileId(r->ObjectUri(), info.Version());
+  const uint64_t ps = options_.page_size;
+  for (uint64_t p = offset / ps; p <= (offset + length - 1) / ps; ++p) {
+    if (!pages_->Contains(PageKey{file_id, p})) return false;
+  }
+  return true;
+}
+
 bool ReadThroughCache::LastVersionCached(const std::string& uri, uint64_t offset) {
   std::optional<ufs::ObjectInfo> last = metadata_.LastKnown(uri);
   if (!last || last->is_dir) return false;

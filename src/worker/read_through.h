@@ -129,6 +129,11 @@ class ReadThroughCache {
                                                       std::string_view version, uint64_t offset,
                                                       uint64_t length);
 
+  // Whether every page of bytes [offset, offset + length) of `path` at the version `info`
+  // names is held by the page store (true for an empty range). Counts nothing.
+  bool Holds(std::string_view path, const ufs::ObjectInfo& info, uint64_t offset,
+             uint64_t length);
+
   // Forgets the metadata and cached pages of `path` (its current version).
   void Invalidate(std::string_view path);
   // Forgets the cached stat (or miss) of `path` and of its directories; pages stay (they
