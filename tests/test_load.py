@@ -273,6 +273,39 @@ def test_verify_finds_an_object_changed_behind_the_cache(s3rver, cluster, tmp_pa
     assert again.returncode == 0 and json.loads(again.stdout)["mismatched"] == 0
 
 
+def test_verify_with_the_store_down_reports_failures_and_keeps_the_cache(s3rver, tmp_path):
+    """--verify that cannot read the store (killed mid-job) reports failures, not
+    differences, and drops nothing: the cached copies still serve."""
+    objects = {f"vdown/f{i:03d}.bin": os.urandom(100_000) for i in range(40)}
+    upload(s3rver, objects)
+    w = Worker({"data": s3rver.uri()}, metadata_ttl="5m")
+    try:
+        env = worker_env(w)
+        assert sluice(env, "load", "-r", "/data/vdown").returncode == 0
+        loaded = w.metrics()["sluice_load_files_total"]
+        proc = subprocess.Popen([SLUICE, "load", "-r", "/data/vdown", "--verify", "--json",
+                                 "--bandwidth", "1MiB/s", "--concurrency", "2"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while w.metrics().get("sluice_load_files_total", 0) < loaded + 5:
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        s3rver.kill()
+        try:
+            out, err = proc.communicate(timeout=120)
+        finally:
+            s3rver.restart()
+        assert proc.returncode == 1, (out, err)
+        s = json.loads(out)
+        assert s["failed"] > 0 and s["mismatched"] == 0, s
+        reads = w.metrics()["sluice_ufs_reads_total"]
+        got = read_tree(copy_out(env, "data/vdown", tmp_path))
+        assert got == {k[len("vdown/"):]: v for k, v in objects.items()}
+        assert w.metrics()["sluice_ufs_reads_total"] == reads  # every object still cached
+    finally:
+        w.stop()
+
+
 def test_load_errors_are_clear(s3rver, cluster):
     env = cluster.env()
     r = sluice(env, "load", "-r", "/data/no/such/prefix")

@@ -590,6 +590,10 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
     const uint64_t bs = deps_.block_size();
     const uint64_t blocks = info.size > bs ? (info.size + bs - 1) / bs : 1;
     thread_local std::string buf;
+    // With --verify, a block whose cached bytes differ from the store's drops every page
+    // of the object (blocks loaded before it included), so the owned blocks are all
+    // loaded again, from the store, in a second pass.
+    bool verify = spec.verify;
     for (uint64_t b = 0; b < blocks; ++b) {
       if (job.Halted()) return;
       if (!deps_.owns(path, blocks > 1 ? b : 0, spec.replicas)) continue;
@@ -597,12 +601,20 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
       const uint64_t len = blocks > 1 ? std::min(bs, info.size - off) : info.size;
       Status s = LoadRange(job, path, off, len, &buf);
       if (job.Halted()) return;  // stopped midway: not loaded, not failed
-      if (s.ok() && spec.verify && !VerifyRange(job, where, info, off, len, &buf)) {
-        mismatch = true;
-        deps_.cache->Forget(path, info);
-        deps_.cache->InvalidateStat(path);
-        s = LoadRange(job, path, off, len, &buf);  // the under store's bytes, anew
+      if (s.ok() && verify) {
+        Result<bool> same = VerifyRange(job, where, info, off, len, &buf);
         if (job.Halted()) return;
+        if (!same.ok()) {
+          s = same.status();  // could not compare: a failure, not a difference
+        } else if (!*same) {
+          mismatch = true;
+          verify = false;
+          deps_.cache->Forget(path, info);
+          deps_.cache->InvalidateStat(path);
+          loaded = 0;
+          b = static_cast<uint64_t>(-1);  // again from the first block
+          continue;
+        }
       }
       // Read is not cached: a page store that refused the pages (full of pinned pages, a
       // quota, eviction `none`) served them pass-through. That is a failure to load.
@@ -655,17 +667,21 @@ Status LoadJobs::LoadRange(Job& job, const std::string& path, uint64_t offset, u
   return Status::OK();
 }
 
-// Whether the cached bytes of [offset, offset + length) equal the under store's.
-bool LoadJobs::VerifyRange(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info,
-                           uint64_t offset, uint64_t length, std::string* cached) {
+// Whether the cached bytes of [offset, offset + length) equal the under store's; an error
+// when either could not be read (that is no evidence of a difference).
+Result<bool> LoadJobs::VerifyRange(Job& job, const ufs::Resolved& where,
+                                   const ufs::ObjectInfo& info, uint64_t offset, uint64_t length,
+                                   std::string* cached) {
   const std::string path = "/" + where.mount + "/" + info.key;
   for (uint64_t done = 0; done < length;) {
     const uint64_t n = std::min(kChunk, length - done);
     cached->resize(n);
     auto got = deps_.cache->Read(path, offset + done, std::span<char>(cached->data(), n));
+    if (!got.ok()) return got.status();
     job.Throttle(n);
+    if (job.Halted()) return true;  // the caller stops
     auto theirs = where.store->Read(info.key, offset + done, n);
-    if (!got.ok() || !theirs.ok()) return false;  // reloaded; a failure then is reported
+    if (!theirs.ok()) return theirs.status();
     cached->resize(*got);
     if (*cached != *theirs) return false;
     if (*got == 0) break;

@@ -131,8 +131,8 @@ class LoadJobs {
   ufs::ObjectInfo CurrentStat(const std::string& path, const ufs::ObjectInfo& listed);
   Status LoadRange(Job& job, const std::string& path, uint64_t offset, uint64_t length,
                    std::string* buf);
-  bool VerifyRange(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info,
-                   uint64_t offset, uint64_t length, std::string* cached);
+  Result<bool> VerifyRange(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info,
+                           uint64_t offset, uint64_t length, std::string* cached);
   void Persist(Job& job);
   // Forgets the oldest finished jobs when kMaxJobs are kept.
   void Forget();
