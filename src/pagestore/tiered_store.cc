@@ -71,10 +71,14 @@ Status TieredStore::PutShared(const PageKey& key, std::shared_ptr<const std::str
 
 Status TieredStore::PutImpl(const PageKey& key, std::string_view data,
                             std::shared_ptr<const std::string> shared, const PutOptions& options) {
-  Status mem = !memory_  ? Status::FailedPrecondition("no memory tier")
-               : shared ? memory_->PutShared(key, std::move(shared), options)
-                        : memory_->Put(key, data, options);
   Status disk = disk_ ? disk_->Put(key, data, options) : Status::FailedPrecondition("no disk tier");
+  // A page pinned on disk is kept there; its memory copy stays evictable, so pinned data
+  // larger than the memory tier never fills it with pages nothing else may replace.
+  PutOptions in_memory = options;
+  if (disk.ok()) in_memory.pinned = false;
+  Status mem = !memory_  ? Status::FailedPrecondition("no memory tier")
+               : shared ? memory_->PutShared(key, std::move(shared), in_memory)
+                        : memory_->Put(key, data, in_memory);
   if (!mem.ok() && !disk.ok()) return disk_ ? disk : mem;
   // A tier that refused may still hold an older version of the page: drop it, so the
   // two tiers never disagree about a key's bytes.
@@ -129,7 +133,8 @@ size_t TieredStore::RemoveFile(const Hash128& file_id) {
 }
 
 size_t TieredStore::SetPinned(const Hash128& file_id, bool pinned) {
-  const size_t in_memory = memory_ ? memory_->SetPinned(file_id, pinned) : 0;
+  // With a disk tier pins live there (see PutImpl); memory copies are only ever unpinned.
+  const size_t in_memory = memory_ && (!disk_ || !pinned) ? memory_->SetPinned(file_id, pinned) : 0;
   const size_t on_disk = disk_ ? disk_->SetPinned(file_id, pinned) : 0;
   return std::max(in_memory, on_disk);
 }

@@ -107,5 +107,28 @@ TEST(TieredStoreTest, RefusedByMemoryStillServedFromDisk) {
   EXPECT_EQ(c, 'b');
 }
 
+TEST(TieredStoreTest, PinnedPagesLargerThanMemoryArePinnedOnDiskOnly) {
+  TempDir tmp;
+  auto store = Tiered(tmp, {8 * 1024, "lru"});
+  for (uint64_t i = 0; i < 4; ++i) {  // 16 KiB pinned, twice the memory tier
+    ASSERT_TRUE(store->Put(Key(4, i), PageData(Key(4, i), 4096), {.pinned = true}).ok());
+  }
+  // Memory still takes (and serves) other pages: its copies of pinned ones are evictable.
+  const PageKey other = Key(5, 0);
+  ASSERT_TRUE(store->Put(other, PageData(other, 4096)).ok());
+  const PageKey keys[] = {other};
+  EXPECT_EQ(store->ShareIfInMemory(keys, Need(1), 4096).size(), 1u);
+  // Every pinned page is still held, pinned, on disk.
+  for (uint64_t i = 0; i < 4; ++i) EXPECT_TRUE(store->Contains(Key(4, i))) << i;
+  EXPECT_EQ(store->GetStats().pinned_pages, 4u);
+  // Pinning pages already held pins them on disk, not in memory.
+  EXPECT_EQ(store->SetPinned(Key(5, 0).file_id, true), 1u);
+  ASSERT_TRUE(store->Put(Key(6, 0), PageData(Key(6, 0), 4096)).ok());
+  ASSERT_TRUE(store->Put(Key(6, 1), PageData(Key(6, 1), 4096)).ok());
+  const PageKey newest[] = {Key(6, 0), Key(6, 1)};
+  EXPECT_EQ(store->ShareIfInMemory(newest, Need(2), 8192).size(), 2u);
+  EXPECT_TRUE(store->Contains(other));  // on disk, pinned
+}
+
 }  // namespace
 }  // namespace sluice::pagestore
