@@ -160,6 +160,36 @@ def test_detach_status_and_stop(s3rver, cluster):
     assert stop.returncode == 1  # not everything was loaded
 
 
+def test_status_and_stop_of_a_job_a_restarted_worker_forgot(s3rver):
+    """A worker restarted without its state (no cache dir) no longer knows a finished
+    job: --status reports the others' result instead of "incomplete" for ever, and --stop
+    of a job no worker knows ends with an error instead of waiting for ever."""
+    upload(s3rver, {f"forgot/f{i}.bin": os.urandom(3000) for i in range(6)})
+    c = Cluster({"data": s3rver.uri()}, n=2)
+    try:
+        env = c.env()
+        r = sluice(env, "load", "-r", "/data/forgot", "--detach")
+        assert r.returncode == 0, r.stderr
+        job = r.stdout.strip()
+        deadline = time.time() + 30
+        while json.loads(sluice(env, "load", "--status", job, "--json").stdout)["state"] != "done":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        c.workers[0].kill()
+        c.workers[0].start()
+        st = sluice(env, "load", "--status", job, "--json")
+        assert st.returncode == 0, st.stdout + st.stderr
+        summary = json.loads(st.stdout)
+        assert summary["state"] == "done"
+        assert sorted(w.get("state") for w in summary["workers"]) == ["done", "unknown"]
+        c.workers[1].kill()
+        c.workers[1].start()
+        stop = sluice(env, "load", "--stop", job, timeout=30)
+        assert stop.returncode != 0
+    finally:
+        c.stop()
+
+
 def test_metadata_only_load_caches_stats_not_bytes(s3rver, cluster):
     upload(s3rver, {f"meta/f{i}.bin": b"x" * 1000 for i in range(50)})
     env = cluster.env()

@@ -80,11 +80,18 @@ struct Progress {
   json per_worker = json::array();
 };
 
-Progress Sum(const std::vector<WorkerAnswer>& answers) {
+// `unknown_is_absent`: a worker that does not know the job (NotFound: it joined later, or
+// lost its state) has no part in it, rather than a part that cannot be reached.
+Progress Sum(const std::vector<WorkerAnswer>& answers, bool unknown_is_absent = false) {
   Progress p;
   for (const auto& a : answers) {
     p.workers++;
     json w{{"id", a.id}};
+    if (unknown_is_absent && a.status.Is(StatusCode::kNotFound)) {
+      w["state"] = "unknown";
+      p.per_worker.push_back(w);
+      continue;
+    }
     if (!a.status.ok()) {
       p.unreachable++;
       w["error"] = a.status.ToString();
@@ -217,6 +224,10 @@ int Follow(const LoadFlags& f, Client& c, const std::string& id, const std::stri
       // Following a job without its spec (--stop): a worker that does not know the job
       // has no part in it.
       std::erase_if(answers, [](const WorkerAnswer& a) { return a.status.Is(StatusCode::kNotFound); });
+      if (answers.empty()) {  // none does any more (restarted without their state)
+        fmt::print(stderr, "sluice: no worker knows load job {} any more\n", id);
+        return 1;
+      }
     }
     Progress p = Sum(answers);
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
@@ -274,7 +285,7 @@ int Load(const LoadFlags& f) {
   }
   if (!f.status_id.empty()) {
     auto answers = (*c)->Broadcast("GET", "load", "/", "&id=" + f.status_id);
-    Progress p = Sum(answers);
+    Progress p = Sum(answers, /*unknown_is_absent=*/true);
     if (p.running + p.finished == 0) {
       return Fail(answers.empty() ? Status::Unavailable("no workers")
                                   : answers.front().status.WithContext("load --status"));
