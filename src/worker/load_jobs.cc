@@ -91,6 +91,7 @@ struct LoadJobs::Job {
   std::vector<std::pair<std::string, std::string>> failures;
   std::vector<std::string> mismatches;
   int64_t started_ms = 0, ended_ms = 0;
+  std::mutex persist_mu;              // one checkpoint write at a time (job thread, Stop)
   std::atomic<bool> stop{false};      // asked to stop (sluice load --stop)
   std::atomic<bool> shutdown{false};  // the worker is stopping: keep the checkpoint running
   std::mutex thread_mu;  // joins
@@ -112,7 +113,8 @@ struct LoadJobs::Job {
                 {"files_done", files_done}, {"bytes_done", bytes_done},
                 {"failed", failed},       {"mismatched", mismatched},
                 {"failures", f},          {"mismatches", mismatches},
-                {"started_ms", started_ms}, {"ended_ms", ended_ms}};
+                {"started_ms", started_ms}, {"ended_ms", ended_ms},
+                {"stop_requested", stop.load()}};
   }
 
   void Fail(const std::string& path, const Status& s) {
@@ -173,6 +175,7 @@ std::string LoadJobs::FileOf(const std::string& id) const {
 
 void LoadJobs::Persist(Job& job) {
   if (deps_.state_dir.empty()) return;
+  std::lock_guard write(job.persist_mu);
   std::string text;
   {
     std::lock_guard lock(job.mu);
@@ -223,6 +226,8 @@ void LoadJobs::LoadPersisted() {
       }
       job->started_ms = j.value("started_ms", int64_t{0});
       job->ended_ms = j.value("ended_ms", int64_t{0});
+      // Asked to stop before the worker went away: it stays stopped, never resumed.
+      if (j.value("stop_requested", false) && job->state == "running") job->state = "stopped";
     } catch (const std::exception& e) {
       SLUICE_LOG_WARN("ignoring unreadable load job checkpoint {}: {}", entry.path().string(),
                       e.what());
@@ -343,6 +348,7 @@ Result<json> LoadJobs::Stop(const std::string& id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status::NotFound(fmt::format("no load job {}", id));
   it->second->stop = true;
+  Persist(*it->second);  // a worker killed before the job winds down must not resume it
   std::lock_guard l(it->second->mu);
   return it->second->ToJson();
 }
