@@ -10,7 +10,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Worker, s3_client, free_port
+from conftest import Worker, s3_client, free_port, run_sluice
 
 
 @pytest.fixture(scope="module", params=["s3", "file"])
@@ -414,6 +414,64 @@ def test_listing_details_as_s3(worker, s3):
     assert code_of(e) == "NoSuchKey"
     # S3's words, not the under store's URI or path.
     assert e.value.response["Error"]["Message"] == "The specified key does not exist."
+
+
+def test_content_type_and_user_metadata_are_kept(worker, s3):
+    """Content-Type, Content-Encoding, Cache-Control, Content-Disposition and x-amz-meta-*
+    are stored with the object and returned by GET and HEAD, hot or cold, for single and
+    multipart uploads; response-* parameters override them; the default is S3's."""
+    s3.put_object(Bucket="data", Key="meta/page.json.gz", Body=b"\x1f\x8bzipped",
+                  ContentType="application/json", ContentEncoding="gzip",
+                  CacheControl="max-age=60", ContentDisposition='attachment; filename="p.json"',
+                  Metadata={"owner": "team-a", "run": "42"})
+
+    def check(got):
+        assert got["ContentType"] == "application/json"
+        assert got["ContentEncoding"] == "gzip"
+        assert got["CacheControl"] == "max-age=60"
+        assert got["ContentDisposition"] == 'attachment; filename="p.json"'
+        assert got["Metadata"] == {"owner": "team-a", "run": "42"}
+
+    for _ in range(2):  # the second GET is answered from memory, on the inline path
+        got = s3.get_object(Bucket="data", Key="meta/page.json.gz")
+        assert got["Body"].read() == b"\x1f\x8bzipped"
+        check(got)
+    check(s3.head_object(Bucket="data", Key="meta/page.json.gz"))
+    # A listing-fed stat (a load's) carries no headers: the next GET still has them.
+    env = dict(os.environ, SLUICE_CLUSTER=worker.endpoint.removeprefix("http://"))
+    r = run_sluice(["load", "-r", "/data/meta"], env)
+    assert r.returncode == 0, r.stderr
+    check(s3.get_object(Bucket="data", Key="meta/page.json.gz"))
+    over = s3.get_object(Bucket="data", Key="meta/page.json.gz",
+                         ResponseContentType="text/plain", ResponseCacheControl="no-cache")
+    assert over["ContentType"] == "text/plain" and over["CacheControl"] == "no-cache"
+    plain = s3.put_object(Bucket="data", Key="meta/plain", Body=b"x")
+    assert plain["ResponseMetadata"]["HTTPStatusCode"] == 200
+    got = s3.head_object(Bucket="data", Key="meta/plain")
+    assert got["ContentType"] == "binary/octet-stream" and got["Metadata"] == {}
+    up = s3.create_multipart_upload(Bucket="data", Key="meta/multi", ContentType="text/csv",
+                                    Metadata={"rows": "7"})["UploadId"]
+    e1 = s3.upload_part(Bucket="data", Key="meta/multi", UploadId=up, PartNumber=1,
+                        Body=b"a,b\n")["ETag"]
+    s3.complete_multipart_upload(Bucket="data", Key="meta/multi", UploadId=up, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": e1}]})
+    got = s3.get_object(Bucket="data", Key="meta/multi")
+    assert got["ContentType"] == "text/csv" and got["Metadata"] == {"rows": "7"}
+
+
+def test_metadata_written_beside_sluice_is_served_cold_and_hot(s3rver):
+    direct = s3_client(s3rver.endpoint)
+    direct.put_object(Bucket=s3rver.bucket, Key="beside/img", Body=b"png bytes",
+                      ContentType="image/png", Metadata={"camera": "left"})
+    w = Worker({"data": s3rver.uri()})
+    try:
+        s3 = s3_client(w.endpoint)
+        for _ in range(2):  # cold (one GET to the store), then from the cache
+            got = s3.get_object(Bucket="data", Key="beside/img")
+            assert got["Body"].read() == b"png bytes"
+            assert got["ContentType"] == "image/png" and got["Metadata"] == {"camera": "left"}
+    finally:
+        w.stop()
 
 
 def test_v1_api_round_trip(worker):

@@ -420,6 +420,11 @@ void FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info) {
   }
   info->etag = Unquote(response.Header("etag"));
   info->mtime_ns = ParseHttpDateNs(response.Header("last-modified"));
+  auto stored = std::make_shared<ObjectHeaders>();
+  for (const auto& [name, value] : response.headers) {
+    if (IsStoredHeader(name)) stored->emplace_back(name, value);
+  }
+  info->headers = std::move(stored);
 }
 
 }  // namespace sluice::ufs

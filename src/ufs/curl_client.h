@@ -128,8 +128,9 @@ void SetRange(HttpRequest* req, uint64_t offset, uint64_t length);
 std::string TrimToRange(std::string body, long status, uint64_t offset,  // NOLINT(runtime/int)
                         uint64_t length);
 
-// Fills size (Content-Length, or the total of a Content-Range), etag (unquoted) and
-// mtime_ns (Last-Modified) of `info` from a HEAD or GET response.
+// Fills size (Content-Length, or the total of a Content-Range), etag (unquoted), mtime_ns
+// (Last-Modified) and headers (the stored ones: IsStoredHeader) of `info` from a HEAD or
+// GET response.
 void FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info);
 
 }  // namespace sluice::ufs

@@ -18,7 +18,8 @@ int64_t NowNs() {
 
 class FakeWriter : public Writer {
  public:
-  FakeWriter(FakeStore* store, std::string key) : store_(store), key_(std::move(key)) {}
+  FakeWriter(FakeStore* store, std::string key, ObjectHeaders headers)
+      : store_(store), key_(std::move(key)), headers_(std::move(headers)) {}
   Status Append(std::string_view data) override {
     if (done_) return Status::FailedPrecondition("writer already closed");
     buf_.append(data);
@@ -27,7 +28,7 @@ class FakeWriter : public Writer {
   Result<ObjectInfo> Close() override {
     if (done_) return Status::FailedPrecondition("writer already closed");
     done_ = true;
-    store_->Put(key_, buf_);
+    store_->Put(key_, buf_, headers_);
     return store_->Stat(key_);
   }
   void Abort() override { done_ = true; }
@@ -35,6 +36,7 @@ class FakeWriter : public Writer {
  private:
   FakeStore* store_;
   std::string key_;
+  ObjectHeaders headers_;
   std::string buf_;
   bool done_ = false;
 };
@@ -43,10 +45,11 @@ class FakeWriter : public Writer {
 
 FakeStore::FakeStore(std::string uri) : uri_(std::move(uri)) {}
 
-void FakeStore::Put(std::string_view key, std::string_view data) {
+void FakeStore::Put(std::string_view key, std::string_view data, const ObjectHeaders& headers) {
   std::lock_guard lock(mu_);
   Object& o = objects_[std::string(key)];
   o.data = std::string(data);
+  o.headers = std::make_shared<const ObjectHeaders>(headers);
   o.etag = fmt::format("{:016x}-{}", Hash64(data), ++generation_);
   o.mtime_ns = NowNs();
 }
@@ -104,6 +107,7 @@ ObjectInfo FakeStore::InfoOf(const std::string& key, const Object& o) const {
   info.size = o.data.size();
   info.etag = o.etag;
   info.mtime_ns = o.mtime_ns;
+  info.headers = o.headers;
   return info;
 }
 
@@ -205,10 +209,11 @@ Result<ReadResult> FakeStore::ReadWithInfo(std::string_view key, uint64_t offset
   return ReadResult{std::move(data), std::move(info)};
 }
 
-Result<std::unique_ptr<Writer>> FakeStore::OpenWrite(std::string_view key) {
+Result<std::unique_ptr<Writer>> FakeStore::OpenWrite(std::string_view key,
+                                                     const ObjectHeaders& headers) {
   SLUICE_RETURN_IF_ERROR(Enter(FakeOp::kWrite));
   SLUICE_RETURN_IF_ERROR(NormalizeKey(key).status());
-  return std::unique_ptr<Writer>(new FakeWriter(this, std::string(key)));
+  return std::unique_ptr<Writer>(new FakeWriter(this, std::string(key), headers));
 }
 
 Status FakeStore::Delete(std::string_view key) {

@@ -32,7 +32,7 @@ class FakeStore : public UnderStore {
   explicit FakeStore(std::string uri = "mem://fake");
 
   // Test set-up: stores `data` under `key` with a fresh ETag and mtime.
-  void Put(std::string_view key, std::string_view data);
+  void Put(std::string_view key, std::string_view data, const ObjectHeaders& headers = {});
   void Replace(std::string_view key, std::string_view data) { Put(key, data); }
   void Erase(std::string_view key);
 
@@ -54,13 +54,16 @@ class FakeStore : public UnderStore {
                            std::string_view expected_version = {}) override;
   Result<ReadResult> ReadWithInfo(std::string_view key, uint64_t offset,
                                   uint64_t length) override;
-  Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) override;
+  Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key,
+                                            const ObjectHeaders& headers) override;
+  using UnderStore::OpenWrite;
   Status Delete(std::string_view key) override;
   UnderStoreStats GetStats() const override;
 
  private:
   struct Object {
     std::string data;
+    std::shared_ptr<const ObjectHeaders> headers;
     std::string etag;
     int64_t mtime_ns = 0;
   };

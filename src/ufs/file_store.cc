@@ -37,14 +37,21 @@ int64_t MtimeNs(const struct stat& st) {
   return static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
+// An extended attribute of an open file (O_PATH descriptors included), into `buf`;
+// returns its length, or -1.
+ssize_t GetXattr(int fd, const char* name, char* buf, size_t size) {
+  ssize_t n = fgetxattr(fd, name, buf, size);
+  if (n < 0 && errno == EBADF) {  // an O_PATH descriptor: go through its /proc link
+    std::string link = fmt::format("/proc/self/fd/{}", fd);
+    n = getxattr(link.c_str(), name, buf, size);
+  }
+  return n;
+}
+
 // The MD5 recorded on an open file, if it still describes the file (same size and mtime).
 std::string RecordedEtag(int fd, const struct stat& st) {
   char buf[128];
-  ssize_t n = fgetxattr(fd, kEtagXattr, buf, sizeof(buf) - 1);
-  if (n < 0 && errno == EBADF) {  // an O_PATH descriptor: go through its /proc link
-    std::string link = fmt::format("/proc/self/fd/{}", fd);
-    n = getxattr(link.c_str(), kEtagXattr, buf, sizeof(buf) - 1);
-  }
+  ssize_t n = GetXattr(fd, kEtagXattr, buf, sizeof(buf) - 1);
   if (n <= 0) return "";
   buf[n] = '\0';
   char md5[33] = {0};
@@ -54,6 +61,40 @@ std::string RecordedEtag(int fd, const struct stat& st) {
   if (size != static_cast<unsigned long long>(st.st_size)) return "";  // NOLINT(runtime/int)
   if (mtime != MtimeNs(st)) return "";
   return md5;
+}
+
+// The stored headers (ObjectHeaders) of an object written through Sluice are kept in this
+// attribute as "<size> <mtime_ns>\n" then one "name: value\n" per header; they are
+// trusted only while size and mtime match (a file rewritten beside Sluice has none).
+constexpr const char* kHeadersXattr = "user.sluice.headers";
+
+std::string EncodeHeaders(const ObjectHeaders& headers, const struct stat& st) {
+  std::string out = fmt::format("{} {}\n", st.st_size, MtimeNs(st));
+  for (const auto& [name, value] : headers) out += fmt::format("{}: {}\n", name, value);
+  return out;
+}
+
+std::shared_ptr<const ObjectHeaders> RecordedHeaders(int fd, const struct stat& st) {
+  auto out = std::make_shared<ObjectHeaders>();
+  char buf[16 * 1024];
+  ssize_t n = GetXattr(fd, kHeadersXattr, buf, sizeof(buf));
+  if (n <= 0) return out;
+  std::string_view text(buf, static_cast<size_t>(n));
+  size_t eol = text.find('\n');
+  if (eol == std::string_view::npos ||
+      text.substr(0, eol) != fmt::format("{} {}", st.st_size, MtimeNs(st))) {
+    return out;
+  }
+  for (size_t at = eol + 1; at < text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(at, end - at);
+    if (size_t colon = line.find(": "); colon != std::string_view::npos) {
+      out->emplace_back(std::string(line.substr(0, colon)), std::string(line.substr(colon + 2)));
+    }
+    at = end + 1;
+  }
+  return out;
 }
 
 // Opens `rel` beneath `root_fd`; never follows anything out of the root.
@@ -99,13 +140,14 @@ class FileStore;
 class FileWriter : public Writer {
  public:
   FileWriter(Fd dir, std::string tmp_name, std::string final_name, Fd file, FileStore* store,
-             std::string key)
+             std::string key, ObjectHeaders headers)
       : dir_(std::move(dir)),
         tmp_name_(std::move(tmp_name)),
         final_name_(std::move(final_name)),
         file_(std::move(file)),
         store_(store),
-        key_(std::move(key)) {}
+        key_(std::move(key)),
+        headers_(std::move(headers)) {}
   ~FileWriter() override { Abort(); }
 
   Status Append(std::string_view data) override;
@@ -123,6 +165,7 @@ class FileWriter : public Writer {
   Fd file_;
   FileStore* store_;
   std::string key_;
+  ObjectHeaders headers_;
   Md5 md5_;
   bool done_ = false;
 };
@@ -231,7 +274,9 @@ class FileStore : public UnderStore {
     return out;
   }
 
-  Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) override {
+  using UnderStore::OpenWrite;
+  Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key,
+                                            const ObjectHeaders& headers) override {
     writes_++;
     SLUICE_ASSIGN_OR_RETURN(std::string k, Clean(key));
     if (k.empty() || k.back() == '/') {
@@ -243,7 +288,7 @@ class FileStore : public UnderStore {
     Fd f(openat(dir.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
     if (!f.ok()) return Err(errno, "create", k);
     return std::unique_ptr<Writer>(
-        new FileWriter(std::move(dir), tmp, BaseOf(k), std::move(f), this, k));
+        new FileWriter(std::move(dir), tmp, BaseOf(k), std::move(f), this, k, headers));
   }
 
   Status Delete(std::string_view key) override {
@@ -286,7 +331,10 @@ class FileStore : public UnderStore {
     info.is_dir = S_ISDIR(st.st_mode);
     info.size = info.is_dir ? 0 : static_cast<uint64_t>(st.st_size);
     info.mtime_ns = MtimeNs(st);
-    if (fd >= 0 && S_ISREG(st.st_mode)) info.etag = RecordedEtag(fd, st);
+    if (fd >= 0 && S_ISREG(st.st_mode)) {
+      info.etag = RecordedEtag(fd, st);
+      info.headers = RecordedHeaders(fd, st);
+    }
     return info;
   }
 
@@ -404,6 +452,10 @@ Result<ObjectInfo> FileWriter::Close() {
   // Best effort: without xattr support the object simply has no ETag.
   std::string etag = fmt::format("{} {} {}", md5_.HexDigest(), before.st_size, MtimeNs(before));
   (void)fsetxattr(file_.get(), kEtagXattr, etag.data(), etag.size(), 0);
+  if (!headers_.empty()) {  // best effort too: without xattrs the object keeps none
+    const std::string text = EncodeHeaders(headers_, before);
+    (void)fsetxattr(file_.get(), kHeadersXattr, text.data(), text.size(), 0);
+  }
   if (renameat(dir_.get(), tmp_name_.c_str(), dir_.get(), final_name_.c_str()) != 0) {
     Status s = store_->Err(errno, "commit", key_);
     Abort();

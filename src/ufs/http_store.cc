@@ -102,7 +102,8 @@ Result<ListPage> HttpStore::List(const ListOptions&) {
   return Status::Unimplemented(fmt::format("{}: HTTP stores cannot list", base_url_));
 }
 
-Result<std::unique_ptr<Writer>> HttpStore::OpenWrite(std::string_view key) {
+Result<std::unique_ptr<Writer>> HttpStore::OpenWrite(std::string_view key,
+                                                     const ObjectHeaders&) {
   return Status::Unimplemented(fmt::format("{}: HTTP stores are read-only ('{}')", base_url_, key));
 }
 

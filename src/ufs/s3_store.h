@@ -46,7 +46,9 @@ class S3Store : public UnderStore {
                            std::string_view expected_version = {}) override;
   Result<ReadResult> ReadWithInfo(std::string_view key, uint64_t offset,
                                   uint64_t length) override;
-  Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) override;
+  Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key,
+                                            const ObjectHeaders& headers) override;
+  using UnderStore::OpenWrite;
   Status Delete(std::string_view key) override;
   UnderStoreStats GetStats() const override;
 

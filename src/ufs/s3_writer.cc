@@ -16,8 +16,16 @@ namespace sluice::ufs {
 
 class S3Writer : public Writer {
  public:
-  S3Writer(S3Store* store, std::string key, std::string full_key)
-      : store_(store), key_(std::move(key)), full_key_(std::move(full_key)) {}
+  S3Writer(S3Store* store, std::string key, std::string full_key, const ObjectHeaders& headers)
+      : store_(store), key_(std::move(key)), full_key_(std::move(full_key)) {
+    auto stored = std::make_shared<ObjectHeaders>();
+    for (const auto& [name, value] : headers) {
+      if (!IsStoredHeader(name)) continue;
+      headers_.push_back(fmt::format("{}: {}", name, value));
+      stored->emplace_back(name, value);
+    }
+    stored_ = std::move(stored);
+  }
   ~S3Writer() override {
     if (!done_) Abort();
   }
@@ -78,6 +86,7 @@ class S3Writer : public Writer {
     info.key = key_;
     info.size = size_;
     info.etag = std::move(etag);
+    info.headers = stored_;
     info.mtime_ns = ParseHttpDateNs(response.Header("last-modified"));
     if (info.mtime_ns == 0) {
       info.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -89,6 +98,7 @@ class S3Writer : public Writer {
 
   Result<ObjectInfo> PutObject() {
     HttpRequest req = store_->NewRequest("PUT", store_->config_.ObjectUrl(full_key_));
+    req.headers.insert(req.headers.end(), headers_.begin(), headers_.end());
     req.body = buffer_;
     SLUICE_ASSIGN_OR_RETURN(HttpResponse r, store_->client_.Perform(req));
     if (r.status / 100 != 2) return store_->ErrorOf(r, "PUT", key_);
@@ -100,6 +110,7 @@ class S3Writer : public Writer {
   Status CreateUpload() {
     HttpRequest req =
         store_->NewRequest("POST", store_->config_.ObjectUrl(full_key_) + "?uploads=");
+    req.headers.insert(req.headers.end(), headers_.begin(), headers_.end());
     Result<HttpResponse> r = store_->client_.Perform(req);
     if (!r.ok()) return r.status().WithContext(Context("CreateMultipartUpload"));
     if (r->status != 200) return store_->ErrorOf(*r, "POST uploads", key_);
@@ -147,6 +158,8 @@ class S3Writer : public Writer {
   S3Store* const store_;
   const std::string key_;       // as given, for messages
   const std::string full_key_;  // with the store's prefix
+  std::vector<std::string> headers_;  // "name: value" of the stored headers, sent on create
+  std::shared_ptr<const ObjectHeaders> stored_;  // the same, for the committed ObjectInfo
   std::string buffer_;
   uint64_t size_ = 0;
   std::string upload_id_;                           // non-empty once multipart started
@@ -155,11 +168,12 @@ class S3Writer : public Writer {
   bool done_ = false;
 };
 
-Result<std::unique_ptr<Writer>> S3Store::OpenWrite(std::string_view key) {
+Result<std::unique_ptr<Writer>> S3Store::OpenWrite(std::string_view key,
+                                                   const ObjectHeaders& headers) {
   counters_.writes.fetch_add(1, std::memory_order_relaxed);
   Result<std::string> full = FullKey(key);
   if (!full.ok()) return Failed(full.status());
-  return std::unique_ptr<Writer>(new S3Writer(this, std::string(key), *full));
+  return std::unique_ptr<Writer>(new S3Writer(this, std::string(key), *full, headers));
 }
 
 }  // namespace sluice::ufs

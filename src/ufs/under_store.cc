@@ -4,6 +4,16 @@
 
 namespace sluice::ufs {
 
+bool IsStoredHeader(std::string_view name) {
+  static constexpr std::string_view kSystem[] = {"content-type",     "content-encoding",
+                                                 "content-disposition", "content-language",
+                                                 "cache-control",    "expires"};
+  for (std::string_view h : kSystem) {
+    if (name == h) return true;
+  }
+  return name.starts_with("x-amz-meta-") && name.size() > 11;
+}
+
 std::string ObjectInfo::Version() const {
   if (!etag.empty()) return etag;
   return fmt::format("s{}-m{}", size, mtime_ns);

@@ -14,11 +14,20 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sluice/status.h"
 
 namespace sluice::ufs {
+
+// An object's stored HTTP headers: S3's system metadata (content-type, content-encoding,
+// content-disposition, content-language, cache-control, expires) and user metadata
+// (x-amz-meta-*), names lowercase, in the order stored.
+using ObjectHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// Whether `name` (lowercase) is a header an object keeps: see ObjectHeaders.
+bool IsStoredHeader(std::string_view name);
 
 struct ObjectInfo {
   std::string key;  // relative to the store root; directories end without '/'
@@ -26,6 +35,9 @@ struct ObjectInfo {
   int64_t mtime_ns = 0;  // last modification, nanoseconds since the Unix epoch
   std::string etag;      // as the store reports it, without quotes; may be empty
   bool is_dir = false;
+  // The object's stored headers, shared (an ObjectInfo is copied on every hit); null when
+  // unknown (an entry from a listing, which does not carry them), empty when it has none.
+  std::shared_ptr<const ObjectHeaders> headers;
 
   // The version string pages are keyed by: the ETag, else "s<size>-m<mtime_ns>".
   std::string Version() const;
@@ -94,8 +106,12 @@ class UnderStore {
   virtual Result<struct ReadResult> ReadWithInfo(std::string_view key, uint64_t offset,
                                                  uint64_t length);
 
-  // Starts a streaming write of `key`, replacing any existing object on Close.
-  virtual Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) = 0;
+  // Starts a streaming write of `key`, replacing any existing object on Close. The object
+  // keeps `headers` (ObjectHeaders) where the store can: S3 sends them, file:// keeps
+  // them in an extended attribute, an HTTP origin is read-only.
+  virtual Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key,
+                                                    const ObjectHeaders& headers) = 0;
+  Result<std::unique_ptr<Writer>> OpenWrite(std::string_view key) { return OpenWrite(key, {}); }
   virtual Status Delete(std::string_view key) = 0;
 
   virtual UnderStoreStats GetStats() const = 0;

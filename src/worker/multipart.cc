@@ -62,7 +62,8 @@ std::string MultipartUploads::DirOf(std::string_view id) const {
   return fmt::format("{}/{}", root_, id);
 }
 
-Result<std::string> MultipartUploads::Create(std::string_view path) {
+Result<std::string> MultipartUploads::Create(std::string_view path,
+                                             const ufs::ObjectHeaders& headers) {
   if (root_.empty()) return Status::Unimplemented("multipart uploads need a staging directory");
   SweepAbandoned();
   std::string id = NewUploadId();
@@ -78,7 +79,7 @@ Result<std::string> MultipartUploads::Create(std::string_view path) {
   fs::create_directories(DirOf(id), ec);
   if (ec) return Status::IoError(fmt::format("staging {}: {}", DirOf(id), ec.message()));
   std::lock_guard lock(mu_);
-  uploads_[id] = State{std::string(path), {}, false, NowNs()};
+  uploads_[id] = State{std::string(path), {}, false, NowNs(), headers};
   return id;
 }
 
@@ -222,7 +223,7 @@ Result<ufs::ObjectInfo> MultipartUploads::CompleteLocked(
   }
   uint64_t total = 0;
   for (const auto& [n, etag] : parts) total += state.parts[n].size;
-  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<Upload> up, writes_->Begin(path, total));
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<Upload> up, writes_->Begin(path, total, state.headers));
   std::string buf(1 << 20, '\0');
   for (const auto& [n, etag] : parts) {
     std::string file = fmt::format("{}/part-{:05}", DirOf(upload_id), n);

@@ -35,8 +35,8 @@ class MultipartUploads {
 
   MultipartUploads(WriteThrough* writes, std::string staging_dir);
 
-  // Returns the new upload id.
-  Result<std::string> Create(std::string_view path);
+  // Returns the new upload id. The object will keep `headers` (ufs::ObjectHeaders).
+  Result<std::string> Create(std::string_view path, const ufs::ObjectHeaders& headers = {});
   // Stores part `number` (1..10000) read from `body`; returns its ETag (the part's MD5, in
   // hex). Replaces an earlier part with the same number. kNotFound for an unknown upload
   // (NoSuchUpload). With `expected_md5_hex`, a part whose MD5 differs is not stored
@@ -57,6 +57,7 @@ class MultipartUploads {
     std::map<int, PartInfo> parts;
     bool completing = false;  // a Complete is streaming the parts: no new parts, no abort
     int64_t created_ns = 0;
+    ufs::ObjectHeaders headers;  // given at Create, stored with the object
   };
   std::string DirOf(std::string_view id) const;
   // Streams the staged parts into the under store. REQUIRES: state marked completing.

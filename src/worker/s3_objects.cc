@@ -1,6 +1,7 @@
 // S3Service: object operations (GET/HEAD/PUT/DELETE, DeleteObjects) and multipart uploads.
 #include <fmt/format.h>
 
+#include <cctype>
 #include <charconv>
 #include <optional>
 
@@ -32,11 +33,46 @@ BodyPart PartOf(const ufs::ObjectInfo& info, const std::optional<net::ByteRange>
 }
 
 // The headers every object response carries (200, 206 and 304 alike).
+// ETag, Last-Modified, Accept-Ranges and the object's stored headers (Content-Type, by
+// default binary/octet-stream as in S3, Content-Encoding, x-amz-meta-*, ...).
 void SetObjectHeaders(net::ResponseWriter& out, std::string_view etag,
                       const ufs::ObjectInfo& info) {
   out.SetHeader("ETag", Quoted(etag));
   out.SetHeader("Last-Modified", net::HttpDate(info.mtime_ns));
   out.SetHeader("Accept-Ranges", "bytes");
+  out.SetHeader("Content-Type", "binary/octet-stream");
+  if (info.headers) {
+    for (const auto& [name, value] : *info.headers) out.SetHeader(name, value);
+  }
+}
+
+// The headers a PutObject or CreateMultipartUpload asks the object to keep.
+ufs::ObjectHeaders StoredHeadersOf(const net::HttpRequest& req) {
+  ufs::ObjectHeaders out;
+  for (const auto& [name, value] : req.headers) {
+    std::string lower(name);
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (ufs::IsStoredHeader(lower)) out.emplace_back(std::move(lower), value);
+  }
+  return out;
+}
+
+// GetObject's response-* query parameters (presigned URLs use them): each overrides the
+// header it names.
+void ApplyResponseOverrides(net::ResponseWriter& out,
+                            const std::vector<std::pair<std::string, std::string>>& query) {
+  static constexpr std::pair<std::string_view, std::string_view> kOverrides[] = {
+      {"response-content-type", "Content-Type"},
+      {"response-content-language", "Content-Language"},
+      {"response-expires", "Expires"},
+      {"response-cache-control", "Cache-Control"},
+      {"response-content-disposition", "Content-Disposition"},
+      {"response-content-encoding", "Content-Encoding"}};
+  for (const auto& [k, v] : query) {
+    for (const auto& [param, header] : kOverrides) {
+      if (k == param) out.SetHeader(header, v);
+    }
+  }
 }
 
 // Content-Range for a range answer; nothing for the whole object.
@@ -123,22 +159,32 @@ void S3Service::GetObject(Call& c, bool head) {
       std::isdigit(static_cast<unsigned char>(range[6]))) {
     hint = std::strtoull(std::string(range.substr(6)).c_str(), nullptr, 10);
   }
+  std::shared_ptr<const ufs::ObjectHeaders> sent;  // the stored headers set so far
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (attempt > 0) {  // the version that changed under us: none of its headers may stay
       for (const char* h : {"ETag", "Last-Modified", "Accept-Ranges", "Content-Range",
                             "Content-Type", "Content-Length"}) {
         c.out.RemoveHeader(h);
       }
+      if (sent) {
+        for (const auto& [name, value] : *sent) c.out.RemoveHeader(name);
+      }
     }
     auto info = head ? cache_->Stat(path) : cache_->StatForRead(path, hint, options_.read_chunk);
     // A cold open of a "directory" key fails as such; a plain stat tells what it is.
     if (!info.ok() && info.status().Is(StatusCode::kInvalidArgument)) info = cache_->Stat(path);
+    // A stat from a listing (a load's) does not carry the stored headers: ask the store.
+    if (info.ok() && !info->is_dir && !info->headers) {
+      cache_->InvalidateStat(path);
+      info = cache_->Stat(path);
+    }
     if (!info.ok()) return SendStatusError(c, info.status());
     if (info->is_dir) {
       return SendError(c, net::S3Error::Of(404, "NoSuchKey", "The specified key does not exist."));
     }
     const std::string etag = S3ETag(*info);
     SetObjectHeaders(c.out, etag, *info);
+    sent = info->headers;
     switch (net::EvaluatePreconditions(c.req, etag, info->mtime_ns)) {
       case net::Precondition::kNotModified:
         c.status = 304;
@@ -159,7 +205,7 @@ void S3Service::GetObject(Call& c, bool head) {
     }
     const BodyPart part = PartOf(*info, *range);
     SetContentRange(c.out, *info, part);
-    c.out.SetHeader("Content-Type", "binary/octet-stream");
+    ApplyResponseOverrides(c.out, c.query);
     c.out.SetHeader("Content-Length", std::to_string(part.length));
     c.out.SetStatus(part.status());
     c.status = part.status();
@@ -197,7 +243,7 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
     if (!std::holds_alternative<net::AuthResult>(auth)) return false;
   }
   auto object = cache_->CachedStat(*path);
-  if (!object) return false;
+  if (!object || !object->info.headers) return false;  // headers unknown: the handler asks
   const ufs::ObjectInfo& info = object->info;
   const std::string etag = S3ETag(info);
   if (net::EvaluatePreconditions(req, etag, info.mtime_ns) != net::Precondition::kProceed) {
@@ -218,7 +264,6 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
   out.SetHeader("x-amz-request-id", RequestId(++request_ids_, id));
   SetObjectHeaders(out, etag, info);
   SetContentRange(out, info, part);
-  out.SetHeader("Content-Type", "binary/octet-stream");
   out.SetHeader("Content-Length", std::to_string(part.length));
   out.SetStatus(part.status());
   for (auto& slice : body) {  // empty for a HEAD
@@ -240,7 +285,7 @@ void S3Service::PutObject(Call& c) {
   const std::optional<std::string> want_md5 = ContentMd5(c.req);
   if (!want_md5) return SendError(c, kInvalidDigest);
   if (RefuseConditionalWrite(c)) return;
-  auto up = writes_->Begin(c.Path(), c.req.content_length.value_or(0));
+  auto up = writes_->Begin(c.Path(), c.req.content_length.value_or(0), StoredHeadersOf(c.req));
   if (!up.ok()) return SendStatusError(c, up.status());
   Md5 md5;
   if (Status s = AppendBody(*c.body, **up, &md5); !s.ok()) {
@@ -296,7 +341,7 @@ void S3Service::CreateMultipart(Call& c) {
   c.op = "CreateMultipartUpload";
   auto r = mounts_->Resolve(c.Path());
   if (!r.ok()) return SendStatusError(c, r.status());
-  auto id = uploads_->Create(c.Path());
+  auto id = uploads_->Create(c.Path(), StoredHeadersOf(c.req));
   if (!id.ok()) return SendStatusError(c, id.status());
   c.status = 200;
   (void)c.out.Send(200, kXml, net::RenderInitiateMultipartUpload(c.bucket, c.key, *id));

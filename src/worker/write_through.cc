@@ -110,12 +110,13 @@ WriteThrough::WriteThrough(std::shared_ptr<ufs::MountTable> mounts,
   }
 }
 
-Result<std::unique_ptr<Upload>> WriteThrough::Begin(std::string_view path, uint64_t size_hint) {
+Result<std::unique_ptr<Upload>> WriteThrough::Begin(std::string_view path, uint64_t size_hint,
+                                                    const ufs::ObjectHeaders& headers) {
   SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
   if (!r.store || r.key.empty() || r.key.back() == '/') {
     return Status::InvalidArgument(fmt::format("'{}' is not an object path", path));
   }
-  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<ufs::Writer> writer, r.store->OpenWrite(r.key));
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<ufs::Writer> writer, r.store->OpenWrite(r.key, headers));
   int fd = -1;
   if (!staging_dir_.empty() && size_hint <= max_cached_object_) {
     fd = open(staging_dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);

@@ -60,8 +60,10 @@ class WriteThrough {
                std::string staging_dir, uint64_t max_cached_object);
 
   // Starts writing namespace path `path` ("/mount/key"). `size_hint` (0 if unknown)
-  // lets objects too large to cache skip staging.
-  Result<std::unique_ptr<Upload>> Begin(std::string_view path, uint64_t size_hint = 0);
+  // lets objects too large to cache skip staging. The object keeps `headers` where its
+  // store can (UnderStore::OpenWrite).
+  Result<std::unique_ptr<Upload>> Begin(std::string_view path, uint64_t size_hint = 0,
+                                        const ufs::ObjectHeaders& headers = {});
 
   // Deletes the object at `path` from its under store and forgets it in the cache.
   Status Delete(std::string_view path);
