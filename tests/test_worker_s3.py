@@ -400,6 +400,24 @@ def test_multipart_refusals(worker, s3):
     assert s3.get_object(Bucket="data", Key="mpr/obj")["Body"].read() == good + b"last"
 
 
+def test_list_parts_pages_and_open_uploads_are_listed(worker, s3):
+    up = s3.create_multipart_upload(Bucket="data", Key="lmu/obj")["UploadId"]
+    for n in (1, 2, 3):
+        s3.upload_part(Bucket="data", Key="lmu/obj", UploadId=up, PartNumber=n, Body=b"p%d" % n)
+    first = s3.list_parts(Bucket="data", Key="lmu/obj", UploadId=up, MaxParts=2)
+    assert [p["PartNumber"] for p in first["Parts"]] == [1, 2]
+    assert first["IsTruncated"] and first["NextPartNumberMarker"] == 2
+    rest = s3.list_parts(Bucket="data", Key="lmu/obj", UploadId=up, PartNumberMarker=2)
+    assert [p["PartNumber"] for p in rest["Parts"]] == [3] and not rest["IsTruncated"]
+    status, _, body = http_call(worker, "GET", f"/data/lmu/obj?uploadId={up}&max-parts=lots")
+    assert status == 400 and b"InvalidArgument" in body
+    listed = s3.list_multipart_uploads(Bucket="data", Prefix="lmu/")
+    assert [(u["Key"], u["UploadId"]) for u in listed["Uploads"]] == [("lmu/obj", up)]
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket="data", Prefix="elsewhere/")
+    s3.abort_multipart_upload(Bucket="data", Key="lmu/obj", UploadId=up)
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket="data", Prefix="lmu/")
+
+
 def test_listing_details_as_s3(worker, s3):
     for i in range(3):
         s3.put_object(Bucket="data", Key=f"ld/{i}", Body=b"x")

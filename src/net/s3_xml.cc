@@ -155,13 +155,16 @@ std::string RenderCompleteMultipartUpload(std::string_view location, std::string
 }
 
 std::string RenderListParts(std::string_view bucket, std::string_view key,
-                            std::string_view upload_id, const std::vector<PartEntry>& parts) {
+                            std::string_view upload_id, const std::vector<PartEntry>& parts,
+                            int part_number_marker, int max_parts, bool truncated) {
   XmlOut x("ListPartsResult");
   x.Elem("Bucket", bucket).Elem("Key", key).Elem("UploadId", upload_id);
   x.Owner("Initiator").Owner().Elem("StorageClass", "STANDARD");
-  x.Elem("PartNumberMarker", 0);
+  x.Elem("PartNumberMarker", static_cast<uint64_t>(part_number_marker));
   const uint64_t next = parts.empty() ? 0 : static_cast<uint64_t>(parts.back().part_number);
-  x.Elem("NextPartNumberMarker", next).Elem("MaxParts", 10000).Bool("IsTruncated", false);
+  x.Elem("NextPartNumberMarker", next)
+      .Elem("MaxParts", static_cast<uint64_t>(max_parts))
+      .Bool("IsTruncated", truncated);
   for (const PartEntry& p : parts) {
     x.Open("Part")
         .Elem("PartNumber", static_cast<uint64_t>(p.part_number))
@@ -171,6 +174,23 @@ std::string RenderListParts(std::string_view bucket, std::string_view key,
         .Close("Part");
   }
   return x.Finish("ListPartsResult");
+}
+
+std::string RenderListMultipartUploads(std::string_view bucket, std::string_view prefix,
+                                       const std::vector<UploadEntry>& uploads, int max_uploads,
+                                       bool truncated) {
+  XmlOut x("ListMultipartUploadsResult");
+  x.Elem("Bucket", bucket).Elem("KeyMarker", "").Elem("UploadIdMarker", "");
+  x.Elem("NextKeyMarker", uploads.empty() ? std::string_view() : uploads.back().key);
+  x.Elem("NextUploadIdMarker", uploads.empty() ? std::string_view() : uploads.back().upload_id);
+  x.Elem("Prefix", prefix).Elem("MaxUploads", static_cast<uint64_t>(max_uploads));
+  x.Bool("IsTruncated", truncated);
+  for (const UploadEntry& u : uploads) {
+    x.Open("Upload").Elem("Key", u.key).Elem("UploadId", u.upload_id);
+    x.Owner("Initiator").Owner().Elem("StorageClass", "STANDARD");
+    x.Elem("Initiated", Iso8601(u.initiated_ns)).Close("Upload");
+  }
+  return x.Finish("ListMultipartUploadsResult");
 }
 
 std::string RenderDeleteResult(const std::vector<std::string>& deleted,

@@ -61,8 +61,21 @@ struct PartEntry {
   int64_t mtime_ns = 0;
   std::string etag;
 };
+// One page of parts: those after `part_number_marker`, at most `max_parts`; `truncated`
+// when more follow (NextPartNumberMarker is the last part listed).
 std::string RenderListParts(std::string_view bucket, std::string_view key,
-                            std::string_view upload_id, const std::vector<PartEntry>& parts);
+                            std::string_view upload_id, const std::vector<PartEntry>& parts,
+                            int part_number_marker = 0, int max_parts = 1000,
+                            bool truncated = false);
+
+struct UploadEntry {
+  std::string key;
+  std::string upload_id;
+  int64_t initiated_ns = 0;
+};
+std::string RenderListMultipartUploads(std::string_view bucket, std::string_view prefix,
+                                       const std::vector<UploadEntry>& uploads, int max_uploads,
+                                       bool truncated);
 
 struct DeleteObjectsRequest {
   std::vector<std::string> keys;

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <tuple>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -174,6 +176,23 @@ Result<std::vector<PartInfo>> MultipartUploads::ListParts(std::string_view uploa
   }
   std::vector<PartInfo> out;
   for (const auto& [n, p] : it->second.parts) out.push_back(p);
+  return out;
+}
+
+std::vector<MultipartUploads::OpenUpload> MultipartUploads::ListUploads(
+    std::string_view path_prefix) {
+  std::vector<OpenUpload> out;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, st] : uploads_) {
+      if (st.path.starts_with(path_prefix) && !st.completing) {
+        out.push_back({st.path, id, st.created_ns});
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const OpenUpload& a, const OpenUpload& b) {
+    return std::tie(a.path, a.upload_id) < std::tie(b.path, b.upload_id);
+  });
   return out;
 }
 

@@ -45,6 +45,13 @@ class MultipartUploads {
                                  net::BodyReader& body, uint64_t max_part_bytes,
                                  std::string_view expected_md5_hex = {});
   Result<std::vector<PartInfo>> ListParts(std::string_view upload_id, std::string_view path);
+  // The open uploads of paths starting with `path_prefix` ("/bucket/dir/"), by path then
+  // upload id: (path, upload id, created ns).
+  struct OpenUpload {
+    std::string path, upload_id;
+    int64_t created_ns = 0;
+  };
+  std::vector<OpenUpload> ListUploads(std::string_view path_prefix);
   // Completes with the named parts (ascending, ETags must match: InvalidPart otherwise;
   // every part but the last at least kMinPartBytes: EntityTooSmall otherwise).
   Result<ufs::ObjectInfo> Complete(std::string_view upload_id, std::string_view path,

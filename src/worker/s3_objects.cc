@@ -399,12 +399,26 @@ void S3Service::AbortMultipart(Call& c) {
 
 void S3Service::ListParts(Call& c) {
   c.op = "ListParts";
+  int max_parts = 1000, marker = 0;
+  if (!ParseCount(c, "max-parts", 1000, &max_parts) ||
+      !ParseCount(c, "part-number-marker", 10000, &marker)) {
+    return;
+  }
   auto parts = uploads_->ListParts(c.Get("uploadId"), c.Path());
   if (!parts.ok()) return SendStatusError(c, parts.status());
   std::vector<net::PartEntry> entries;
-  for (const auto& p : *parts) entries.push_back({p.number, p.size, p.mtime_ns, p.etag});
+  bool truncated = false;
+  for (const auto& p : *parts) {
+    if (p.number <= marker) continue;
+    if (static_cast<int>(entries.size()) == max_parts) {
+      truncated = true;
+      break;
+    }
+    entries.push_back({p.number, p.size, p.mtime_ns, p.etag});
+  }
   c.status = 200;
-  (void)c.out.Send(200, kXml, net::RenderListParts(c.bucket, c.key, c.Get("uploadId"), entries));
+  (void)c.out.Send(200, kXml, net::RenderListParts(c.bucket, c.key, c.Get("uploadId"), entries,
+                                                   marker, max_parts, truncated));
 }
 
 }  // namespace sluice::worker

@@ -1,6 +1,7 @@
 #include "worker/s3_service.h"
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 
 #include <fmt/format.h>
@@ -378,17 +379,7 @@ void S3Service::BucketOp(Call& c) {
                        "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"/>");
       return;
     }
-    if (c.Has("uploads")) {
-      c.op = "ListMultipartUploads";
-      c.status = 200;
-      (void)c.out.Send(
-          200, kXml,
-          fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListMultipartUploadsResult "
-                      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Bucket>{}</Bucket>"
-                      "<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>",
-                      net::XmlEscape(c.bucket)));
-      return;
-    }
+    if (c.Has("uploads")) return ListUploads(c);
     return ListObjects(c, c.Get("list-type") == "2");
   }
   if (m == "POST" && c.Has("delete")) return DeleteObjects(c);
@@ -400,6 +391,42 @@ void S3Service::BucketOp(Call& c) {
   SendError(c, net::S3Error::Of(405, "MethodNotAllowed", m));
 }
 
+void S3Service::ListUploads(Call& c) {
+  c.op = "ListMultipartUploads";
+  int max_uploads = 1000;
+  if (!ParseCount(c, "max-uploads", 1000, &max_uploads)) return;
+  const std::string prefix = c.Get("prefix");
+  const std::string root = "/" + c.bucket + "/";
+  std::vector<net::UploadEntry> entries;
+  bool truncated = false;
+  for (auto& u : uploads_->ListUploads(root + prefix)) {
+    if (static_cast<int>(entries.size()) == max_uploads) {
+      truncated = true;
+      break;
+    }
+    entries.push_back({u.path.substr(root.size()), std::move(u.upload_id), u.created_ns});
+  }
+  c.status = 200;
+  (void)c.out.Send(200, kXml, net::RenderListMultipartUploads(c.bucket, prefix, entries,
+                                                              max_uploads, truncated));
+}
+
+bool S3Service::ParseCount(Call& c, std::string_view name, int max, int* out) {
+  if (!c.Has(name)) return true;
+  const std::string text = c.Get(name);
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec == std::errc::result_out_of_range && !text.empty() && text[0] != '-') {
+    n = max;  // a huge count asks for everything: the most we give
+  } else if (ec != std::errc() || end != text.data() + text.size() || n < 0) {
+    SendError(c, net::S3Error::Of(400, "InvalidArgument",
+                                  fmt::format("{} must be a non-negative integer", name)));
+    return false;
+  }
+  *out = static_cast<int>(std::min<int64_t>(n, max));
+  return true;
+}
+
 void S3Service::ListObjects(Call& c, bool v2) {
   c.op = v2 ? "ListObjectsV2" : "ListObjects";
   auto r = mounts_->Resolve("/" + c.bucket);
@@ -408,17 +435,7 @@ void S3Service::ListObjects(Call& c, bool v2) {
   o.prefix = c.Get("prefix");
   o.delimiter = c.Get("delimiter");
   int max_keys = 1000;
-  if (c.Has("max-keys")) {
-    try {
-      size_t used = 0;
-      max_keys = std::stoi(c.Get("max-keys"), &used);
-      if (used != c.Get("max-keys").size() || max_keys < 0) throw std::invalid_argument("");
-    } catch (const std::exception&) {
-      return SendError(c, net::S3Error::Of(400, "InvalidArgument",
-                                           "max-keys must be a non-negative integer"));
-    }
-  }
-  max_keys = std::min(max_keys, 1000);
+  if (!ParseCount(c, "max-keys", 1000, &max_keys)) return;
   net::ListObjectsResult res;
   res.v2 = v2;
   res.bucket = c.bucket;

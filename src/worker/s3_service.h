@@ -87,9 +87,15 @@ class S3Service {
   // NoSuchKey and returns true. Checked just before the write, not atomically with it.
   bool RefuseConditionalWrite(Call& c);
 
+  // Reads the count query parameter `name` into *out (unchanged when absent), at most
+  // `max`; answers 400 InvalidArgument and returns false when it is not a non-negative
+  // integer.
+  bool ParseCount(Call& c, std::string_view name, int max, int* out);
+
   void ListBuckets(Call& c);
   void BucketOp(Call& c);
   void ListObjects(Call& c, bool v2);
+  void ListUploads(Call& c);  // ListMultipartUploads
 
   void GetObject(Call& c, bool head);
   void PutObject(Call& c);
