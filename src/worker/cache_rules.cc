@@ -95,6 +95,7 @@ pagestore::PutOptions CacheRules::OnStore(const ufs::Resolved& where, const Hash
   for (const auto& p : pins_) {
     if (PathCovers(p, path)) {
       o.pinned = true;
+      pinned_files_.emplace(file_id, path);
       break;
     }
   }
@@ -129,7 +130,24 @@ Result<uint64_t> CacheRules::Unpin(const std::string& raw) {
     pins_.erase(it);
     SavePins();
   }
-  return Mark(path, false);
+  SLUICE_ASSIGN_OR_RETURN(uint64_t marked, Mark(path, false));
+  // Versions the listing no longer names (replaced or deleted objects) were pinned too.
+  std::vector<Hash128> release;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = pinned_files_.begin(); it != pinned_files_.end();) {
+      const bool other_pin = std::any_of(pins_.begin(), pins_.end(),
+                                         [&](const auto& p) { return PathCovers(p, it->second); });
+      if (PathCovers(path, it->second) && !other_pin) {
+        release.push_back(it->first);
+        it = pinned_files_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const Hash128& id : release) marked += pages_->SetPinned(id, false);
+  return marked;
 }
 
 void CacheRules::ReapplyPins() {
@@ -158,7 +176,13 @@ Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
     if (!pinned && Pinned(p)) return;
     ufs::Resolved obj = r;
     obj.key = info.key;
-    marked += pages_->SetPinned(pagestore::MakeFileId(obj.ObjectUri(), info.Version()), pinned);
+    const Hash128 id = pagestore::MakeFileId(obj.ObjectUri(), info.Version());
+    const size_t changed = pages_->SetPinned(id, pinned);
+    marked += changed;
+    if (pinned && changed > 0) {
+      std::lock_guard lock(mu_);
+      pinned_files_.emplace(id, p);
+    }
   };
   if (!r.key.empty()) {
     auto st = r.store->Stat(r.key);

@@ -106,6 +106,9 @@ class CacheRules : public ReadThroughCache::PagePolicy {
     Clock::TimePoint at;
   };
   std::map<Hash128, Expiry> expiries_;  // GUARDED_BY(mu_)
+  // Every file id pinned since start (stored under a pin, or marked), with its path: an
+  // unpin releases them all, versions the store no longer lists included.
+  std::map<Hash128, std::string> pinned_files_;  // GUARDED_BY(mu_)
   std::atomic<uint64_t> expired_{0}, expired_pages_{0};
   std::atomic<bool> cancelled_{false};
 };

@@ -94,6 +94,27 @@ TEST_F(CacheRulesTest, PagesStoredAfterAPinArePinned) {
   EXPECT_EQ(pages_->GetStats().pinned_pages, 2u);
 }
 
+TEST_F(CacheRulesTest, UnpinReleasesVersionsTheStoreNoLongerLists) {
+  Start({});
+  ASSERT_TRUE(rules_->Pin("/data/set").ok());
+  fake_->Put("set/replaced", std::string(kPage, '1'));
+  fake_->Put("set/deleted", std::string(kPage, 'd'));
+  fake_->Put("set/elsewhere", std::string(kPage, 'e'));
+  Read("/data/set/replaced");
+  Read("/data/set/deleted");
+  ASSERT_TRUE(rules_->Pin("/data/set/elsewhere").ok());  // a second pin covers this one
+  Read("/data/set/elsewhere");
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 3u);
+  // Behind the cache: one object replaced (its old pages stay cached), one deleted.
+  fake_->Replace("set/replaced", std::string(kPage, '2'));
+  fake_->Erase("set/deleted");
+  ASSERT_TRUE(rules_->Unpin("/data/set").ok());
+  // Only the page still under the other pin stays pinned.
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 1u);
+  ASSERT_TRUE(rules_->Unpin("/data/set/elsewhere").ok());
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 0u);
+}
+
 TEST_F(CacheRulesTest, TtlExpiresTheLongestMatchingRulesObjects) {
   CacheRulesConfig c;
   c.ttl_rules = {{"/data/tmp", std::chrono::seconds(10)}, {"/data/tmp/short", std::chrono::seconds(2)}};
