@@ -373,6 +373,28 @@ def test_free_drops_pages_everywhere_and_the_next_read_refetches(s3rver, cluster
     assert all(got[k[len("fr/"):]] == v for k, v in objects.items())
 
 
+def test_free_drops_an_object_replaced_or_deleted_behind_the_cache(s3rver):
+    """The pages of the version the cache knew go, even once its stat has expired and the
+    store holds another version, or none."""
+    upload(s3rver, {"frv/replaced.bin": os.urandom(300_000), "frv/deleted.bin": os.urandom(300_000)})
+    w = Worker({"data": s3rver.uri()}, metadata_ttl="1s")
+    try:
+        env = worker_env(w)
+        assert sluice(env, "load", "-r", "/data/frv").returncode == 0
+        pages = w.metrics()["sluice_page_store_pages"]
+        upload(s3rver, {"frv/replaced.bin": b"new"})
+        from conftest import s3_client
+        s3_client(s3rver.endpoint).delete_object(Bucket=s3rver.bucket, Key="frv/deleted.bin")
+        time.sleep(1.5)
+        for name in ("replaced.bin", "deleted.bin"):
+            r = sluice(env, "free", f"/data/frv/{name}", "--json")
+            assert r.returncode == 0, r.stderr
+            assert json.loads(r.stdout)["freed_pages"] >= 1, (name, r.stdout)
+        assert w.metrics()["sluice_page_store_pages"] <= pages - 2
+    finally:
+        w.stop()
+
+
 def test_free_with_a_worker_down_frees_the_rest_and_names_it(s3rver, cluster):
     upload(s3rver, {"fd/a.bin": b"a" * 1000})
     env = cluster.env()

@@ -525,7 +525,7 @@ void ReadThroughCache::StartReadAhead(const Target& t, uint64_t from, uint64_t t
   });
 }
 
-void ReadThroughCache::Invalidate(std::string_view path) { DropCached(path, nullptr); }
+size_t ReadThroughCache::Invalidate(std::string_view path) { return DropCached(path, nullptr); }
 
 void ReadThroughCache::InvalidateStat(std::string_view path) {
   // The path's own stat, and its directories' (one may have been cached as missing
@@ -550,9 +550,10 @@ size_t ReadThroughCache::DropCached(std::string_view path, const ufs::ObjectInfo
   const std::string known_version = known != nullptr ? known->Version() : "";
   size_t dropped = 0;
   if (known != nullptr) dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, known_version));
-  if (auto cached = metadata_.Get(uri);
-      cached && cached->ok() && (*cached)->Version() != known_version) {
-    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, (*cached)->Version()));
+  // The version last known too, its stat expired or not (an object replaced or deleted
+  // since: its pages are still cached).
+  if (auto last = metadata_.LastKnown(uri); last && last->Version() != known_version) {
+    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, last->Version()));
   }
   metadata_.Invalidate(uri);
   return dropped;

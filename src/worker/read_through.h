@@ -134,8 +134,9 @@ class ReadThroughCache {
   bool Holds(std::string_view path, const ufs::ObjectInfo& info, uint64_t offset,
              uint64_t length);
 
-  // Forgets the metadata and cached pages of `path` (its current version).
-  void Invalidate(std::string_view path);
+  // Forgets the metadata and cached pages of `path` (the version last known, its stat
+  // expired or not). Returns pages dropped.
+  size_t Invalidate(std::string_view path);
   // Forgets the cached stat (or miss) of `path` and of its directories; pages stay (they
   // are keyed by version).
   void InvalidateStat(std::string_view path);

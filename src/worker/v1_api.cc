@@ -223,12 +223,16 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
   if (op == "free" && m == "POST") {
     auto r = mounts_->Resolve(path);
     if (!r.ok()) return SendErr(out, r.status());
-    auto before = cache_->page_store()->GetStats().pages;
-    uint64_t objects = 0;
+    uint64_t objects = 0, freed = 0;
+    // What the cache knew of `path` goes first (Forget drops the last version known, a
+    // stat of which may have expired); then the store's current version.
+    if (r->store && !r->key.empty()) freed += cache_->Invalidate(path);
     auto info = cache_->Stat(path);
     if (info.ok() && !info->is_dir) {
-      cache_->Forget(path, *info);
+      freed += cache_->Forget(path, *info);
       objects = 1;
+    } else if (info.status().Is(StatusCode::kNotFound) && freed > 0) {
+      objects = 1;  // deleted from the store, still cached: freed above
     } else if (r->store) {
       // A directory: every object below it, listed page by page.
       ufs::ListOptions o;
@@ -237,7 +241,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
         auto page = r->store->List(o);
         if (!page.ok()) return SendErr(out, page.status());
         for (const auto& obj : page->objects) {
-          cache_->Forget("/" + r->mount + "/" + obj.key, obj);
+          freed += cache_->Forget("/" + r->mount + "/" + obj.key, obj);
           objects++;
         }
         if (!page->truncated) break;
@@ -246,9 +250,7 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
       cache_->InvalidatePrefix(path);
     }
     if (r->store) listings_->Invalidate(r->mount);
-    auto after = cache_->page_store()->GetStats().pages;
-    return SendJson(out, 200,
-                    json{{"freed_pages", before > after ? before - after : 0}, {"objects", objects}});
+    return SendJson(out, 200, json{{"freed_pages", freed}, {"objects", objects}});
   }
   if (HandleDataset(op, req, body, out)) return;
   SendErr(out, Status::NotFound(fmt::format("no such API: {} {}", m, req.path)));
