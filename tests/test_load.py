@@ -303,6 +303,27 @@ def test_verify_finds_an_object_changed_behind_the_cache(s3rver, cluster, tmp_pa
     assert again.returncode == 0 and json.loads(again.stdout)["mismatched"] == 0
 
 
+def load_while_the_store_dies(s3rver, w, path, after_files, extra=()):
+    """Runs `sluice load -r PATH --json` slowly against worker `w`, kills s3rver once the
+    worker has loaded `after_files` files (the metric), restarts it when the load ends.
+    Returns (exit code, summary)."""
+    proc = subprocess.Popen([SLUICE, "load", "-r", path, "--json", "--bandwidth", "1MiB/s",
+                             "--concurrency", "2", *extra],
+                            env=worker_env(w), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 30
+    while w.metrics().get("sluice_load_files_total", 0) < after_files:
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    s3rver.kill()
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        s3rver.restart()
+    assert out, err
+    return proc.returncode, json.loads(out)
+
+
 def test_verify_with_the_store_down_reports_failures_and_keeps_the_cache(s3rver, tmp_path):
     """--verify that cannot read the store (killed mid-job) reports failures, not
     differences, and drops nothing: the cached copies still serve."""
@@ -313,20 +334,8 @@ def test_verify_with_the_store_down_reports_failures_and_keeps_the_cache(s3rver,
         env = worker_env(w)
         assert sluice(env, "load", "-r", "/data/vdown").returncode == 0
         loaded = w.metrics()["sluice_load_files_total"]
-        proc = subprocess.Popen([SLUICE, "load", "-r", "/data/vdown", "--verify", "--json",
-                                 "--bandwidth", "1MiB/s", "--concurrency", "2"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 30
-        while w.metrics().get("sluice_load_files_total", 0) < loaded + 5:
-            assert time.time() < deadline and proc.poll() is None
-            time.sleep(0.05)
-        s3rver.kill()
-        try:
-            out, err = proc.communicate(timeout=120)
-        finally:
-            s3rver.restart()
-        assert proc.returncode == 1, (out, err)
-        s = json.loads(out)
+        code, s = load_while_the_store_dies(s3rver, w, "/data/vdown", loaded + 5, ["--verify"])
+        assert code == 1
         assert s["failed"] > 0 and s["mismatched"] == 0, s
         reads = w.metrics()["sluice_ufs_reads_total"]
         got = read_tree(copy_out(env, "data/vdown", tmp_path))
@@ -521,20 +530,8 @@ def test_a_killed_under_store_fails_objects_not_the_job(s3rver, tmp_path):
     w = Worker({"data": s3rver.uri()}, metadata_ttl="5m")
     try:
         env = worker_env(w)
-        proc = subprocess.Popen([SLUICE, "load", "-r", "/data/kill", "--json", "--bandwidth",
-                                 "1MiB/s", "--concurrency", "2"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.time() + 30
-        while w.metrics().get("sluice_load_files_total", 0) < 10:
-            assert time.time() < deadline and proc.poll() is None
-            time.sleep(0.05)
-        s3rver.kill()
-        try:
-            out, err = proc.communicate(timeout=120)
-        finally:
-            s3rver.restart()
-        assert proc.returncode == 1, (out, err)
-        s = json.loads(out)
+        code, s = load_while_the_store_dies(s3rver, w, "/data/kill", 10)
+        assert code == 1
         assert s["state"] == "done"
         assert s["failed"] > 0 and s["files_done"] >= 10
         assert s["failed"] + s["files_done"] == 60

@@ -45,25 +45,10 @@ std::string_view OpaqueTag(std::string_view t) {
   return t;
 }
 
-// True when the If-Match/If-None-Match list `header` names `etag` (or is "*").
-// Weak comparison: W/"x" matches x. Clients sometimes omit the quotes; those match too.
-bool EtagListMatches(std::string_view header, std::string_view etag) {
-  etag = OpaqueTag(etag);
-  size_t pos = 0;
-  while (pos <= header.size()) {
-    size_t comma = header.find(',', pos);
-    if (comma == std::string_view::npos) comma = header.size();
-    const std::string_view item = TrimOws(header.substr(pos, comma - pos));
-    if (item == "*") return true;
-    if (!item.empty() && OpaqueTag(item) == etag) return true;
-    pos = comma + 1;
-  }
-  return false;
-}
-
-// True when the list `header` names `etag` by strong comparison (or is "*"): W/ tags never
-// match. Unquoted tags are accepted, as in EtagListMatches.
-bool EtagListMatchesStrongly(std::string_view header, std::string_view etag) {
+// True when the If-Match/If-None-Match list `header` names `etag` (or is "*"). Weak
+// comparison by default: W/"x" matches x; with `strong`, W/ tags never match. Clients
+// sometimes omit the quotes; those match too.
+bool EtagListMatches(std::string_view header, std::string_view etag, bool strong = false) {
   etag = OpaqueTag(etag);
   size_t pos = 0;
   while (pos <= header.size()) {
@@ -72,7 +57,7 @@ bool EtagListMatchesStrongly(std::string_view header, std::string_view etag) {
     const std::string_view item = TrimOws(header.substr(pos, comma - pos));
     if (item == "*") return true;
     const bool weak = item.size() >= 2 && (item[0] == 'W' || item[0] == 'w') && item[1] == '/';
-    if (!item.empty() && !weak && OpaqueTag(item) == etag) return true;
+    if (!item.empty() && !(strong && weak) && OpaqueTag(item) == etag) return true;
     pos = comma + 1;
   }
   return false;
@@ -84,12 +69,12 @@ WritePrecondition EvaluateWritePreconditions(const HttpRequest& request,
                                              std::optional<std::string_view> etag) {
   if (request.HasHeader("If-Match")) {
     if (!etag) return WritePrecondition::kNoSuchKey;
-    if (!EtagListMatchesStrongly(request.Header("If-Match"), *etag)) {
+    if (!EtagListMatches(request.Header("If-Match"), *etag, /*strong=*/true)) {
       return WritePrecondition::kFailed;
     }
   }
   if (request.HasHeader("If-None-Match") && etag &&
-      EtagListMatchesStrongly(request.Header("If-None-Match"), *etag)) {
+      EtagListMatches(request.Header("If-None-Match"), *etag, /*strong=*/true)) {
     return WritePrecondition::kFailed;
   }
   return WritePrecondition::kProceed;
