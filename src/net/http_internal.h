@@ -86,9 +86,24 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   void on_response_impl(int, string_view, int, error_code&) override {}
   void on_field_impl(boost::beast::http::field, string_view name, string_view value,
                      error_code&) override {
+    // Fields after the head are a chunked body's trailers: never request headers (they
+    // were not authenticated, and the handler is reading the headers meanwhile).
+    if (is_header_done()) return;
     request_->headers.emplace_back(Std(name), Std(value));
   }
-  void on_header_impl(error_code&) override {
+  void on_header_impl(error_code& ec) override {
+    // Framing the one way RFC 9112 section 6.1 allows, else 400 and close (request
+    // smuggling): a Transfer-Encoding must end in chunked, must not come with a
+    // Content-Length, and needs HTTP/1.1.
+    bool te = false, cl = false;
+    for (const auto& [name, value] : request_->headers) {
+      te = te || boost::beast::iequals(name, "Transfer-Encoding");
+      cl = cl || boost::beast::iequals(name, "Content-Length");
+    }
+    if (te && (!chunked() || cl || version_ < 11)) {
+      ec = boost::beast::http::error::bad_transfer_encoding;
+      return;
+    }
     std::string_view target = request_->target;
     size_t q = target.find('?');
     request_->path.assign(target.substr(0, q));

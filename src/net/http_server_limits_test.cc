@@ -112,6 +112,49 @@ TEST_F(HttpServerLimitsTest, GarbageGets400) {
   EXPECT_GE(server_->GetStats().bad_requests, 1u);
 }
 
+TEST_F(HttpServerLimitsTest, AmbiguousFramingGets400AndNothingIsSmuggled) {
+  std::atomic<int> calls{0};
+  Start([&calls](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    ++calls;
+    (void)w.Send(200, "text/plain", "ok");
+  });
+  const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const std::string te : {"gzip", "chunked, identity", "identity"}) {
+    std::string response = AnswerAndClose("POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " +
+                                          te + "\r\n\r\n" + smuggled);
+    EXPECT_EQ(RawClient::StatusOf(response), 400) << te << ": " << response;
+    EXPECT_EQ(response.find("HTTP/1.1", 1), std::string::npos) << "two responses: " << response;
+  }
+  // Both framings at once, in either order.
+  for (const std::string head : {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                                 "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"}) {
+    std::string response =
+        AnswerAndClose("POST /p HTTP/1.1\r\nHost: x\r\n" + head + "\r\n0\r\n\r\n" + smuggled);
+    EXPECT_EQ(RawClient::StatusOf(response), 400) << head << response;
+  }
+  // HTTP/1.0 has no Transfer-Encoding.
+  EXPECT_EQ(RawClient::StatusOf(AnswerAndClose(
+                "POST /p HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")),
+            400);
+  EXPECT_EQ(calls.load(), 0);
+}
+
+TEST_F(HttpServerLimitsTest, ChunkedTrailersAreNotRequestHeaders) {
+  std::atomic<int> headers{-1};
+  Start([&headers](const HttpRequest& r, BodyReader& body, ResponseWriter& w) {
+    (void)body.ReadAll(1024);
+    headers = static_cast<int>(r.headers.size());
+    (void)w.Send(200, "text/plain", r.HasHeader("Authorization") ? "trailer" : "clean");
+  });
+  RawClient raw(port());
+  ASSERT_TRUE(raw.Send("PUT /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "3\r\nabc\r\n0\r\nAuthorization: forged\r\n\r\n"));
+  raw.ReceiveFor(500ms);
+  EXPECT_EQ(RawClient::StatusOf(raw.buffer()), 200) << raw.buffer();
+  EXPECT_NE(raw.buffer().find("clean"), std::string::npos) << raw.buffer();
+  EXPECT_EQ(headers.load(), 2);
+}
+
 TEST_F(HttpServerLimitsTest, TooManyConnectionsGet503) {
   ServerOptions options;
   options.max_connections = 2;
