@@ -72,7 +72,7 @@ std::string ToLower(std::string_view s) {
 // The decoded value of query parameter `name`, if present.
 std::optional<std::string> QueryValue(const RawParams& params, std::string_view name) {
   for (const auto& [k, v] : params) {
-    if (k == name) return sigv4_internal::PercentDecode(v).value_or(v);
+    if (k == name) return sigv4_internal::PercentDecode(v, /*plus_is_space=*/true).value_or(v);
   }
   return std::nullopt;
 }

@@ -95,12 +95,12 @@ std::string UriEncode(std::string_view s, bool keep_slash) {
   return out;
 }
 
-std::optional<std::string> PercentDecode(std::string_view s) {
+std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] != '%') {
-      out += s[i];
+      out += plus_is_space && s[i] == '+' ? ' ' : s[i];
       continue;
     }
     if (i + 2 >= s.size()) return std::nullopt;
@@ -125,7 +125,7 @@ std::vector<std::string> CanonicalQueries(const RawParams& params, bool presigne
   std::vector<std::pair<std::string, std::string>> norm, raw;
   for (const auto& [k, v] : params) {
     if (presigned && k == "X-Amz-Signature") continue;
-    const std::optional<std::string> dk = PercentDecode(k), dv = PercentDecode(v);
+    const std::optional<std::string> dk = PercentDecode(k, true), dv = PercentDecode(v, true);
     norm.emplace_back(dk ? UriEncode(*dk, false) : k, dv ? UriEncode(*dv, false) : v);
     raw.emplace_back(k, v);
   }

@@ -26,8 +26,10 @@ RawParams SplitRawQuery(std::string_view query);
 // SigV4's UriEncode: every byte but A-Z a-z 0-9 - _ . ~ as %XX (upper-case hex); '/' is
 // kept when `keep_slash`.
 std::string UriEncode(std::string_view s, bool keep_slash);
-// Percent-decoding ('+' stays '+'); nullopt on a malformed escape.
-std::optional<std::string> PercentDecode(std::string_view s);
+// Percent-decoding; nullopt on a malformed escape. '+' stays '+' in a path; in a query
+// (`plus_is_space`) it is a space, as the handlers (ParseQuery) and S3 read it, so a
+// signature over "a%2Bb" does not cover a request saying "a+b".
+std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space = false);
 
 // Candidate canonical URIs for a raw request path (normalised first).
 std::vector<std::string> CanonicalUris(std::string_view raw_path);

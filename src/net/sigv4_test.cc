@@ -185,6 +185,16 @@ TEST_F(SigV4Test, TamperedQueryFails) {
       changed.query.replace(changed.query.find("prefix=") + 7, 0, "z");
       EXPECT_EQ(Code(changed, v.now), "SignatureDoesNotMatch") << v.name;
     }
+    // A '+' in a query is a space to the handlers (and to S3): it does not stand for the
+    // signed %2B, and %20 may be sent as '+'.
+    if (size_t sp = v.request.query.find("%20"); sp != std::string::npos) {
+      HttpRequest plus = v.request;
+      plus.query.replace(sp, 3, "+");
+      EXPECT_EQ(Code(plus, v.now), "") << v.name;
+      HttpRequest literal = v.request;
+      literal.query.replace(sp, 3, "%2B");
+      EXPECT_EQ(Code(literal, v.now), "SignatureDoesNotMatch") << v.name;
+    }
   }
 }
 
@@ -386,6 +396,7 @@ TEST(SigV4CanonicalTest, UriAndQueryForms) {
   EXPECT_EQ(UriEncode("a b+c/ü~", true), "a%20b%2Bc/%C3%BC~");
   EXPECT_EQ(UriEncode("a/b", false), "a%2Fb");
   EXPECT_EQ(PercentDecode("a%20b+%2b"), "a b++");
+  EXPECT_EQ(PercentDecode("a%20b+%2b", /*plus_is_space=*/true), "a b +");
   EXPECT_FALSE(PercentDecode("a%2").has_value());
   EXPECT_FALSE(PercentDecode("a%zz").has_value());
   // No normalisation of the path: dot segments and double slashes stay.
