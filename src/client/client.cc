@@ -117,6 +117,12 @@ class ClientImpl final : public Client {
       std::string buf((last + 1) * kC - from, '\0');
       std::string v = *version;
       SLUICE_ASSIGN_OR_RETURN(size_t n, ReadRemote(path, from, std::span<char>(buf), &v));
+      if (v != *version) {
+        // The object changed: these bytes are not of the version wanted (nor are they to
+        // be kept under its name). Read the whole range anew, uncached, so the caller
+        // gets one version and learns it from *version.
+        return ReadRemote(path, offset, out, version);
+      }
       for (uint64_t at = 0; at < n; at += kC) {
         auto c = std::make_shared<const std::string>(buf.substr(at, std::min<uint64_t>(kC, n - at)));
         cache_->Put(path, *version, from / kC + at / kC, c);

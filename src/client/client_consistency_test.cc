@@ -92,6 +92,29 @@ TEST_F(ClientTest, ReaderOpenedBeforeAnOverwriteFailsRatherThanMix) {
   EXPECT_EQ(n.status().code(), StatusCode::kFailedPrecondition) << n.status().ToString();
 }
 
+// The same with the client's memory cache: bytes of a newer version are never kept under
+// the old version's name, nor handed to the Reader as if they were of it.
+TEST_F(ClientTest, MemoryCachedReaderFailsRatherThanMixAfterAnOverwrite) {
+  ClientOptions o = Options();
+  o.memory_cache = 64 << 20;
+  auto client = Connect(o);
+  ASSERT_NE(client, nullptr);
+  auto reader = client->Open(big_path_);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  auto second = client->Open(big_path_);  // of the same (old) version
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  std::string buf(1 << 20, '\0');
+  ASSERT_TRUE((*reader)->ReadAt(0, std::span<char>(buf.data(), 10)).ok());  // chunk 0 kept
+  const uint64_t size = (*reader)->stat().size;
+  ASSERT_TRUE(client->Write(big_path_, RandomBytes(size, 9)).ok());
+  // Not in memory: fetched, and found to be of another version.
+  auto n = (*reader)->ReadAt(kBlock / 2, std::span<char>(buf.data(), buf.size()));
+  EXPECT_EQ(n.status().code(), StatusCode::kFailedPrecondition) << n.status().ToString();
+  // Nor were the new bytes kept under the old version's name for the next reader of it.
+  n = (*second)->ReadAt(kBlock / 2, std::span<char>(buf.data(), buf.size()));
+  EXPECT_EQ(n.status().code(), StatusCode::kFailedPrecondition) << n.status().ToString();
+}
+
 // The same through the S3 API: a GET of a large object streams blocks that other members
 // own from them (worker/peers.h); after an overwrite their cached stats are stale.
 TEST_F(ClientTest, S3GetOfAnOverwrittenLargeObjectServesTheNewBytes) {
