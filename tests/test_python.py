@@ -107,6 +107,12 @@ def test_client_reads_ranges_lists_pages_and_pickles_stats(pyc, objects):
     assert c.read_all("/data/f/big.bin") == big
     buf = bytearray(MiB)
     assert c.readinto("/data/f/big.bin", 50, buf) == MiB and buf == big[50:50 + MiB]
+    # A strided target is refused, never written as one run (past its end for [::-1]).
+    guard = bytearray(b"." * 10)
+    for view in (memoryview(guard)[::2], memoryview(guard)[::-1]):
+        with pytest.raises(ValueError, match="contiguous"):
+            c.readinto("/data/f/big.bin", 0, view)
+    assert guard == b"." * 10
 
     with c.open(st) as r:  # the version the stat named, no request
         assert r.size == len(big) and r.read(10) == big[:10] and r.tell() == 10
@@ -115,6 +121,8 @@ def test_client_reads_ranges_lists_pages_and_pickles_stats(pyc, objects):
         view = memoryview(bytearray(7))
         r.seek(3)
         assert r.readinto(view) == 7 and bytes(view) == big[3:10]
+        with pytest.raises(ValueError, match="contiguous"):
+            r.readinto(memoryview(bytearray(8))[::2])
     with pytest.raises(ValueError, match="closed"):
         r.read()
 

@@ -82,8 +82,8 @@ py::bytes Read(const Handle& h, const std::string& path, uint64_t offset, int64_
 
 size_t ReadInto(const Handle& h, const std::string& path, uint64_t offset, const py::buffer& b) {
   const std::string p = NamespacePath(path);
-  py::buffer_info info = b.request(true);
-  std::span<char> out(static_cast<char*>(info.ptr), static_cast<size_t>(info.size * info.itemsize));
+  py::buffer_info info;
+  const std::span<char> out = WritableBytes(b, &info);
   return Value(Call(h, [&](Client& c) -> Result<size_t> {
     size_t done = 0;
     while (done < out.size()) {

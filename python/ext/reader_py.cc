@@ -28,9 +28,10 @@ class PyReader {
   }
 
   size_t ReadInto(const py::buffer& b) {
-    py::buffer_info info = b.request(true);  // writable, C-contiguous
-    const size_t n = static_cast<size_t>(info.size * info.itemsize);
-    char* data = static_cast<char*>(info.ptr);
+    py::buffer_info info;
+    const std::span<char> bytes = WritableBytes(b, &info);
+    const size_t n = bytes.size();
+    char* data = bytes.data();
     Busy busy(this);
     Reader& r = Get();
     auto fill = [&r](std::span<char> out) { return r.Read(out); };

@@ -39,6 +39,17 @@ inline void Check(const Status& s) {
   if (!s.ok()) Raise(s);
 }
 
+// The bytes of a writable buffer (readinto's target), which must be C-contiguous: a
+// strided view (memoryview(b)[::2], [::-1]) would be written as one run from its first
+// element, past its end for a negative stride. `info` keeps the buffer held.
+inline std::span<char> WritableBytes(const py::buffer& b, py::buffer_info* info) {
+  *info = b.request(/*writable=*/true);
+  if (!PyBuffer_IsContiguous(info->view(), 'C')) {
+    throw py::value_error("the buffer must be C-contiguous");
+  }
+  return {static_cast<char*>(info->ptr), static_cast<size_t>(info->size * info->itemsize)};
+}
+
 template <typename T>
 T Value(Result<T> r) {
   if (!r.ok()) Raise(r.status());
