@@ -375,13 +375,27 @@ def test_files_written_through_the_mount_land_in_the_store(mnt, cluster, s3rver,
             time.sleep(0.05)
         assert got == new
 
-    # rename (a copy and a delete) and unlink reach the store too.
+    # rename (a copy and a delete) and unlink reach the store too; the new name reads at
+    # once (the kernel was told of the old path: an open trusting it got ENOENT).
+    os.stat(os.path.join(wdir, "small.txt"))
     os.rename(os.path.join(wdir, "small.txt"), os.path.join(wdir, "renamed.txt"))
+    with open(os.path.join(wdir, "renamed.txt"), "rb") as f:
+        assert f.read() == new
     assert store.get_object(Bucket=s3rver.bucket, Key="fuse-w/renamed.txt")["Body"].read() == new
     os.unlink(os.path.join(wdir, "big.bin"))
     keys = {o["Key"] for o in store.list_objects_v2(Bucket=s3rver.bucket,
                                                     Prefix="fuse-w/")["Contents"]}
     assert keys == {"fuse-w/renamed.txt", "fuse-w/new/deep.bin"}
+
+
+def test_s3_directory_markers_are_directories_not_files(mnt, s3rver):
+    """A "dir/" marker object (what consoles and some tools create) lists as nothing
+    inside its directory, not as a phantom empty file named like the directory."""
+    store = s3_client(s3rver.endpoint)
+    store.put_object(Bucket=s3rver.bucket, Key="fuse-marker/", Body=b"")
+    store.put_object(Bucket=s3rver.bucket, Key="fuse-marker/x", Body=b"x")
+    assert os.listdir(mnt.path("data", "fuse-marker")) == ["x"]
+    assert os.path.isdir(mnt.path("data", "fuse-marker"))
 
 
 def test_a_file_unlinked_while_being_written_does_not_come_back(mnt, s3rver):

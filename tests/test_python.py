@@ -189,6 +189,19 @@ def test_fsspec_open_reads_seeks_and_reads_into(pyc, objects):
         assert f.read() == "hello sluice\n"
 
 
+def test_s3_directory_markers_are_not_files(fs, pyc, s3rver):
+    """A "dir/" marker object is the directory, not a phantom empty file in listings,
+    find, or a dataset's samples."""
+    from sluice.torch import SluiceDataset
+    store = s3_client(s3rver.endpoint)
+    store.put_object(Bucket=s3rver.bucket, Key="pyt/marked/", Body=b"")
+    store.put_object(Bucket=s3rver.bucket, Key="pyt/marked/x.bin", Body=b"x")
+    assert fs.find("data/marked") == ["data/marked/x.bin"]
+    assert [e["name"] for e in fs.ls("data/marked")] == ["data/marked/x.bin"]
+    assert fs.isdir("data/marked")
+    assert SluiceDataset("/data/marked").paths == ["/data/marked/x.bin"]
+
+
 def test_a_file_open_for_reading_keeps_its_version(fs, objects):
     fs.pipe_file("data/ver/v.bin", b"A" * 5000)
     with fs.open("data/ver/v.bin", "rb", cache_type="none") as f:

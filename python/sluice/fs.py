@@ -95,12 +95,13 @@ class SluiceFileSystem(AbstractFileSystem):
                 "mtime": st.mtime_ns / 1e9, "etag": st.etag, "version": st.version}
 
     def _list(self, path, delimiter):
-        """Every entry under directory `path` (all pages)."""
+        """Every entry under directory `path` (all pages). S3 "dir/" marker objects are
+        directories, not files: they are left out."""
         prefix = "/" if not path else self._ns(path) + "/"
         objects, prefixes, token = [], [], ""
         while True:
             o, p, token = self.client.list(prefix, delimiter, token, 1000)
-            objects += o
+            objects += [x for x in o if not x.path.endswith("/")]
             prefixes += p
             if not token:
                 return objects, prefixes

@@ -63,7 +63,7 @@ class SluiceDataset(torch.utils.data.Dataset):
         client = self.client()
         while True:
             objects, _, token_ = client.list(self.prefix, "", token_, 1000)
-            stats += [o for o in objects if not o.is_dir and
+            stats += [o for o in objects if not o.is_dir and not o.path.endswith("/") and
                       (suffix is None or o.path.endswith(suffix))]
             if not token_:
                 break

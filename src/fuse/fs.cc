@@ -239,6 +239,7 @@ Result<std::vector<SluiceFs::DirEntry>> SluiceFs::ListDir(const std::string& pat
     SLUICE_ASSIGN_OR_RETURN(auto page, client_->List(path, "/", token, 1000));
     for (const auto& p : page.prefixes) out.push_back({BaseName(p), DirStat(p)});
     for (const auto& o : page.objects) {
+      if (o.path.ends_with('/')) continue;  // an S3 "dir/" marker: the directory itself
       std::string name = BaseName(o.path);
       if (!name.empty()) out.push_back({name, o});
     }
@@ -668,6 +669,9 @@ void SluiceFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
     std::lock_guard lock(mu_);
     versions_.erase(from);
     versions_[to] = copied->version;
+    // What the kernel was told of the moved inode names the old, now deleted, path: the
+    // next open must stat the new one.
+    std::erase_if(told_, [&](const auto& t) { return t.second.stat.path == from; });
   }
   fuse_reply_err(req, 0);
 }
