@@ -110,9 +110,10 @@ bool Exchange::End(bool handler_failed) {
   }
   if (!finished_) {
     if (broken_ || handler_failed) return false;
-    // Unfinished but framed so that we can finish it; otherwise the client must see a
-    // truncated transfer, which only closing the connection shows.
-    if (headers_sent_ && !chunked_ && !NoBody()) return false;
+    // A body begun and not finished is a truncated transfer, which only closing the
+    // connection shows (a terminating chunk would make it look complete). A response
+    // whose head is not out yet is finished here, empty.
+    if (headers_sent_ && !NoBody()) return false;
     if (!Finish().ok()) return false;
   }
   if (broken_ || close_ || body_error_) return false;

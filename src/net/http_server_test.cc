@@ -191,6 +191,20 @@ TEST_F(HttpServerTest, ChunkedResponseWithoutContentLength) {
   EXPECT_EQ(r.body, "piece0;piece1;piece2;");
 }
 
+TEST_F(HttpServerTest, ChunkedResponseLeftUnfinishedIsCutNotCompleted) {
+  // A handler that stops mid-body (a forwarded response whose source failed) must not
+  // look complete: no terminating chunk, the connection closes.
+  Start([](const HttpRequest&, BodyReader&, ResponseWriter& w) {
+    w.SetStatus(200);
+    (void)w.Write("partial;");
+  });
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /c HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(raw.WaitForEof(kWait));
+  EXPECT_NE(raw.buffer().find("partial;"), std::string::npos) << raw.buffer();
+  EXPECT_EQ(raw.buffer().find("0\r\n\r\n"), std::string::npos) << raw.buffer();
+}
+
 TEST_F(HttpServerTest, HeadSendsHeadersWithoutBodyAndKeepsConnection) {
   Start([](const HttpRequest& req, BodyReader&, ResponseWriter& w) {
     if (req.method == "HEAD") {
