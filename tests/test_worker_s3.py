@@ -492,6 +492,15 @@ def test_metadata_written_beside_sluice_is_served_cold_and_hot(s3rver):
         w.stop()
 
 
+def test_v1_refuses_a_parameter_given_twice(worker):
+    """Routing and serving must read one path: PUT ?path=A&path=B is refused, not written
+    to A by the owner of B."""
+    status, _, body = http_call(worker, "PUT", "/v1/write?path=/data/dup/a&path=/data/dup/b", b"x")
+    assert status == 400 and b"given twice" in body
+    status, _, _ = http_call(worker, "GET", "/v1/stat?path=/data/dup/a")
+    assert status == 404
+
+
 def test_v1_api_round_trip(worker):
     import json
     import urllib.request

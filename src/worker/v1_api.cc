@@ -111,6 +111,16 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
     return SendErr(out, Status::PermissionDenied("missing or wrong cluster token"));
   }
   Query q{net::ParseQuery(req.query)};
+  // A parameter given twice could be read one way where the request is routed and
+  // another where it is served (PUT ?path=A&path=B): refused.
+  for (size_t i = 0; i < q.kv.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (q.kv[i].first == q.kv[j].first) {
+        return SendErr(out, Status::InvalidArgument(
+                                fmt::format("query parameter '{}' given twice", q.kv[i].first)));
+      }
+    }
+  }
   const std::string op = req.path.substr(std::min<size_t>(req.path.size(), 4));  // after "/v1/"
   const std::string path = q.Get("path", "/");
   const std::string& m = req.method;

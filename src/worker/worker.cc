@@ -242,9 +242,13 @@ bool RoutingKey(const net::HttpRequest& req, const placement::Placement& p, std:
   if (req.path.starts_with("/v1/")) {
     std::string_view op = std::string_view(req.path).substr(4);
     if (op != "stat" && op != "read" && op != "write" && op != "object") return false;
+    bool have_offset = false;  // the first of each, as V1Api reads (it refuses repeats)
     for (auto& [k, v] : net::ParseQuery(req.query)) {
-      if (k == "path") *path = v;
-      if (k == "offset" && op == "read") *block = p.BlockOf(std::strtoull(v.c_str(), nullptr, 10));
+      if (k == "path" && path->empty()) *path = v;
+      if (k == "offset" && op == "read" && !have_offset) {
+        *block = p.BlockOf(std::strtoull(v.c_str(), nullptr, 10));
+        have_offset = true;
+      }
     }
     return !path->empty();
   }
