@@ -144,3 +144,27 @@ def test_pages_evicted_while_being_sent_still_arrive_whole(s3rver):
         assert hashlib.md5(body).hexdigest() == hashlib.md5(bodies["o0"]).hexdigest()
     finally:
         w.stop()
+
+
+def test_probes_answer_while_slow_uploads_hold_every_handler_thread():
+    """Liveness and readiness are answered on the I/O threads: two slow uploads holding
+    both handler threads of a worker configured with two do not make it look dead."""
+    from conftest import yaml_config
+    root = tempfile.mkdtemp(prefix="sluice-probe-")
+    with yaml_config("server:\n  handler_threads: 2\n") as cfg:
+        w = Worker({"data": f"file://{root}"}, extra=["--config", cfg])
+        slow = []
+        try:
+            for i in range(2):
+                s = socket.create_connection(("127.0.0.1", w.port), timeout=5)
+                s.sendall(f"PUT /v1/write?path=/data/slow{i} HTTP/1.1\r\nHost: x\r\n"
+                          f"Content-Length: 100\r\n\r\nx".encode())
+                slow.append(s)
+            time.sleep(0.3)  # both handler threads now wait for the rest of a body
+            for probe, want in (("/healthz", b"ok\n"), ("/readyz", b"ready\n")):
+                got = urllib.request.urlopen(w.endpoint + probe, timeout=3).read()
+                assert got == want
+        finally:
+            for s in slow:
+                s.close()
+            w.stop()

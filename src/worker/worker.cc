@@ -157,10 +157,12 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
                  req.Header(kRingHeader) == self->cluster_->fingerprint() &&
                  self->v1_->TryInline(req, out);
         }
-        if (req.path.starts_with("/v1/") || req.path == "/metrics" || req.path == "/healthz" ||
-            req.path == "/readyz") {
-          return false;
+        // Probes never wait behind busy handler threads (slow uploads can hold them all).
+        if (req.path == "/healthz" || req.path == "/readyz") {
+          self->Probe(req.path, out);
+          return true;
         }
+        if (req.path.starts_with("/v1/") || req.path == "/metrics") return false;
         return self->s3_->TryInline(req, out);
       });
   w->RegisterCollectors();
@@ -217,13 +219,15 @@ std::string Worker::endpoint() const {
   return fmt::format("http://{}:{}", host, server_->port());
 }
 
+void Worker::Probe(std::string_view path, net::ResponseWriter& out) {
+  if (path == "/healthz") return (void)out.Send(200, "text/plain", "ok\n");
+  if (ready_) return (void)out.Send(200, "text/plain", "ready\n");
+  (void)out.Send(503, "text/plain", "not ready\n");
+}
+
 void Worker::Route(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out) {
   const std::string& p = req.path;
-  if (p == "/healthz") return (void)out.Send(200, "text/plain", "ok\n");
-  if (p == "/readyz") {
-    if (ready_) return (void)out.Send(200, "text/plain", "ready\n");
-    return (void)out.Send(503, "text/plain", "not ready\n");
-  }
+  if (p == "/healthz" || p == "/readyz") return Probe(p, out);
   if (p == "/metrics" && req.method == "GET") {
     return (void)out.Send(200, "text/plain; version=0.0.4", registry_.Render());
   }

@@ -50,6 +50,8 @@ class Worker {
 
  private:
   explicit Worker(WorkerConfig config) : config_(std::move(config)) {}
+  // /healthz and /readyz (answered on the I/O thread: no wait for a handler thread).
+  void Probe(std::string_view path, net::ResponseWriter& out);
   void Route(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out);
   // Passes a request for a path another member owns to that owner (worker/forward.h).
   // False: serve it here (we own it, it was forwarded already, or the owner is down).
