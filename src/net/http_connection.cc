@@ -210,10 +210,12 @@ bool Connection::TryInline() {
     return false;
   }
   bool keep_alive = exchange_.End(failed);
-  shared_.HandlerDone();
   if (exchange_.HasPending()) {
-    FlushPending(keep_alive);
-  } else if (!keep_alive) {
+    FlushPending(keep_alive);  // the request counts as in flight until it is sent
+    return true;
+  }
+  shared_.HandlerDone();
+  if (!keep_alive) {
     LingerClose();
   } else if (buf_.size() > 0) {
     // Pipelined requests: continue from the queue rather than recursing.
@@ -243,6 +245,8 @@ void Connection::FlushPending(bool keep_alive) {
       [self = shared_from_this(), keep_alive](boost::system::error_code ec, size_t n) {
         self->shared_.bytes_out.fetch_add(n, std::memory_order_relaxed);
         self->exchange_.ClearPending();
+        // A graceful stop waits for this response as for a handler's (up to its grace).
+        self->shared_.HandlerDone();
         if (self->phase_ != Phase::kFlushing) return;
         if (ec) {
           self->Close();

@@ -68,7 +68,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Dispatch();
   // I/O thread: offers the request to the InlineHandler; true if it answered.
   bool TryInline();
-  // I/O thread: sends what an inline response left pending, then goes on.
+  // I/O thread: sends what an inline response left pending, then goes on. The request
+  // stays counted in flight (Shared::HandlerDone) until the write completes, so a
+  // graceful stop waits for it.
   void FlushPending(bool keep_alive);
   // Handler thread: runs the handler, then hands the connection back to its I/O thread.
   void RunHandler();

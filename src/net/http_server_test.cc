@@ -478,6 +478,32 @@ TEST_F(HttpServerTest, InlineFlushToASlowButSteadyReaderIsNotCutOff) {
   EXPECT_EQ(got.substr(got.size() - body->size()), *body);
 }
 
+TEST_F(HttpServerTest, GracefulStopLetsAnInlineResponseFinishSending) {
+  // An inline answer the socket did not take at once is still in flight: Stop waits for
+  // it (within its grace) as for a handler's, instead of cutting the body short.
+  const std::string body = Lettered(8 << 20);
+  StartInline([&](const HttpRequest&, ResponseWriter& w) {
+    (void)w.Send(200, "application/octet-stream", body);
+    return true;
+  });
+  RawClient raw(server_->port());
+  ASSERT_TRUE(raw.Send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(100ms);  // answered; most of the body still pending
+  std::thread stop([&] { server_->Stop(10s); });
+  std::string got;
+  std::vector<char> chunk(1 << 20);
+  for (;;) {
+    ssize_t n = ::recv(raw.fd(), chunk.data(), chunk.size(), 0);
+    if (n <= 0) break;
+    got.append(chunk.data(), static_cast<size_t>(n));
+  }
+  stop.join();
+  const size_t head = got.find("\r\n\r\n");
+  ASSERT_NE(head, std::string::npos);
+  EXPECT_EQ(got.size() - head - 4, body.size());
+  EXPECT_TRUE(got.substr(head + 4) == body);
+}
+
 TEST_F(HttpServerTest, ManyConcurrentClients) {
   ServerOptions options;
   options.handler_threads = 16;
