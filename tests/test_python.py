@@ -104,6 +104,8 @@ def test_client_reads_ranges_lists_pages_and_pickles_stats(pyc, objects):
     assert c.read("/data/f/big.bin", 10, 20) == big[10:30]
     assert c.read("data/f/big.bin", len(big) - 5) == big[-5:]
     assert c.read("/data/f/big.bin", len(big) + 5) == b""
+    # A length far past the end allocates (and asks for) only what exists.
+    assert c.read("/data/f/small.txt", 0, 1 << 40) == b"hello sluice\n"
     assert c.read_all("/data/f/big.bin") == big
     buf = bytearray(MiB)
     assert c.readinto("/data/f/big.bin", 50, buf) == MiB and buf == big[50:50 + MiB]

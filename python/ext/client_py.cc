@@ -67,10 +67,15 @@ auto Call(const Handle& h, F f) {
 py::bytes Read(const Handle& h, const std::string& path, uint64_t offset, int64_t length) {
   const std::string p = NamespacePath(path);
   Client& c = h->get();
+  // The bytes object is allocated whole before the read: a length far past the end of
+  // the object (cat_file(p, 0, 10**12)) is clamped by a stat first, so it allocates (and
+  // asks the workers for) only what exists.
+  constexpr int64_t kTrustedLength = 8 << 20;
   uint64_t n = static_cast<uint64_t>(length);
-  if (length < 0) {
+  if (length < 0 || length > kTrustedLength) {
     auto st = Value(Call(h, [&](Client& cl) { return cl.Stat(p); }));
-    n = st.size > offset ? st.size - offset : 0;
+    const uint64_t left = st.size > offset ? st.size - offset : 0;
+    n = length < 0 ? left : std::min(n, left);
   }
   uint64_t at = offset;
   return ReadBytes(n, [&](std::span<char> out) -> Result<size_t> {

@@ -148,6 +148,16 @@ class ClientImpl final : public Client {
     auto view = t_->CurrentView();
     const uint64_t block_size = view->placement->settings().block_size;
     const uint64_t chunk = std::max<uint64_t>(t_->options().chunk_size, 64 * 1024);
+    // A range of several pieces asked without a version (a Reader knows its size) may
+    // reach far past the object's end: a stat clamps it, so pieces past the end are not
+    // requested (a 1 GiB read of a 1 KiB object made 128 requests).
+    if (out.size() > chunk && (version == nullptr || version->empty())) {
+      SLUICE_ASSIGN_OR_RETURN(ObjectStat st, Stat(path));
+      if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
+      const uint64_t left = st.size > offset ? st.size - offset : 0;
+      if (left == 0) return size_t{0};
+      if (left < out.size()) out = out.first(static_cast<size_t>(left));
+    }
     std::vector<Piece> pieces;
     for (uint64_t at = offset, end = offset + out.size(); at < end;) {
       uint64_t block = at / block_size;
