@@ -497,6 +497,7 @@ void SluiceFs::Write(fuse_req_t req, const char* buf, size_t size, off_t off, fu
   if (n < 0) return (void)fuse_reply_err(req, errno);
   h->dirty = true;
   h->written = true;
+  h->flush_failed = false;
   fuse_reply_write(req, static_cast<size_t>(n));
 }
 
@@ -532,14 +533,19 @@ void SluiceFs::Flush(fuse_req_t req, fuse_file_info* fi) {
   // A close before anything was written (a shell's `cmd > file` closes its copy of the
   // descriptor first) uploads nothing: an empty file is written at release if it stays so.
   if (!h->written) return (void)fuse_reply_err(req, 0);
-  fuse_reply_err(req, ErrnoOf(Upload(h)));
+  const Status s = Upload(h);
+  h->flush_failed = !s.ok();
+  fuse_reply_err(req, ErrnoOf(s));
 }
 
 void SluiceFs::Release(fuse_req_t req, fuse_file_info* fi) {
   FileHandle* h = Handle(fi);
   {
     std::lock_guard lock(h->mu);
-    (void)Upload(h);  // normally done by flush already
+    // Normally done by flush already. After a failed flush the application was told
+    // (close returned the error): writing the bytes now, unseen, could overwrite what it
+    // did next. A file never written (touch) is written here; its error only logged.
+    if (!h->flush_failed) (void)Upload(h);
     if (h->staging_fd >= 0) {
       {
         std::lock_guard l(mu_);  // before the close: StatPath reads the staging file's size

@@ -34,6 +34,9 @@ struct FileHandle {
   int staging_fd = -1;       // >= 0: a file being written
   bool dirty = false;        // staged bytes not yet written through
   bool written = false;      // write or truncate called since open
+  // The last flush's upload failed and close reported it: release does not write the
+  // bytes anyway, behind the application's back (a later write or fsync clears it).
+  bool flush_failed = false;
   // Unlinked while being written: the bytes stay readable through this handle, but
   // nothing is written through (POSIX: the name is gone, the open file lives on).
   std::atomic<bool> unlinked{false};
