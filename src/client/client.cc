@@ -151,12 +151,14 @@ class ClientImpl final : public Client {
     // A range of several pieces asked without a version (a Reader knows its size) may
     // reach far past the object's end: a stat clamps it, so pieces past the end are not
     // requested (a 1 GiB read of a 1 KiB object made 128 requests).
+    std::string clamped_by;  // the version the clamp's stat named: the read asks for it
     if (out.size() > chunk && (version == nullptr || version->empty())) {
       SLUICE_ASSIGN_OR_RETURN(ObjectStat st, Stat(path));
       if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
       const uint64_t left = st.size > offset ? st.size - offset : 0;
       if (left == 0) return size_t{0};
       if (left < out.size()) out = out.first(static_cast<size_t>(left));
+      clamped_by = st.version;
     }
     std::vector<Piece> pieces;
     for (uint64_t at = offset, end = offset + out.size(); at < end;) {
@@ -165,7 +167,7 @@ class ClientImpl final : public Client {
       pieces.push_back({at, stop - at, out.data() + (at - offset), block});
       at = stop;
     }
-    std::string want = version != nullptr ? *version : "";
+    std::string want = version != nullptr && !version->empty() ? *version : clamped_by;
     for (int attempt = 0;; ++attempt) {
       RunPieces(path, want, &pieces);
       size_t total = 0;

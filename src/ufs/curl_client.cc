@@ -420,6 +420,9 @@ void FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info) {
   }
   info->etag = Unquote(response.Header("etag"));
   info->mtime_ns = ParseHttpDateNs(response.Header("last-modified"));
+  // The stored headers of the object, from a response that carries it: an error's
+  // (a 416 for a range past the end) describe the error document.
+  if (response.status / 100 != 2) return;
   auto stored = std::make_shared<ObjectHeaders>();
   for (const auto& [name, value] : response.headers) {
     if (IsStoredHeader(name)) stored->emplace_back(name, value);

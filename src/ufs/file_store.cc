@@ -89,7 +89,10 @@ std::shared_ptr<const ObjectHeaders> RecordedHeaders(int fd, const struct stat& 
     size_t end = text.find('\n', at);
     if (end == std::string_view::npos) end = text.size();
     std::string_view line = text.substr(at, end - at);
-    if (size_t colon = line.find(": "); colon != std::string_view::npos) {
+    // Only names a PUT could have stored: an attribute set beside Sluice is not a way to
+    // add arbitrary response headers.
+    if (size_t colon = line.find(": "); colon != std::string_view::npos &&
+                                        IsStoredHeader(line.substr(0, colon))) {
       out->emplace_back(std::string(line.substr(0, colon)), std::string(line.substr(colon + 2)));
     }
     at = end + 1;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace sluice::ufs {
 
 bool IsStoredHeader(std::string_view name) {
@@ -11,7 +13,12 @@ bool IsStoredHeader(std::string_view name) {
   for (std::string_view h : kSystem) {
     if (name == h) return true;
   }
-  return name.starts_with("x-amz-meta-") && name.size() > 11;
+  if (!name.starts_with("x-amz-meta-") || name.size() == 11) return false;
+  // An HTTP token, lowercase: nothing that could end a header line or start another.
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
 }
 
 std::string ObjectInfo::Version() const {

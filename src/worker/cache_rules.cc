@@ -95,7 +95,7 @@ pagestore::PutOptions CacheRules::OnStore(const ufs::Resolved& where, const Hash
   for (const auto& p : pins_) {
     if (PathCovers(p, path)) {
       o.pinned = true;
-      pinned_files_.emplace(file_id, path);
+      pinned_files_.try_emplace(file_id, path);
       break;
     }
   }
@@ -181,7 +181,7 @@ Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
     marked += changed;
     if (pinned && changed > 0) {
       std::lock_guard lock(mu_);
-      pinned_files_.emplace(id, p);
+      pinned_files_.try_emplace(id, p);
     }
   };
   if (!r.key.empty()) {

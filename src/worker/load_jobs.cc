@@ -605,6 +605,7 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
       if (!deps_.owns(path, blocks > 1 ? b : 0, spec.replicas)) continue;
       const uint64_t off = blocks > 1 ? b * bs : 0;
       const uint64_t len = blocks > 1 ? std::min(bs, info.size - off) : info.size;
+      (void)ReadThroughCache::TakeRefusedPut();
       Status s = LoadRange(job, path, off, len, &buf);
       if (job.Halted()) return;  // stopped midway: not loaded, not failed
       if (s.ok() && verify) {
@@ -624,7 +625,7 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
       }
       // Read is not cached: a page store that refused the pages (full of pinned pages, a
       // quota, eviction `none`) served them pass-through. That is a failure to load.
-      if (s.ok() && !deps_.cache->Holds(path, CurrentStat(path, info), off, len)) {
+      if (s.ok() && ReadThroughCache::TakeRefusedPut()) {
         s = Status::ResourceExhausted("read, but not cached: the page store refused its pages");
       }
       if (!s.ok()) {
@@ -645,13 +646,6 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
     mismatches_++;
     if (job.mismatches.size() < kMaxFailures) job.mismatches.push_back(path);
   }
-}
-
-// The version a load just read: the cache's stat (newer than the listing's if the object
-// changed meanwhile), else the listing's.
-ufs::ObjectInfo LoadJobs::CurrentStat(const std::string& path, const ufs::ObjectInfo& listed) {
-  auto cached = deps_.cache->CachedStat(path);
-  return cached ? cached->info : listed;
 }
 
 Status LoadJobs::LoadRange(Job& job, const std::string& path, uint64_t offset, uint64_t length,

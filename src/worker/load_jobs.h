@@ -128,7 +128,6 @@ class LoadJobs {
   struct Job;
   void Run(std::shared_ptr<Job> job);
   void LoadObject(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info);
-  ufs::ObjectInfo CurrentStat(const std::string& path, const ufs::ObjectInfo& listed);
   Status LoadRange(Job& job, const std::string& path, uint64_t offset, uint64_t length,
                    std::string* buf);
   Result<bool> VerifyRange(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info,

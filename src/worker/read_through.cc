@@ -1,5 +1,7 @@
 #include "worker/read_through.h"
 
+#include <utility>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -234,18 +236,11 @@ Result<ufs::ObjectInfo> ReadThroughCache::ColdOpen(const ufs::Resolved& r, uint6
   return res;
 }
 
-bool ReadThroughCache::Holds(std::string_view path, const ufs::ObjectInfo& info,
-                             uint64_t offset, uint64_t length) {
-  if (length == 0) return true;
-  auto r = mounts_->Resolve(path);
-  if (!r.ok() || !r->store) return false;
-  const Hash128 file_id = pagestore::MakeFileId(r->ObjectUri(), info.Version());
-  const uint64_t ps = options_.page_size;
-  for (uint64_t p = offset / ps; p <= (offset + length - 1) / ps; ++p) {
-    if (!pages_->Contains(PageKey{file_id, p})) return false;
-  }
-  return true;
-}
+namespace {
+thread_local bool t_refused_put = false;
+}  // namespace
+
+bool ReadThroughCache::TakeRefusedPut() { return std::exchange(t_refused_put, false); }
 
 bool ReadThroughCache::LastVersionCached(const std::string& uri, uint64_t offset) {
   std::optional<ufs::ObjectInfo> last = metadata_.LastKnown(uri);
@@ -300,6 +295,7 @@ void ReadThroughCache::StorePages(const Target& t, uint64_t first, std::string&&
     Status put = pages_->PutShared(PageKey{t.file_id, p}, page, put_options);
     if (!put.ok()) {
       store_put_failures_++;
+      t_refused_put = true;
       int64_t now = clock_->Now().time_since_epoch().count();
       int64_t last = last_put_warning_ns_.load();
       if (!put.Is(StatusCode::kResourceExhausted) && now - last > 10'000'000'000LL &&

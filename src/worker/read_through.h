@@ -129,10 +129,10 @@ class ReadThroughCache {
                                                       std::string_view version, uint64_t offset,
                                                       uint64_t length);
 
-  // Whether every page of bytes [offset, offset + length) of `path` at the version `info`
-  // names is held by the page store (true for an empty range). Counts nothing.
-  bool Holds(std::string_view path, const ufs::ObjectInfo& info, uint64_t offset,
-             uint64_t length);
+  // Whether the page store refused (or failed) a page this thread fetched since the last
+  // call: the bytes were served pass-through, not cached. Clears the mark. (Pages another
+  // reader's fetch stored are not seen here.)
+  static bool TakeRefusedPut();
 
   // Forgets the metadata and cached pages of `path` (the version last known, its stat
   // expired or not). Returns pages dropped.

@@ -33,29 +33,43 @@ BodyPart PartOf(const ufs::ObjectInfo& info, const std::optional<net::ByteRange>
 }
 
 // The headers every object response carries (200, 206 and 304 alike).
-// ETag, Last-Modified, Accept-Ranges and the object's stored headers (Content-Type, by
-// default binary/octet-stream as in S3, Content-Encoding, x-amz-meta-*, ...).
+// ETag, Last-Modified and Accept-Ranges: for every answer about the object (304 too).
 void SetObjectHeaders(net::ResponseWriter& out, std::string_view etag,
                       const ufs::ObjectInfo& info) {
   out.SetHeader("ETag", Quoted(etag));
   out.SetHeader("Last-Modified", net::HttpDate(info.mtime_ns));
   out.SetHeader("Accept-Ranges", "bytes");
+}
+
+// The object's stored headers (Content-Type, by default binary/octet-stream as in S3,
+// Content-Encoding, x-amz-meta-*, ...): only on an answer that carries the object (200,
+// 206), never on an error document (a Content-Encoding: gzip on XML would break clients).
+void SetStoredHeaders(net::ResponseWriter& out, const ufs::ObjectInfo& info) {
   out.SetHeader("Content-Type", "binary/octet-stream");
   if (info.headers) {
     for (const auto& [name, value] : *info.headers) out.SetHeader(name, value);
   }
 }
 
-// The headers a PutObject or CreateMultipartUpload asks the object to keep.
-ufs::ObjectHeaders StoredHeadersOf(const net::HttpRequest& req) {
+// The headers a PutObject or CreateMultipartUpload asks the object to keep; nullopt when
+// its user metadata (x-amz-meta-* names and values) is over S3's 2 KB.
+std::optional<ufs::ObjectHeaders> StoredHeadersOf(const net::HttpRequest& req) {
+  constexpr size_t kMaxUserMetadata = 2048;
   ufs::ObjectHeaders out;
+  size_t user = 0;
   for (const auto& [name, value] : req.headers) {
     std::string lower(name);
     for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (ufs::IsStoredHeader(lower)) out.emplace_back(std::move(lower), value);
+    if (!ufs::IsStoredHeader(lower)) continue;
+    if (lower.starts_with("x-amz-meta-")) user += lower.size() - 11 + value.size();
+    out.emplace_back(std::move(lower), value);
   }
+  if (user > kMaxUserMetadata) return std::nullopt;
   return out;
 }
+
+const net::S3Error kMetadataTooLarge = net::S3Error::Of(
+    400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.");
 
 // GetObject's response-* query parameters (presigned URLs use them): each overrides the
 // header it names.
@@ -184,7 +198,6 @@ void S3Service::GetObject(Call& c, bool head) {
     }
     const std::string etag = S3ETag(*info);
     SetObjectHeaders(c.out, etag, *info);
-    sent = info->headers;
     switch (net::EvaluatePreconditions(c.req, etag, info->mtime_ns)) {
       case net::Precondition::kNotModified:
         c.status = 304;
@@ -203,8 +216,25 @@ void S3Service::GetObject(Call& c, bool head) {
       return SendError(c, net::S3Error::Of(416, "InvalidRange",
                                            "The requested range is not satisfiable"));
     }
-    const BodyPart part = PartOf(*info, *range);
+    BodyPart part = PartOf(*info, *range);
+    if (c.Has("partNumber")) {  // part 1 of an object uploaded whole is the object
+      if (c.Get("partNumber") != "1") {
+        return SendError(c, net::S3Error::Of(416, "InvalidPartNumber",
+                                             "The requested partnumber is not satisfiable"));
+      }
+      if (etag.find('-') != std::string::npos) {  // a multipart object: its parts are unknown
+        return SendError(c, net::S3Error::Of(501, "NotImplemented",
+                                             "GET ?partNumber of a multipart object"));
+      }
+      if (c.req.HasHeader("Range")) {
+        return SendError(c, net::S3Error::Of(400, "InvalidRequest",
+                                             "Cannot specify both Range header and partNumber"));
+      }
+      part = BodyPart{0, info->size, info->size > 0};
+    }
     SetContentRange(c.out, *info, part);
+    SetStoredHeaders(c.out, *info);
+    sent = info->headers;
     ApplyResponseOverrides(c.out, c.query);
     c.out.SetHeader("Content-Length", std::to_string(part.length));
     c.out.SetStatus(part.status());
@@ -263,6 +293,7 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
   char id[16];
   out.SetHeader("x-amz-request-id", RequestId(++request_ids_, id));
   SetObjectHeaders(out, etag, info);
+  SetStoredHeaders(out, info);
   SetContentRange(out, info, part);
   out.SetHeader("Content-Length", std::to_string(part.length));
   out.SetStatus(part.status());
@@ -285,7 +316,9 @@ void S3Service::PutObject(Call& c) {
   const std::optional<std::string> want_md5 = ContentMd5(c.req);
   if (!want_md5) return SendError(c, kInvalidDigest);
   if (RefuseConditionalWrite(c)) return;
-  auto up = writes_->Begin(c.Path(), c.req.content_length.value_or(0), StoredHeadersOf(c.req));
+  const std::optional<ufs::ObjectHeaders> stored = StoredHeadersOf(c.req);
+  if (!stored) return SendError(c, kMetadataTooLarge);
+  auto up = writes_->Begin(c.Path(), c.req.content_length.value_or(0), *stored);
   if (!up.ok()) return SendStatusError(c, up.status());
   Md5 md5;
   if (Status s = AppendBody(*c.body, **up, &md5); !s.ok()) {
@@ -341,7 +374,9 @@ void S3Service::CreateMultipart(Call& c) {
   c.op = "CreateMultipartUpload";
   auto r = mounts_->Resolve(c.Path());
   if (!r.ok()) return SendStatusError(c, r.status());
-  auto id = uploads_->Create(c.Path(), StoredHeadersOf(c.req));
+  const std::optional<ufs::ObjectHeaders> stored = StoredHeadersOf(c.req);
+  if (!stored) return SendError(c, kMetadataTooLarge);
+  auto id = uploads_->Create(c.Path(), *stored);
   if (!id.ok()) return SendStatusError(c, id.status());
   c.status = 200;
   (void)c.out.Send(200, kXml, net::RenderInitiateMultipartUpload(c.bucket, c.key, *id));
@@ -411,7 +446,7 @@ void S3Service::ListParts(Call& c) {
   for (const auto& p : *parts) {
     if (p.number <= marker) continue;
     if (static_cast<int>(entries.size()) == max_parts) {
-      truncated = true;
+      truncated = max_parts > 0;  // an empty page never says "more": a client would loop
       break;
     }
     entries.push_back({p.number, p.size, p.mtime_ns, p.etag});

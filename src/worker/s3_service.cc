@@ -248,7 +248,7 @@ void S3Service::Dispatch(Call& c) {
     return;
   }
   if (m == "GET" || m == "HEAD") {
-    if (!RefuseSubresources(c, {})) GetObject(c, m == "HEAD");
+    if (!RefuseSubresources(c, {"partNumber"})) GetObject(c, m == "HEAD");
     return;
   }
   if (m == "PUT" && c.Has("uploadId") && c.Has("partNumber")) {
@@ -396,15 +396,22 @@ void S3Service::ListUploads(Call& c) {
   int max_uploads = 1000;
   if (!ParseCount(c, "max-uploads", 1000, &max_uploads)) return;
   const std::string prefix = c.Get("prefix");
+  const std::string key_marker = c.Get("key-marker"), id_marker = c.Get("upload-id-marker");
   const std::string root = "/" + c.bucket + "/";
   std::vector<net::UploadEntry> entries;
   bool truncated = false;
   for (auto& u : uploads_->ListUploads(root + prefix)) {
+    std::string key = u.path.substr(root.size());
+    // After the markers: keys past key-marker, or at it with an id past upload-id-marker.
+    if (!key_marker.empty() &&
+        (key < key_marker || (key == key_marker && (id_marker.empty() || u.upload_id <= id_marker)))) {
+      continue;
+    }
     if (static_cast<int>(entries.size()) == max_uploads) {
-      truncated = true;
+      truncated = max_uploads > 0;  // an empty page never says "more": a client would loop
       break;
     }
-    entries.push_back({u.path.substr(root.size()), std::move(u.upload_id), u.created_ns});
+    entries.push_back({std::move(key), std::move(u.upload_id), u.created_ns});
   }
   c.status = 200;
   (void)c.out.Send(200, kXml, net::RenderListMultipartUploads(c.bucket, prefix, entries,
