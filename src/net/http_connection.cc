@@ -110,7 +110,7 @@ void Connection::ResumeHead() {
     request_start_ = Clock::now();
   }
   if (head_started_) {
-    SetDeadline(request_start_ + shared_.options.request_timeout);
+    SetDeadline(HeadDeadline());
     ParseHead();
   } else {
     SetDeadline(Clock::now() + shared_.options.idle_timeout);
@@ -149,9 +149,14 @@ void Connection::OnHeadRead(boost::system::error_code ec, size_t n) {
   if (!head_started_) {
     head_started_ = true;
     request_start_ = Clock::now();
-    SetDeadline(request_start_ + shared_.options.request_timeout);
+    SetDeadline(HeadDeadline());
   }
   ParseHead();
+}
+
+Connection::Clock::time_point Connection::HeadDeadline() const {
+  return request_start_ +
+         std::min(shared_.options.head_timeout, shared_.options.request_timeout);
 }
 
 void Connection::ParseHead() {

@@ -2,7 +2,8 @@
 //
 // Life cycle, one request at a time:
 //   head   (I/O thread)  async reads + parse of the request head, under a deadline:
-//                        idle_timeout until the first byte, then request_timeout;
+//                        idle_timeout until the first byte, then head_timeout (at
+//                        most request_timeout, which bounds head and body together);
 //   handle (handler thread, see http_exchange.h) the handler runs and streams the body
 //                        and the response over the socket directly (or the inline
 //                        handler answers on the I/O thread);
@@ -64,6 +65,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ReadHead();
   void OnHeadRead(boost::system::error_code ec, size_t n);
   void ParseHead();
+  // When the head of the request begun at request_start_ must be in.
+  Clock::time_point HeadDeadline() const;
   void BeginRequest();
   void Dispatch();
   // I/O thread: offers the request to the InlineHandler; true if it answered.

@@ -50,7 +50,7 @@ Status ServerOptions::Validate() const {
   if (max_header_bytes < 1024) return Status::InvalidArgument("max_header_bytes must be >= 1KiB");
   if (max_connections < 1) return Status::InvalidArgument("max_connections must be at least 1");
   if (request_timeout <= Duration::zero() || idle_timeout <= Duration::zero() ||
-      send_timeout <= Duration::zero()) {
+      send_timeout <= Duration::zero() || head_timeout <= Duration::zero()) {
     return Status::InvalidArgument("timeouts must be positive");
   }
   return Status::OK();

@@ -6,7 +6,8 @@
 // - Limits, each refused with a proper HTTP error and the connection closed, never a
 //   crash: request head larger than `max_header_bytes` (431), body larger than
 //   `max_body_bytes` (413), more than `max_connections` open connections (503, then
-//   close), a request not fully received within `request_timeout` (408), a connection
+//   close), a request head not received within `head_timeout` or a whole request within
+//   `request_timeout` (408), a connection
 //   idle longer than `idle_timeout` (closed). Garbage that is not HTTP gets 400.
 // - Stop(): stops accepting, lets in-flight requests finish (up to `grace`), then closes
 //   every connection and joins all threads.
@@ -32,6 +33,9 @@ struct ServerOptions {
   uint64_t max_body_bytes = 5ULL * 1024 * 1024 * 1024;  // S3's single-PUT limit
   size_t max_connections = 4096;
   Duration request_timeout = std::chrono::minutes(5);  // to receive a request's head + body
+  // To receive a request's head, once its first byte came (at most request_timeout): a
+  // client trickling a head cannot hold a connection for long.
+  Duration head_timeout = std::chrono::seconds(30);
   Duration idle_timeout = std::chrono::seconds(60);    // keep-alive connection with no request
   Duration send_timeout = std::chrono::seconds(60);    // a response write making no progress
   Status Validate() const;

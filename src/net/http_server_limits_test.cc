@@ -198,6 +198,25 @@ TEST_F(HttpServerLimitsTest, StalledHeadGets408) {
   EXPECT_EQ(RawClient::StatusOf(response), 408) << response;
 }
 
+TEST_F(HttpServerLimitsTest, ATrickledHeadGets408AfterTheHeadTimeout) {
+  // A byte every 100 ms keeps the connection from idling, but the head must be in within
+  // head_timeout, however long request_timeout (which also covers the body) is.
+  ServerOptions options;
+  options.head_timeout = 400ms;
+  options.request_timeout = std::chrono::minutes(5);
+  Start(Ok, options);
+  RawClient raw(port());
+  const std::string head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa";
+  const auto start = Clock::now();
+  for (char c : head) {
+    if (!raw.Send(std::string(1, c)) || raw.eof()) break;
+    raw.ReceiveFor(100ms);
+    if (!raw.buffer().empty()) break;
+  }
+  EXPECT_EQ(RawClient::StatusOf(raw.buffer()), 408) << raw.buffer();
+  EXPECT_LT(Clock::now() - start, 3s);
+}
+
 TEST_F(HttpServerLimitsTest, IdleConnectionIsClosedSilently) {
   ServerOptions options;
   options.idle_timeout = 300ms;
