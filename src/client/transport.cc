@@ -243,7 +243,10 @@ Result<ufs::HttpResponse> Transport::CallWith(const View& view, const V1Request&
     if (resp.ok() && resp->status != 503) return resp;
     last = resp.ok() ? ErrorOf(*resp, m->endpoint) : resp.status();
     if (!ShouldFailOver(last)) return last;
-    MarkDown(m->endpoint);
+    // A worker that answered 503 is up (its under store may be throttling or away): the
+    // request tries the next owner, but the worker is not marked down, which would send
+    // all its keys, cached ones included, elsewhere for a while.
+    if (!resp.ok()) MarkDown(m->endpoint);
     tried += (tried.empty() ? "" : ", ") + m->id;
     SLUICE_LOG_DEBUG("worker {} failed ({}); trying the next", m->id, last.ToString());
   }
