@@ -455,10 +455,12 @@ def test_content_type_and_user_metadata_are_kept(worker, s3):
         assert got["ContentDisposition"] == 'attachment; filename="p.json"'
         assert got["Metadata"] == {"owner": "team-a", "run": "42"}
 
-    for _ in range(2):  # the second GET is answered from memory, on the inline path
+    inline = worker.metrics().get("sluice_s3_inline_requests_total", 0)
+    for _ in range(2):  # answered from memory, on the I/O thread's inline path
         got = s3.get_object(Bucket="data", Key="meta/page.json.gz")
         assert got["Body"].read() == b"\x1f\x8bzipped"
         check(got)
+    assert worker.metrics()["sluice_s3_inline_requests_total"] > inline
     check(s3.head_object(Bucket="data", Key="meta/page.json.gz"))
     # A listing-fed stat (a load's) carries no headers: the next GET still has them.
     env = dict(os.environ, SLUICE_CLUSTER=worker.endpoint.removeprefix("http://"))
