@@ -388,6 +388,40 @@ def test_files_written_through_the_mount_land_in_the_store(mnt, cluster, s3rver,
     assert keys == {"fuse-w/renamed.txt", "fuse-w/new/deep.bin"}
 
 
+def test_truncate_by_path_of_a_file_open_for_writing(mnt, s3rver):
+    """truncate(path) reaches the file open for writing; racing its close (the handle is
+    released meanwhile) is an error or a success, never a crash of the mount."""
+    import threading
+    store = s3_client(s3rver.endpoint)
+    d = mnt.path("data", "fuse-trunc")
+    os.makedirs(d, exist_ok=True)
+    p = os.path.join(d, "t.txt")
+    with open(p, "wb") as f:
+        f.write(b"0123456789")
+        f.flush()
+        os.truncate(p, 4)
+    assert store.get_object(Bucket=s3rver.bucket, Key="fuse-trunc/t.txt")["Body"].read() == b"0123"
+    stop = threading.Event()
+
+    def truncator():
+        while not stop.is_set():
+            try:
+                os.truncate(p, 1)
+            except OSError:
+                pass
+    t = threading.Thread(target=truncator)
+    t.start()
+    try:
+        for i in range(30):
+            with open(p, "wb") as f:
+                f.write(b"x" * 100)
+    finally:
+        stop.set()
+        t.join()
+    assert len(store.get_object(Bucket=s3rver.bucket, Key="fuse-trunc/t.txt")["Body"].read()) <= 100
+    assert os.listdir(d) == ["t.txt"]  # the mount is alive
+
+
 def test_s3_directory_markers_are_directories_not_files(mnt, s3rver):
     """A "dir/" marker object (what consoles and some tools create) lists as nothing
     inside its directory, not as a phantom empty file named like the directory."""

@@ -218,16 +218,31 @@ void SluiceFs::SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to
   }
   if (to_set & FUSE_SET_ATTR_SIZE) {
     FileHandle* h = fi != nullptr ? Handle(fi) : nullptr;
-    if (h == nullptr) {
+    bool borrowed = false;
+    if (h == nullptr) {  // truncate(path) of a file open for writing elsewhere
       std::lock_guard lock(mu_);
       auto it = writing_.find(*path);
-      h = it == writing_.end() ? nullptr : it->second;
+      if (it != writing_.end()) {
+        h = it->second;
+        ++h->borrowers;  // a Release meanwhile does not free it under us
+        borrowed = true;
+      }
     }
-    if (h == nullptr || h->staging_fd < 0) return (void)fuse_reply_err(req, ReadOnly() ? EROFS : ENOTSUP);
-    std::lock_guard lock(h->mu);
-    if (::ftruncate(h->staging_fd, attr->st_size) != 0) return (void)fuse_reply_err(req, errno);
-    h->dirty = true;
-    h->written = true;
+    int err = 0;
+    if (h != nullptr) {
+      std::lock_guard lock(h->mu);
+      if (h->staging_fd < 0) {  // released meanwhile (or opened for reading)
+        err = ReadOnly() ? EROFS : ENOTSUP;
+      } else if (::ftruncate(h->staging_fd, attr->st_size) != 0) {
+        err = errno;
+      } else {
+        h->dirty = true;
+        h->written = true;
+      }
+    }
+    if (borrowed) GiveBack(h);
+    if (h == nullptr) err = ReadOnly() ? EROFS : ENOTSUP;
+    if (err != 0) return (void)fuse_reply_err(req, err);
   }
   GetAttr(req, ino);
 }
@@ -554,10 +569,26 @@ void SluiceFs::Release(fuse_req_t req, fuse_file_info* fi) {
         }
       }
       ::close(h->staging_fd);
+      h->staging_fd = -1;
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (h->borrowers > 0) {  // the last borrower deletes it
+      h->released = true;
+      h = nullptr;
     }
   }
   delete h;
   fuse_reply_err(req, 0);
+}
+
+void SluiceFs::GiveBack(FileHandle* h) {
+  {
+    std::lock_guard lock(mu_);
+    if (--h->borrowers > 0 || !h->released) return;
+  }
+  delete h;  // released while lent: its Release left this to us
 }
 
 void SluiceFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {

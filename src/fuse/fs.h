@@ -37,6 +37,10 @@ struct FileHandle {
   // The last flush's upload failed and close reported it: release does not write the
   // bytes anyway, behind the application's back (a later write or fsync clears it).
   bool flush_failed = false;
+  // Lent out of writing_ to an operation without a file handle (truncate by path):
+  // GUARDED_BY(SluiceFs::mu_). Release leaves the deleting to the last borrower.
+  int borrowers = 0;
+  bool released = false;
   // Unlinked while being written: the bytes stay readable through this handle, but
   // nothing is written through (POSIX: the name is gone, the open file lives on).
   std::atomic<bool> unlinked{false};
@@ -98,6 +102,9 @@ class SluiceFs {
   void Confirm(fuse_ino_t ino, const ObjectStat& s);
   // How long an open trusts a stat the cluster gave (MountOptions::open_ttl resolved).
   std::chrono::duration<double> OpenTtl() const;
+  // Returns a handle lent by writing_ (FileHandle::borrowers); deletes it if it was
+  // released meanwhile.
+  void GiveBack(FileHandle* h);
   Status Upload(FileHandle* h);
   // A new unlinked staging file for a file being written; -1 and errno on failure.
   int OpenStaging() const;
