@@ -83,6 +83,7 @@ void Exchange::Begin(RequestParser* parser, const HttpRequest* request,
   parser_ = parser;
   request_ = request;
   deadline_ = deadline;
+  stalled_since_.reset();
   is_head_ = request->method == "HEAD";
   keep_alive_ = parser->keep_alive();
   expect_continue_ = parser->version() >= 11 && !parser->is_done() &&
@@ -211,6 +212,7 @@ Result<size_t> Exchange::RecvSome(char* out, size_t size) {
     ssize_t r = ::recv(fd_, out, size, 0);
     if (r > 0) {
       shared_.bytes_in.fetch_add(static_cast<uint64_t>(r), std::memory_order_relaxed);
+      stalled_since_.reset();
       return static_cast<size_t>(r);
     }
     if (r == 0) return BodyFailed(Status::Unavailable("client closed the connection"), 0);
@@ -222,8 +224,15 @@ Result<size_t> Exchange::RecvSome(char* out, size_t size) {
     if (now >= deadline_) {
       return BodyFailed(Status::DeadlineExceeded("request body not received in time"), 408);
     }
+    // A body that stops coming for idle_timeout holds its handler thread no longer, however
+    // far the request's own deadline is.
+    if (!stalled_since_) stalled_since_ = now;
+    if (now - *stalled_since_ >= shared_.options.idle_timeout) {
+      return BodyFailed(Status::DeadlineExceeded("request body stalled"), 408);
+    }
+    const auto until = std::min(deadline_, *stalled_since_ + shared_.options.idle_timeout);
     pollfd pfd{fd_, POLLIN, 0};
-    if (::poll(&pfd, 1, PollMillis(deadline_ - now)) < 0 && errno != EINTR) {
+    if (::poll(&pfd, 1, PollMillis(until - now)) < 0 && errno != EINTR) {
       return BodyFailed(Status::Unavailable(std::string("poll failed: ") + strerror(errno)), 0);
     }
   }

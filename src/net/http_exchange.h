@@ -109,6 +109,7 @@ class Exchange final : public BodyReader, public ResponseWriter {
   RequestParser* parser_ = nullptr;
   const HttpRequest* request_ = nullptr;
   Clock::time_point deadline_;
+  std::optional<Clock::time_point> stalled_since_;  // the body's bytes stopped coming at
   bool is_head_ = false;
   bool keep_alive_ = true;
   bool expect_continue_ = false;

@@ -6,8 +6,8 @@
 // - Limits, each refused with a proper HTTP error and the connection closed, never a
 //   crash: request head larger than `max_header_bytes` (431), body larger than
 //   `max_body_bytes` (413), more than `max_connections` open connections (503, then
-//   close), a request head not received within `head_timeout` or a whole request within
-//   `request_timeout` (408), a connection
+//   close), a request head not received within `head_timeout`, a body that stops coming
+//   for `idle_timeout`, or a whole request not within `request_timeout` (408), a connection
 //   idle longer than `idle_timeout` (closed). Garbage that is not HTTP gets 400.
 // - Stop(): stops accepting, lets in-flight requests finish (up to `grace`), then closes
 //   every connection and joins all threads.

@@ -176,6 +176,21 @@ TEST_F(HttpServerLimitsTest, TooManyConnectionsGet503) {
   EXPECT_EQ(RawClient::StatusOf(third.ReadResponse(kWait)), 200);
 }
 
+TEST_F(HttpServerLimitsTest, ABodyStalledForTheIdleTimeoutGets408) {
+  // However long request_timeout is: a stalled body does not hold a handler thread.
+  ServerOptions options;
+  options.idle_timeout = 300ms;
+  auto consumer = std::make_shared<BodyConsumer>();
+  Start([consumer](auto& r, auto& b, auto& w) { (*consumer)(r, b, w); }, options);
+  auto start = Clock::now();
+  std::string response =
+      AnswerAndClose("PUT /s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789");
+  EXPECT_GE(Clock::now() - start, 250ms);
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_EQ(RawClient::StatusOf(response), 408) << response;
+  EXPECT_EQ(consumer->error_code.load(), static_cast<int>(StatusCode::kDeadlineExceeded));
+}
+
 TEST_F(HttpServerLimitsTest, StalledBodyGets408AfterRequestTimeout) {
   ServerOptions options;
   options.request_timeout = 300ms;
