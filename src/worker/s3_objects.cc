@@ -33,7 +33,6 @@ BodyPart PartOf(const ufs::ObjectInfo& info, const std::optional<net::ByteRange>
 }
 
 // The headers every object response carries (200, 206 and 304 alike).
-// ETag, Last-Modified and Accept-Ranges: for every answer about the object (304 too).
 void SetObjectHeaders(net::ResponseWriter& out, std::string_view etag,
                       const ufs::ObjectInfo& info) {
   out.SetHeader("ETag", Quoted(etag));
@@ -128,12 +127,6 @@ std::optional<std::string> ContentMd5(const net::HttpRequest& req) {
 
 const net::S3Error kInvalidDigest =
     net::S3Error::Of(400, "InvalidDigest", "The Content-MD5 you specified is not valid.");
-
-std::string Hex(std::string_view bytes) {
-  std::string out;
-  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
-  return out;
-}
 
 }  // namespace
 
@@ -399,7 +392,7 @@ void S3Service::UploadPart(Call& c) {
   const std::optional<std::string> want_md5 = ContentMd5(c.req);
   if (!want_md5) return SendError(c, kInvalidDigest);
   auto etag = uploads_->UploadPart(c.Get("uploadId"), c.Path(), number, *c.body,
-                                   options_.max_part_bytes, Hex(*want_md5));
+                                   options_.max_part_bytes, ToHex(*want_md5));
   if (!etag.ok()) return SendStatusError(c, etag.status());
   c.status = 200;
   c.out.SetHeader("ETag", Quoted(*etag));
