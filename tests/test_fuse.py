@@ -188,8 +188,9 @@ def test_tree_listing_and_bytes_match_the_source(mnt, source):
 
 def test_a_cached_open_mount_walks_the_tree_twice_with_one_set_of_stats(cluster, source):
     """-o cached_open: opens trust the stats the kernel was given (from readdirplus or
-    lookup), so a second walk asks the workers nothing."""
-    m = Mount(mount_env(cluster), options=["cached_open"])
+    lookup), so a second walk asks the workers nothing. (Kernel entries are kept for an hour:
+    with the default, the metadata TTL, a walk slower than it would look names up again.)"""
+    m = Mount(mount_env(cluster), options=["cached_open", "attr_timeout=1h"])
     try:
         for walk in range(2):
             if walk == 1:
@@ -204,6 +205,16 @@ def test_a_cached_open_mount_walks_the_tree_twice_with_one_set_of_stats(cluster,
         assert delta < 100, delta
     finally:
         m.cleanup()
+
+
+def test_statfs_shows_the_clusters_capacity_and_use(mnt, cluster):
+    """df on the mount: the capacity and free space of the whole cluster's cache (in 1 MiB
+    blocks), not of any local disk."""
+    st = os.statvfs(mnt.dir)
+    capacity = cluster.total("sluice_page_store_capacity_bytes")
+    assert capacity > 0
+    assert st.f_frsize == MiB and st.f_blocks == capacity // MiB
+    assert 0 < st.f_bfree <= st.f_blocks and st.f_bavail == st.f_bfree
 
 
 def test_open_ttl_bounds_how_long_an_open_trusts_a_stat(cluster):

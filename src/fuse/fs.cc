@@ -715,7 +715,7 @@ void SluiceFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
 
 // statfs: the cluster's capacity and use (refreshed at most every 5 s).
 void SluiceFs::StatFs(fuse_req_t req) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(statfs_mu_);
   auto now = std::chrono::steady_clock::now();
   if (now - statfs_at_ > std::chrono::seconds(5)) {
     uint64_t capacity = 0, used = 0;

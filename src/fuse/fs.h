@@ -136,6 +136,9 @@ class SluiceFs {
   // the write in the background).
   std::map<std::string, std::chrono::steady_clock::time_point> local_dirs_;
   std::map<std::string, FileHandle*> writing_;  // files open for writing
+  // statfs's answer, refreshed at most every 5 s. Its own lock: asking the cluster must
+  // not hold up every other operation on mu_.
+  std::mutex statfs_mu_;
   std::chrono::steady_clock::time_point statfs_at_;
   struct statvfs statfs_ {};
 };
