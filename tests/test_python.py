@@ -52,6 +52,7 @@ N_COLD = 40  # samples of each cold prefix
 def objects(s3rver):
     """Keys of the mount `data` (s3://bucket/pyt) -> bytes, uploaded once."""
     objs = {"f/big.bin": rand(3 * MiB + 123, 1), "f/small.txt": b"hello sluice\n",
+            "f/huge.bin": rand(9 * MiB + 7, 2),
             "tree/a/1.bin": b"1" * 11, "tree/a/2.bin": b"2" * 22, "tree/b/3.bin": b"3" * 33,
             "tree/top.bin": b"t" * 44, "tree/c.txt": b"c" * 55}
     objs.update({f"page/k{i:03}.bin": rand(10, i) for i in range(25)})
@@ -107,6 +108,13 @@ def test_client_reads_ranges_lists_pages_and_pickles_stats(pyc, objects):
     # A length far past the end allocates (and asks for) only what exists.
     assert c.read("/data/f/small.txt", 0, 1 << 40) == b"hello sluice\n"
     assert c.read_all("/data/f/big.bin") == big
+    # A read of unknown length is clamped by one stat, then read in 8 MiB pieces at the
+    # version it named: 3 requests for 9 MiB, not a second stat by the client.
+    huge = objects["f/huge.bin"]
+    before = c.stats()["requests"]
+    assert c.read("/data/f/huge.bin") == huge
+    assert c.read("/data/f/huge.bin", MiB, 1 << 40) == huge[MiB:]
+    assert c.stats()["requests"] - before == 2 * (1 + math.ceil(len(huge) / (8 * MiB)))
     buf = bytearray(MiB)
     assert c.readinto("/data/f/big.bin", 50, buf) == MiB and buf == big[50:50 + MiB]
     # A strided target is refused, never written as one run (past its end for [::-1]).

@@ -70,16 +70,25 @@ py::bytes Read(const Handle& h, const std::string& path, uint64_t offset, int64_
   // The bytes object is allocated whole before the read: a length far past the end of
   // the object (cat_file(p, 0, 10**12)) is clamped by a stat first, so it allocates (and
   // asks the workers for) only what exists.
+  // The pieces are then read at the version that stat named (a Reader of it), so the
+  // client does not stat the object a second time to clamp the read itself; should the
+  // object change meanwhile, the read starts over at whatever version is current.
   constexpr int64_t kTrustedLength = 8 << 20;
   uint64_t n = static_cast<uint64_t>(length);
+  std::unique_ptr<Reader> known;
   if (length < 0 || length > kTrustedLength) {
     auto st = Value(Call(h, [&](Client& cl) { return cl.Stat(p); }));
     const uint64_t left = st.size > offset ? st.size - offset : 0;
     n = length < 0 ? left : std::min(n, left);
+    known = c.Open(st);
   }
   uint64_t at = offset;
   return ReadBytes(n, [&](std::span<char> out) -> Result<size_t> {
-    auto got = c.Read(p, at, out);
+    auto got = known != nullptr ? known->ReadAt(at, out) : c.Read(p, at, out);
+    if (known != nullptr && got.status().Is(StatusCode::kFailedPrecondition) && at == offset) {
+      known.reset();
+      got = c.Read(p, at, out);
+    }
     if (got.ok()) at += *got;
     return got;
   });
