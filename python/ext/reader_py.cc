@@ -71,9 +71,13 @@ class PyReader {
     Busy busy(this);
     return Get().stat();
   }
+  // Closing waits for a read-ahead still in flight: without the GIL, so other Python
+  // threads run meanwhile.
   void Close() {
     Busy busy(this);
-    reader_.reset();
+    std::unique_ptr<Reader> r = std::move(reader_);
+    py::gil_scoped_release release;
+    r.reset();
   }
   bool closed() const { return reader_ == nullptr; }
 
