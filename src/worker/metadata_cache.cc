@@ -54,15 +54,19 @@ void MetadataCache::Invalidate(const std::string& uri) {
   if (s.map.erase(uri)) invalidations_++;
 }
 
-void MetadataCache::InvalidatePrefix(const std::string& prefix) {
+std::vector<std::pair<std::string, std::string>> MetadataCache::InvalidatePrefix(
+    const std::string& prefix) {
+  std::vector<std::pair<std::string, std::string>> dropped;
   for (Shard& s : shards_) {
     std::lock_guard lock(s.mu);
     std::erase_if(s.map, [&](const auto& kv) {
-      bool match = kv.first.starts_with(prefix);
-      if (match) invalidations_++;
-      return match;
+      if (!kv.first.starts_with(prefix)) return false;
+      invalidations_++;
+      if (kv.second.result.ok()) dropped.emplace_back(kv.first, kv.second.result->Version());
+      return true;
     });
   }
+  return dropped;
 }
 
 MetadataCacheStats MetadataCache::GetStats() const {

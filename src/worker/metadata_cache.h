@@ -17,6 +17,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/units.h"
@@ -42,8 +44,9 @@ class MetadataCache {
   // entry is negative). Counts neither a hit nor a miss.
   std::optional<ufs::ObjectInfo> LastKnown(const std::string& uri);
   void Invalidate(const std::string& uri);
-  // Drops every entry whose URI starts with `prefix`.
-  void InvalidatePrefix(const std::string& prefix);
+  // Drops every entry whose URI starts with `prefix`; returns the URI and version of each
+  // ObjectInfo dropped (fresh or expired; not the negative entries).
+  std::vector<std::pair<std::string, std::string>> InvalidatePrefix(const std::string& prefix);
 
   MetadataCacheStats GetStats() const;
 

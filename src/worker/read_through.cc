@@ -555,10 +555,16 @@ size_t ReadThroughCache::DropCached(std::string_view path, const ufs::ObjectInfo
   return dropped;
 }
 
-void ReadThroughCache::InvalidatePrefix(std::string_view path_prefix) {
-  auto r = mounts_->Resolve(path_prefix);
-  if (!r.ok() || !r->store) return;
-  metadata_.InvalidatePrefix(r->ObjectUri());
+size_t ReadThroughCache::ForgetBelow(std::string_view dir) {
+  auto r = mounts_->Resolve(dir);
+  if (!r.ok() || !r->store) return 0;
+  std::string prefix = r->ObjectUri();
+  if (!prefix.ends_with('/')) prefix += '/';  // not the pages of "/mount/dir2/..."
+  size_t dropped = 0;
+  for (const auto& [uri, version] : metadata_.InvalidatePrefix(prefix)) {
+    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, version));
+  }
+  return dropped;
 }
 
 size_t ReadThroughCache::AdmitWritten(std::string_view path, const ufs::ObjectInfo& info,

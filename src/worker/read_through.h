@@ -143,8 +143,10 @@ class ReadThroughCache {
   // Forgets the metadata of `path` and the cached pages of the version `known` names
   // (for callers that know the version from a listing). Returns pages dropped.
   size_t Forget(std::string_view path, const ufs::ObjectInfo& known);
-  // Forgets cached stats under a namespace prefix ("/mount/dir/").
-  void InvalidatePrefix(std::string_view path_prefix);
+  // Forgets the cached stats of everything below the directory `dir` ("/mount/dir", with
+  // or without the trailing '/'), and the cached pages of the versions they name: objects
+  // deleted from the store since, which no listing shows, included. Returns pages dropped.
+  size_t ForgetBelow(std::string_view dir);
 
   // Write-through: `path` was just written with `info`; caches its metadata and offers
   // its pages, read from `source(offset, buffer)` (the bytes written), to the page

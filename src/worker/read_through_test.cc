@@ -69,6 +69,27 @@ class ReadThroughTest : public ::testing::Test {
   std::unique_ptr<ReadThroughCache> cache_;
 };
 
+// Freeing a directory: the pages of every object the cache knows below it go, those of
+// objects deleted from the store since (no listing shows them) included; a sibling
+// directory whose name extends it ("dir2") keeps its pages.
+TEST_F(ReadThroughTest, ForgetBelowDropsDeletedObjectsButNotSiblingDirectories) {
+  UseMemory();
+  options_.readahead_pages = 0;
+  fake_->Put("dir/a", Pattern(2 * kPage, 1));
+  fake_->Put("dir/sub/b", Pattern(kPage, 2));
+  fake_->Put("dir2/c", Pattern(kPage, 3));
+  for (const char* p : {"/data/dir/a", "/data/dir/sub/b", "/data/dir2/c"}) MustRead(p, 0, 2 * kPage);
+  ASSERT_EQ(pages_->GetStats().pages, 4u);
+  ASSERT_TRUE(fake_->Delete("dir/a").ok());
+  clock_.Advance(std::chrono::seconds(60));  // expired stats are dropped as well
+
+  EXPECT_EQ(Cache().ForgetBelow("/data/dir"), 3u);
+  EXPECT_EQ(pages_->GetStats().pages, 1u);
+  const uint64_t reads = fake_->CallCount(FakeOp::kRead);
+  EXPECT_EQ(MustRead("/data/dir2/c", 0, kPage), Pattern(kPage, 3));
+  EXPECT_EQ(fake_->CallCount(FakeOp::kRead), reads);  // still a hit
+}
+
 TEST_F(ReadThroughTest, ServesAnyRangeAcrossPages) {
   UseMemory();
   std::string src = Pattern(3 * kPage + 1234, 1);

@@ -257,7 +257,8 @@ void V1Api::Handle(const net::HttpRequest& req, net::BodyReader& body, net::Resp
         if (!page->truncated) break;
         o.continuation_token = page->next_token;
       }
-      cache_->InvalidatePrefix(path);
+      // What is still cached below it was deleted from the store (or is a stale miss).
+      freed += cache_->ForgetBelow(path);
     }
     if (r->store) listings_->Invalidate(r->mount);
     return SendJson(out, 200, json{{"freed_pages", freed}, {"objects", objects}});
