@@ -168,14 +168,14 @@ class Worker:
         return out
 
 
-def s3_client(endpoint, key="S3RVER", secret="S3RVER"):
+def s3_client(endpoint, key="S3RVER", secret="S3RVER", read_timeout=60, max_attempts=2):
     import boto3
     from botocore.config import Config
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
                         aws_secret_access_key=secret, region_name="us-east-1",
                         config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
-                                      retries={"max_attempts": 2, "mode": "standard"},
-                                      connect_timeout=5, read_timeout=60))
+                                      retries={"max_attempts": max_attempts, "mode": "standard"},
+                                      connect_timeout=5, read_timeout=read_timeout))
 
 
 class Etcd:

@@ -3,6 +3,7 @@ membership, read through the client library (the `sluice` CLI) and through S3.""
 import os
 import random
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -31,7 +32,8 @@ def tree(s3rver):
 
 @pytest.fixture(scope="module")
 def config_file():
-    with yaml_config("lease_ttl: 2s\nplacement:\n  block_size: 1MiB\n", prefix="sluice-cluster-cfg-") as path:
+    cfg = "lease_ttl: 2s\nforward_timeout: 2s\nplacement:\n  block_size: 1MiB\n"
+    with yaml_config(cfg, prefix="sluice-cluster-cfg-") as path:
         yield path
 
 
@@ -200,6 +202,21 @@ def test_s3_client_survives_a_dead_owner(cluster, tree):
     for k in sorted(tree)[100:160]:
         assert c.get_object(Bucket="data", Key=k)["Body"].read() == tree[k]
     assert cluster.workers[0].metrics()["sluice_forward_fallbacks_total"] > 0
+
+
+def test_s3_client_survives_a_hung_owner(cluster, tree):
+    """An owner that accepts connections but answers nothing (SIGSTOP): a request forwarded
+    to it gives up after forward_timeout (2 s here) and is served where it landed, and the
+    owner is skipped for a while. A client's 10 s read timeout is never reached."""
+    hung = cluster.workers[2]
+    os.kill(hung.proc.pid, signal.SIGSTOP)
+    try:
+        c = s3_client(cluster.workers[0].endpoint, read_timeout=10, max_attempts=1)
+        for k in sorted(tree)[100:160]:
+            assert c.get_object(Bucket="data", Key=k)["Body"].read() == tree[k]
+        assert cluster.workers[0].metrics()["sluice_forward_fallbacks_total"] > 0
+    finally:
+        os.kill(hung.proc.pid, signal.SIGCONT)
 
 
 def test_ring_mismatch_is_reported(cluster):

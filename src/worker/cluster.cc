@@ -18,6 +18,9 @@ Status ClusterConfig::Validate() const {
   if (name.empty() || name.find('/') != std::string::npos) {
     return Status::InvalidArgument(fmt::format("cluster name '{}' must be non-empty, no '/'", name));
   }
+  if (forward_timeout < std::chrono::seconds(1)) {
+    return Status::InvalidArgument("forward_timeout must be at least 1s");
+  }
   return ring.Validate();
 }
 
@@ -29,8 +32,19 @@ Cluster::~Cluster() { Stop(); }
 Result<std::unique_ptr<Cluster>> Cluster::Create(ClusterConfig config, std::string listen) {
   SLUICE_RETURN_IF_ERROR(config.Validate());
   std::string id = config.advertise.empty() ? listen : config.advertise;
+  const bool wildcard = id.starts_with("0.0.0.0:") || id.starts_with("[::]:");
   if (id.starts_with("0.0.0.0:")) id = "127.0.0.1:" + id.substr(8);
   if (id.starts_with("[::]:")) id = "127.0.0.1:" + id.substr(5);
+  // A wildcard address names no host the others can reach: every worker of a cluster on
+  // several hosts would be 127.0.0.1:PORT (one etcd key, overwritten in turn; a phantom
+  // member among static peers). Only a cluster on this host may go without --advertise.
+  const bool local_peer = std::find(config.peers.begin(), config.peers.end(), id) != config.peers.end();
+  if (wildcard && (!config.etcd.empty() || (!config.peers.empty() && !local_peer))) {
+    return Status::InvalidArgument(fmt::format(
+        "listening on {} names no address the other members can reach: give --advertise "
+        "HOST:PORT (advertise: in the config)",
+        listen));
+  }
   SLUICE_ASSIGN_OR_RETURN(auto selves, placement::ParsePeers(id));
   placement::Member self = selves.front();
   std::unique_ptr<Cluster> c(new Cluster(std::move(config), self));

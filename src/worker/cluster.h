@@ -31,6 +31,8 @@ struct ClusterConfig {
   std::string advertise;           // "host:port" other members and clients reach us at
   Duration lease_ttl = std::chrono::seconds(5);
   placement::RingSettings ring;
+  // A request forwarded to its owner fails once no byte moved for this long (an owner
+  // that answers nothing in time is then skipped for 3 s and the request served here).
   Duration forward_timeout = std::chrono::seconds(60);
   Status Validate() const;
 };

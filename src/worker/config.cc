@@ -102,6 +102,7 @@ Status ApplyCluster(const YAML::Node& root, ClusterConfig* c) {
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_name", &c->name));
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "advertise", &c->advertise));
   SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(root, "lease_ttl", &c->lease_ttl));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(root, "forward_timeout", &c->forward_timeout));
   if (const auto n = root["placement"]) SLUICE_RETURN_IF_ERROR(ApplyPlacement(n, &c->ring));
   return Status::OK();
 }
@@ -210,7 +211,7 @@ Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
         root,
         {"log_level", "server", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache",
          "s3", "s3_credentials", "cluster_token", "insecure", "staging_dir", "peers", "etcd",
-         "cluster_name", "advertise", "lease_ttl", "placement", "ttl_rules", "mount_quotas",
+         "cluster_name", "advertise", "lease_ttl", "forward_timeout", "placement", "ttl_rules", "mount_quotas",
          "state_dir"},
         "the top level"));
     SLUICE_RETURN_IF_ERROR(ApplyCluster(root, &c->cluster));

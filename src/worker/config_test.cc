@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "worker/cluster.h"
+
 namespace sluice::worker {
 namespace {
 
@@ -59,6 +61,7 @@ peers: ["127.0.0.1:7480", "127.0.0.1:7481"]
 cluster_name: prod
 advertise: 10.0.0.1:7480
 lease_ttl: 2s
+forward_timeout: 5s
 placement:
   policy: ketama
   virtual_points: 200
@@ -72,6 +75,7 @@ placement:
   EXPECT_EQ(c.cluster.name, "prod");
   EXPECT_EQ(c.cluster.advertise, "10.0.0.1:7480");
   EXPECT_EQ(c.cluster.lease_ttl, std::chrono::seconds(2));
+  EXPECT_EQ(c.cluster.forward_timeout, std::chrono::seconds(5));
   EXPECT_EQ(c.cluster.ring.policy, "ketama");
   EXPECT_EQ(c.cluster.ring.block_size, 16 * kMiB);
   ASSERT_EQ(c.cluster.ring.replica_rules.size(), 1u);
@@ -81,6 +85,24 @@ placement:
   WorkerConfig both;
   ASSERT_TRUE(ApplyWorkerYaml("peers: a:1\netcd: http://127.0.0.1:2379", &both).ok());
   EXPECT_EQ(both.cluster.Validate().code(), StatusCode::kInvalidArgument);
+  WorkerConfig quick;
+  ASSERT_TRUE(ApplyWorkerYaml("forward_timeout: 100ms", &quick).ok());
+  EXPECT_EQ(quick.cluster.Validate().code(), StatusCode::kInvalidArgument);
+
+  // A wildcard listen address is no member id for a cluster beyond this host.
+  ClusterConfig multi;
+  multi.peers = {"10.0.0.1:7480", "10.0.0.2:7480"};
+  auto refused = Cluster::Create(multi, "0.0.0.0:7480");
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("--advertise"), std::string::npos);
+  multi.advertise = "10.0.0.1:7480";
+  EXPECT_TRUE(Cluster::Create(multi, "0.0.0.0:7480").ok());
+  ClusterConfig local;
+  local.peers = {"127.0.0.1:7480", "127.0.0.1:7481"};
+  auto here = Cluster::Create(local, "0.0.0.0:7480");
+  ASSERT_TRUE(here.ok()) << here.status().ToString();
+  EXPECT_EQ((*here)->self().id, "127.0.0.1:7480");
+
   WorkerConfig bad;
   ASSERT_TRUE(ApplyWorkerYaml("placement: {policy: rendezvous}", &bad).ok());
   EXPECT_EQ(bad.Validate().code(), StatusCode::kInvalidArgument);

@@ -119,10 +119,12 @@ Status Forward(const net::HttpRequest& req, net::BodyReader& body, net::Response
                    static_cast<long>(  // NOLINT(runtime/int)
                        std::chrono::duration_cast<std::chrono::milliseconds>(options.connect_timeout)
                            .count()));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(  // NOLINT(runtime/int)
-                       std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout)
-                           .count()));
+  // A stall limit (under 1 byte/s for stall_timeout), not a limit on the whole exchange.
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                   static_cast<long>(std::max<int64_t>(  // NOLINT(runtime/int)
+                       1, std::chrono::duration_cast<std::chrono::seconds>(options.stall_timeout)
+                              .count())));
   if (x.head) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   if (has_body) {
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
@@ -150,7 +152,12 @@ Status Forward(const net::HttpRequest& req, net::BodyReader& body, net::Response
     x.StartResponse();  // a response without a body (HEAD, 204, 304)
     return out.Finish();
   }
-  if (!x.started && !x.read_body && x.status == 0 &&
+  // A request that may have reached the owner is served here again only when that is
+  // harmless (GET, HEAD): a POST ?uploads served twice leaves an upload behind.
+  long sent = 0;  // NOLINT(runtime/int)
+  curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
+  const bool may_repeat = sent == 0 || req.method == "GET" || req.method == "HEAD";
+  if (!x.started && !x.read_body && x.status == 0 && may_repeat &&
       (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
        rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
        rc == CURLE_GOT_NOTHING)) {

@@ -3,7 +3,8 @@
 // to the owner and streams the owner's answer back. The forwarded request carries
 // `X-Sluice-Hop: 1`, and a request carrying it is always served where it lands: no loops.
 //
-// When the owner cannot be reached (connection refused or connect timeout) Forward sets
+// When the owner cannot be reached (connection refused, connect timeout, or nothing
+// answered before stall_timeout) Forward sets
 // `*unreachable`, returns kUnavailable and has written nothing to `out` and read nothing
 // from `body`: the caller then serves the request itself, so a dead owner costs one
 // failed connect.
@@ -25,8 +26,11 @@ inline constexpr std::string_view kRingHeader = "X-Sluice-Ring";
 
 struct ForwardOptions {
   Duration connect_timeout = std::chrono::milliseconds(500);
-  Duration timeout = std::chrono::seconds(60);  // the whole exchange
-  std::string ring_fingerprint;                 // sent as X-Sluice-Ring
+  // The exchange fails once no byte moved either way for this long (whole seconds, at
+  // least 1). Not a limit on the whole exchange: a 10 GiB GET through a member that does
+  // not own it takes as long as the client reads.
+  Duration stall_timeout = std::chrono::seconds(60);
+  std::string ring_fingerprint;  // sent as X-Sluice-Ring
 };
 
 Status Forward(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out,

@@ -41,12 +41,14 @@ class Peers final : public BlockSource {
   Result<ufs::ListPage> ListFrom(const placement::Member& member, const std::string& mount,
                                  const ufs::ListOptions& o, const std::string& job);
 
+  // A member that failed lately (here or in forwarding) is skipped until its back-off
+  // ends.
+  bool IsDown(const std::string& id);
+  void MarkDown(const std::string& id, std::chrono::seconds how_long);
+
  private:
   // What every request to a member carries: the hop mark, the ring fingerprint, the token.
   std::vector<std::string> Headers() const;
-  // A member that failed lately is skipped until its back-off ends.
-  bool IsDown(const std::string& id);
-  void MarkDown(const std::string& id, std::chrono::seconds how_long);
 
   Cluster* cluster_;
   std::string token_;

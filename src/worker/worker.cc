@@ -291,9 +291,12 @@ bool Worker::MaybeForward(const net::HttpRequest& req, net::BodyReader& body,
     if (cluster_->IsSelf(o)) return false;  // we are a replica
   }
   ForwardOptions fo;
-  fo.timeout = cluster_->config().forward_timeout;
+  fo.stall_timeout = cluster_->config().forward_timeout;
   fo.ring_fingerprint = cluster_->fingerprint();
   for (const auto* o : owners) {
+    // An owner found unreachable a moment ago is not waited for again (a hung one costs
+    // forward_timeout each time).
+    if (blocks_ != nullptr && blocks_->IsDown(o->id)) continue;
     bool unreachable = false;
     Status s = Forward(req, body, out, o->endpoint, fo, &unreachable);
     if (!unreachable) {
@@ -301,6 +304,7 @@ bool Worker::MaybeForward(const net::HttpRequest& req, net::BodyReader& body,
       if (!s.ok()) SLUICE_LOG_DEBUG("forward {} {} to {}: {}", req.method, path, o->id, s.ToString());
       return true;
     }
+    if (blocks_ != nullptr) blocks_->MarkDown(o->id, std::chrono::seconds(3));
     SLUICE_LOG_DEBUG("owner {} of {} unreachable: {}", o->id, path, s.ToString());
   }
   forward_fallbacks_->Inc();
