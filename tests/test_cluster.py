@@ -331,6 +331,34 @@ def test_etcd_cluster_uses_a_worker_added_under_load(s3rver, tree, config_file, 
         cluster.stop()
 
 
+def test_etcd_clients_leave_out_a_worker_with_other_ring_settings(s3rver, tree, config_file,
+                                                                  etcd, sluice_env, tmp_path):
+    """A worker registered with other placement settings is left out by the workers (they
+    say so in their logs) and by clients finding the cluster in etcd: every read succeeds,
+    none is sent to it to be refused."""
+    cluster = make_cluster(s3rver, config_file, etcd=etcd)
+    try:
+        odd = cluster.workers[2]
+        odd.stop()
+        cfg = tmp_path / "ketama.yaml"
+        cfg.write_text("lease_ttl: 2s\nplacement:\n  policy: ketama\n  block_size: 1MiB\n")
+        cluster.workers[2] = Worker({"data": s3rver.uri()}, port=odd.port, memory="64MiB",
+                                    extra=["--etcd", etcd.url, "--advertise",
+                                           f"127.0.0.1:{odd.port}", "--config", str(cfg)])
+        env = dict(sluice_env)
+        env.pop("SLUICE_CLUSTER", None)
+        env["SLUICE_ETCD"] = etcd.url
+        wait_members(env, 2)
+        for key in sorted(tree)[:60]:
+            r = subprocess.run([SLUICE, "cat", "/data/" + key], env=env, capture_output=True,
+                               timeout=60)
+            assert r.returncode == 0, r.stderr.decode()
+            assert r.stdout == tree[key]
+        assert cluster.workers[2].metrics().get("sluice_cache_page_misses_total", 0) == 0
+    finally:
+        cluster.stop()
+
+
 def test_etcd_restart_under_load_changes_nothing_for_readers(s3rver, tree, config_file, etcd,
                                                             sluice_env, tmp_path):
     cluster = make_cluster(s3rver, config_file, etcd=etcd)

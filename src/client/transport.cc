@@ -52,6 +52,13 @@ Transport::Transport(const ClientOptions& options)
         o.request_timeout = options.request_timeout;
         o.max_pooled_handles = 256;
         return o;
+      }()),
+      view_http_([&] {
+        ufs::CurlClientOptions o;
+        o.max_retries = 0;
+        o.connect_timeout = options.connect_timeout;
+        o.request_timeout = std::min<Duration>(options.request_timeout, std::chrono::seconds(3));
+        return o;
       }()) {}
 
 Transport::~Transport() {
@@ -91,7 +98,7 @@ Result<std::shared_ptr<View>> Transport::FetchView(const std::string& endpoint) 
   ufs::HttpRequest r;
   r.url = endpoint + "/v1/cluster";
   r.headers = Headers();
-  SLUICE_ASSIGN_OR_RETURN(auto resp, http_.Perform(r));
+  SLUICE_ASSIGN_OR_RETURN(auto resp, view_http_.Perform(r));
   if (resp.status != 200) return ErrorOf(resp, endpoint);
   auto j = json::parse(resp.body, nullptr, false);
   if (!j.is_object() || !j.contains("ring") || !j.contains("members")) {
@@ -101,7 +108,9 @@ Result<std::shared_ptr<View>> Transport::FetchView(const std::string& endpoint) 
   if (!ring.ok()) return Status::Unavailable(fmt::format("{}: {}", endpoint, ring.status().message()));
   std::vector<placement::Member> members;
   if (etcd_ != nullptr) {
-    members = etcd_->Members();
+    // Only the members with this ring's settings: a worker registered with others (a
+    // misconfigured one, a rolling change) is left out, as the workers leave it out.
+    members = etcd_->MembersWith(ring->Fingerprint());
   } else {
     for (const auto& m : j["members"]) {
       members.push_back({m.value("id", ""), m.value("endpoint", "")});
@@ -142,6 +151,10 @@ Status Transport::Refresh() {
     }
   }
   if (etcd_ != nullptr) {
+    // The cluster's view is asked of a member with the settings most members have first:
+    // one with other settings would hand us its ring.
+    const std::string common = etcd_->CommonFingerprint();
+    for (const auto& m : etcd_->MembersWith(common)) candidates.push_back(m.endpoint);
     for (const auto& m : etcd_->Members()) candidates.push_back(m.endpoint);
   }
   for (const auto& s : seeds_) candidates.push_back(s.endpoint);
@@ -159,6 +172,7 @@ Status Transport::Refresh() {
     }
     last = v.status();
     if (last.code() == StatusCode::kPermissionDenied) return last;
+    if (ShouldFailOver(last)) MarkDown(ep);  // not asked first again for down_time
   }
   if (!tried.empty()) tried.pop_back();
   return Status::Unavailable(
@@ -222,7 +236,19 @@ Result<ufs::HttpResponse> Transport::Call(const V1Request& req) {
   // Our ring settings are not the cluster's any more (it was reconfigured): take the
   // cluster's view again and retry once.
   if (resp.ok() && resp->status == 409 && resp->body.find("RingMismatch") != std::string::npos) {
-    if (std::lock_guard r(refresh_mu_); Refresh().ok()) resp = CallWith(*CurrentView(), req);
+    bool refreshed;
+    {
+      // Not held across the retried call: the other callers that met the mismatch wait
+      // for this refresh only, and skip their own when it happened while they waited.
+      const auto asked = Clock::now();
+      std::lock_guard r(refresh_mu_);
+      {
+        std::lock_guard lock(mu_);
+        refreshed = refreshed_ >= asked;
+      }
+      if (!refreshed) refreshed = Refresh().ok();
+    }
+    if (refreshed) resp = CallWith(*CurrentView(), req);
   }
   return resp;
 }
@@ -240,10 +266,14 @@ Result<ufs::HttpResponse> Transport::CallWith(const View& view, const V1Request&
     if (attempts++ >= options_.max_attempts || Clock::now() >= deadline) break;
     if (attempts > 1) failovers++;
     auto resp = CallOne(m->endpoint, req, view.placement->fingerprint());
-    if (resp.ok() && resp->status != 503) return resp;
+    // 502/503/504: the worker is up but could not serve this now (its under store is
+    // throttling, away or slow): the next owner may (or the under store directly).
+    if (resp.ok() && resp->status != 502 && resp->status != 503 && resp->status != 504) {
+      return resp;
+    }
     last = resp.ok() ? ErrorOf(*resp, m->endpoint) : resp.status();
     if (!ShouldFailOver(last)) return last;
-    // A worker that answered 503 is up (its under store may be throttling or away): the
+    // A worker that answered 5xx is up (its under store may be throttling or away): the
     // request tries the next owner, but the worker is not marked down, which would send
     // all its keys, cached ones included, elsewhere for a while.
     if (!resp.ok()) MarkDown(m->endpoint);

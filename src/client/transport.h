@@ -85,6 +85,9 @@ class Transport {
 
   const ClientOptions options_;
   ufs::CurlClient http_;
+  // /v1/cluster: a short timeout (a hung member must not hold a refresh for a whole
+  // request_timeout; the next candidate is asked instead).
+  ufs::CurlClient view_http_;
   std::vector<placement::Member> seeds_;
   std::unique_ptr<placement::EtcdMembership> etcd_;
 

@@ -34,7 +34,7 @@ std::string StringField(const json& j, const char* name) {
 }
 
 // The value stored under /sluice/<cluster>/workers/<key_id>; nullopt if malformed (not
-// a JSON object, no endpoint, or an id other than the key's).
+// a JSON object, no endpoint, an empty key id, or an id other than the key's).
 std::optional<Registration> DecodeRegistration(std::string_view key_id, std::string_view value) {
   json j = json::parse(value, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return std::nullopt;
@@ -43,7 +43,7 @@ std::optional<Registration> DecodeRegistration(std::string_view key_id, std::str
   if (r.member.id.empty()) r.member.id = key_id;
   r.member.endpoint = StringField(j, "endpoint");
   r.fingerprint = StringField(j, "fingerprint");
-  if (r.member.id != key_id || r.member.endpoint.empty()) return std::nullopt;
+  if (key_id.empty() || r.member.id != key_id || r.member.endpoint.empty()) return std::nullopt;
   return r;
 }
 
@@ -100,6 +100,8 @@ struct EtcdMembership::Impl {
   std::condition_variable cv;
   std::vector<Member> members;          // GUARDED_BY(mu)
   std::vector<std::string> mismatched;  // GUARDED_BY(mu)
+  // Every well-formed registration, with its fingerprint, sorted by id. GUARDED_BY(mu)
+  std::vector<std::pair<Member, std::string>> registered;
   uint64_t generation = 0;              // GUARDED_BY(mu)
   bool started = false;                 // GUARDED_BY(mu)
   bool stopping = false;                // GUARDED_BY(mu)
@@ -155,9 +157,11 @@ void EtcdMembership::Impl::Apply(const std::vector<EtcdClient::KeyValue>& kvs) {
   std::vector<Member> live;
   std::map<std::string, std::string> mismatch_now;  // id -> fingerprint
   std::set<std::string> malformed_now;
+  std::vector<std::pair<Member, std::string>> all;
   for (const EtcdClient::KeyValue& kv : kvs) {
     std::optional<Registration> r =
         DecodeRegistration(std::string_view(kv.key).substr(prefix.size()), kv.value);
+    if (r) all.emplace_back(r->member, r->fingerprint);
     if (!r) {
       malformed_now.insert(kv.key);
     } else if (!options.fingerprint.empty() && !r->fingerprint.empty() &&
@@ -177,6 +181,8 @@ void EtcdMembership::Impl::Apply(const std::vector<EtcdClient::KeyValue>& kvs) {
     ++generation;
   }
   mismatched = std::move(mismatched_ids);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first.id < b.first.id; });
+  registered = std::move(all);
 }
 
 // Logs each mismatched or malformed registration once while it stays.
@@ -306,6 +312,29 @@ uint64_t EtcdMembership::Generation() const {
 std::vector<std::string> EtcdMembership::Mismatched() const {
   std::lock_guard lock(impl_->mu);
   return impl_->mismatched;
+}
+
+std::vector<Member> EtcdMembership::MembersWith(const std::string& fingerprint) const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<Member> out;
+  for (const auto& [m, fp] : impl_->registered) {
+    if (fp.empty() || fp == fingerprint) out.push_back(m);
+  }
+  return out;
+}
+
+std::string EtcdMembership::CommonFingerprint() const {
+  std::lock_guard lock(impl_->mu);
+  std::map<std::string, size_t> count;
+  for (const auto& [m, fp] : impl_->registered) {
+    if (!fp.empty()) count[fp]++;
+  }
+  std::string best;
+  size_t most = 0;
+  for (const auto& [fp, n] : count) {  // ties: the smallest fingerprint, the same everywhere
+    if (n > most) best = fp, most = n;
+  }
+  return best;
 }
 
 bool EtcdMembership::Connected() const { return impl_->connected.load(); }

@@ -97,6 +97,11 @@ class EtcdMembership : public Membership {
   std::string Kind() const override { return "etcd"; }
   // Ids of members registered with a different ring fingerprint.
   std::vector<std::string> Mismatched() const;
+  // For clients (which have no ring settings of their own): the members registered with
+  // `fingerprint` (or none), whatever options.fingerprint is; and the fingerprint most
+  // members registered with ("" when none did).
+  std::vector<Member> MembersWith(const std::string& fingerprint) const;
+  std::string CommonFingerprint() const;
   // Whether etcd answered the last request (an error answer counts as an answer; a
   // connection failure, a timeout or a 5xx does not).
   bool Connected() const;

@@ -272,6 +272,32 @@ TEST_F(EtcdMembershipTest, MismatchedFingerprintIsExcludedAndReported) {
   EXPECT_EQ(log_.Count(spdlog::level::err, {"member 127.0.0.1:1", "aaaa", "bbbb"}), 1);
 }
 
+// A client (no ring settings of its own) finds the settings most members have, and the
+// members with given settings.
+TEST_F(EtcdMembershipTest, ClientsFindTheCommonSettingsAndTheirMembers) {
+  auto a = Started(M(1), "aaaa");
+  auto b = Started(M(2), "bbbb");
+  auto c = Started(M(3), "bbbb");
+  auto client = Started(std::nullopt, "");
+  EXPECT_THAT(client->Members(), ElementsAre(M(1), M(2), M(3)));
+  EXPECT_EQ(client->CommonFingerprint(), "bbbb");
+  EXPECT_THAT(client->MembersWith("bbbb"), ElementsAre(M(2), M(3)));
+  EXPECT_THAT(client->MembersWith("aaaa"), ElementsAre(M(1)));
+}
+
+// A key with no id (the prefix itself) is malformed: ignored, and it does not stop later
+// members from being seen.
+TEST_F(EtcdMembershipTest, AKeyWithoutAnIdIsIgnored) {
+  auto etcd = EtcdClient::Create(etcd_->url(), seconds(1));
+  ASSERT_TRUE(etcd.ok());
+  ASSERT_TRUE((*etcd)->Put(fmt::format("/sluice/{}/workers/", cluster_),
+                           R"({"endpoint":"http://127.0.0.1:9"})", 0).ok());
+  auto a = Started(M(1));
+  auto b = Started(M(2));
+  EXPECT_TRUE(WaitFor([&] { return a->Members().size() == 2; }, kRefresh * 5));
+  EXPECT_THAT(a->Members(), ElementsAre(M(1), M(2)));
+}
+
 TEST_F(EtcdMembershipTest, StartFailsAgainstADeadUrl) {
   const std::string url = "http://127.0.0.1:1";  // nothing listens there
   EtcdOptions o = Options(M(1));
