@@ -82,9 +82,20 @@ void Cluster::Stop() {
 }
 
 std::shared_ptr<const placement::Placement> Cluster::placement() {
-  uint64_t gen = membership_->Generation();
-  std::lock_guard lock(mu_);
-  if (placement_ != nullptr && gen == generation_) return placement_;
+  const uint64_t gen = membership_->Generation();
+  std::unique_lock build(build_mu_, std::defer_lock);
+  {
+    std::lock_guard lock(mu_);
+    if (placement_ != nullptr && gen == generation_) return placement_;
+    // Another thread is building the new one (maglev: ~50 ms): the current one serves
+    // meanwhile. (try_lock under mu_ never waits, so the order build_mu_ -> mu_ holds.)
+    if (placement_ != nullptr && !build.try_lock()) return placement_;
+  }
+  if (!build.owns_lock()) build.lock();  // no placement yet: everyone waits for the first
+  {
+    std::lock_guard lock(mu_);
+    if (placement_ != nullptr && gen <= generation_) return placement_;  // built meanwhile
+  }
   auto members = membership_->Members();
   // Etcd may not list us yet (or any longer, after a lost lease): we still serve our share.
   if (std::none_of(members.begin(), members.end(),
@@ -92,6 +103,8 @@ std::shared_ptr<const placement::Placement> Cluster::placement() {
     members.push_back(self_);
   }
   auto p = placement::Placement::Create(config_.ring, std::move(members));
+  std::lock_guard lock(mu_);
+  generation_ = gen;  // a failed build too: not tried (nor logged) again until it changes
   if (!p.ok()) {
     SLUICE_LOG_ERROR("cannot build the placement: {}", p.status().ToString());
     if (placement_ == nullptr) {
@@ -104,7 +117,6 @@ std::shared_ptr<const placement::Placement> Cluster::placement() {
                     config_.ring.policy, fingerprint_);
   }
   placement_ = *p;
-  generation_ = gen;
   return placement_;
 }
 

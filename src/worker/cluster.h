@@ -63,6 +63,9 @@ class Cluster {
   placement::Member self_;
   std::string fingerprint_;
   std::unique_ptr<placement::Membership> membership_;
+  // One thread builds a new placement (maglev: ~50 ms), outside mu_; the others go on
+  // with the one there is meanwhile.
+  std::mutex build_mu_;
   std::mutex mu_;
   uint64_t generation_ = 0;                                // GUARDED_BY(mu_)
   std::shared_ptr<const placement::Placement> placement_;  // GUARDED_BY(mu_)

@@ -196,6 +196,9 @@ Status Worker::Start() {
 void Worker::Stop(Duration grace) {
   if (!server_) return;
   ready_ = false;
+  // Leave the membership first (revoke the etcd lease): the others stop sending us
+  // requests while ours drain. The member list stays as it was for those.
+  if (cluster_) cluster_->Stop();
   server_->Stop(grace);
   if (pinner_.joinable()) {
     rules_->Cancel();
@@ -210,7 +213,6 @@ void Worker::Stop(Duration grace) {
     sweeper_.join();
   }
   if (jobs_) jobs_->Shutdown();  // running jobs keep their checkpoints, to resume
-  if (cluster_) cluster_->Stop();
 }
 
 std::string Worker::endpoint() const {
