@@ -219,6 +219,29 @@ def test_s3_client_survives_a_hung_owner(cluster, tree):
         os.kill(hung.proc.pid, signal.SIGCONT)
 
 
+def test_multipart_uploads_go_where_they_were_created(cluster):
+    """Uploads created while their path's owner was down are kept by the member that served
+    the create; once the owner is back, their parts, completion and abort, sent through
+    any member, still reach that member (the upload id names it), not the ring's owner."""
+    keys = [f"mp-route/k{i}" for i in range(12)]
+    cluster.workers[2].kill()
+    via0 = s3_client(cluster.workers[0].endpoint)
+    uploads = {k: via0.create_multipart_upload(Bucket="data", Key=k)["UploadId"] for k in keys}
+    cluster.workers[2].start()  # the same port: the ring is as before
+    via1 = s3_client(cluster.workers[1].endpoint)
+    part = b"p" * 1000
+    for i, k in enumerate(keys):
+        c = (via0, via1)[i % 2]
+        etag = c.upload_part(Bucket="data", Key=k, UploadId=uploads[k], PartNumber=1,
+                             Body=part)["ETag"]
+        if k.endswith("k11"):
+            c.abort_multipart_upload(Bucket="data", Key=k, UploadId=uploads[k])
+            continue
+        c.complete_multipart_upload(Bucket="data", Key=k, UploadId=uploads[k], MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": etag}]})
+        assert via1.get_object(Bucket="data", Key=k)["Body"].read() == part
+
+
 def test_ring_mismatch_is_reported(cluster):
     req = urllib.request.Request(cluster.workers[0].endpoint + "/v1/stat?path=/data/tree/d0/f0.bin",
                                  headers={"X-Sluice-Ring": "0123456789abcdef"})

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <tuple>
 #include <chrono>
@@ -51,8 +52,30 @@ Status WriteAll(int fd, std::string_view data) {
 
 }  // namespace
 
-MultipartUploads::MultipartUploads(WriteThrough* writes, std::string staging_dir)
-    : writes_(writes), root_(staging_dir.empty() ? "" : staging_dir + "/uploads") {
+std::string MultipartUploads::UploadIdPrefix(std::string_view member_id) {
+  std::string out;
+  for (unsigned char ch : member_id) out += fmt::format("{:02x}", ch);
+  return out + "-";
+}
+
+std::optional<std::string> MultipartUploads::CreatorOf(std::string_view upload_id) {
+  const size_t dash = upload_id.find('-');
+  if (dash == std::string_view::npos || dash == 0 || dash % 2 != 0) return std::nullopt;
+  std::string id;
+  for (size_t i = 0; i < dash; i += 2) {
+    unsigned v = 0;
+    auto [end, ec] = std::from_chars(upload_id.data() + i, upload_id.data() + i + 2, v, 16);
+    if (ec != std::errc() || end != upload_id.data() + i + 2) return std::nullopt;
+    id += static_cast<char>(v);
+  }
+  return id;
+}
+
+MultipartUploads::MultipartUploads(WriteThrough* writes, std::string staging_dir,
+                                   std::string creator)
+    : writes_(writes),
+      root_(staging_dir.empty() ? "" : staging_dir + "/uploads"),
+      creator_(std::move(creator)) {
   if (!root_.empty()) {
     std::error_code ec;
     fs::remove_all(root_, ec);  // uploads of an earlier process are gone with it
@@ -68,7 +91,7 @@ Result<std::string> MultipartUploads::Create(std::string_view path,
                                              const ufs::ObjectHeaders& headers) {
   if (root_.empty()) return Status::Unimplemented("multipart uploads need a staging directory");
   SweepAbandoned();
-  std::string id = NewUploadId();
+  std::string id = creator_ + NewUploadId();
   {
     std::lock_guard lock(mu_);
     if (uploads_.size() >= kMaxOpenUploads) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -33,7 +34,15 @@ class MultipartUploads {
  public:
   static constexpr uint64_t kMinPartBytes = 5 * kMiB;  // S3's least size of a part but the last
 
-  MultipartUploads(WriteThrough* writes, std::string staging_dir);
+  // Upload ids start with `creator` (UploadIdPrefix of this member's id; "" for a cluster
+  // of one): the other members route an upload's requests here, whatever the ring says
+  // by then (a member joined, or the ring's owner was down at Create).
+  MultipartUploads(WriteThrough* writes, std::string staging_dir, std::string creator = "");
+
+  // The prefix of the upload ids a member with `member_id` makes ("<hex of the id>-"), and
+  // the member id an upload id names (nullopt when it names none).
+  static std::string UploadIdPrefix(std::string_view member_id);
+  static std::optional<std::string> CreatorOf(std::string_view upload_id);
 
   // Returns the new upload id. The object will keep `headers` (ufs::ObjectHeaders).
   Result<std::string> Create(std::string_view path, const ufs::ObjectHeaders& headers = {});
@@ -78,6 +87,7 @@ class MultipartUploads {
 
   WriteThrough* writes_;
   const std::string root_;  // <staging>/uploads
+  const std::string creator_;  // UploadIdPrefix of this member, or ""
   std::mutex mu_;
   std::map<std::string, State, std::less<>> uploads_;  // GUARDED_BY(mu_)
 };

@@ -77,7 +77,10 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   uint64_t capacity = w->engine_.pages->GetStats().capacity;
   w->writes_ = std::make_shared<WriteThrough>(w->engine_.mounts, w->engine_.cache, c.staging_dir,
                                               capacity / 4);
-  w->uploads_ = std::make_shared<MultipartUploads>(w->writes_.get(), c.staging_dir);
+  const bool distributed = !c.cluster.peers.empty() || !c.cluster.etcd.empty();
+  w->uploads_ = std::make_shared<MultipartUploads>(
+      w->writes_.get(), c.staging_dir,
+      distributed ? MultipartUploads::UploadIdPrefix(w->cluster_->self().id) : "");
   S3ServiceOptions so;
   so.credentials = c.s3_credentials;
   so.listing_ttl = c.cache.metadata_ttl;
@@ -266,6 +269,15 @@ bool RoutingKey(const net::HttpRequest& req, const placement::Placement& p, std:
   return true;
 }
 
+// The member that created the multipart upload a request names (uploadId=), if any.
+std::optional<std::string> UploadCreator(std::string_view query) {
+  if (query.find("uploadId=") == std::string_view::npos) return std::nullopt;
+  for (auto& [k, v] : net::ParseQuery(query)) {
+    if (k == "uploadId") return MultipartUploads::CreatorOf(v);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool Worker::MaybeForward(const net::HttpRequest& req, net::BodyReader& body,
@@ -289,6 +301,11 @@ bool Worker::MaybeForward(const net::HttpRequest& req, net::BodyReader& body,
   uint64_t block = 0;
   if (!RoutingKey(req, *p, &path, &block)) return false;
   auto owners = p->Owners(path, block);
+  // A multipart upload's parts, completion and abort go where it was created (its state
+  // lives there), whoever owns the path now; the ring decides when that member is gone.
+  if (auto creator = UploadCreator(req.query)) {
+    if (const auto* m = p->Find(*creator)) owners = {m};
+  }
   for (const auto* o : owners) {
     if (cluster_->IsSelf(o)) return false;  // we are a replica
   }
