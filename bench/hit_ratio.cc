@@ -45,7 +45,7 @@ Result Replay(const std::string& policy, const std::vector<uint64_t>& trace, siz
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     std::exit(1);
   }
-  const sluice::Hash128 file = MakeFileId("bench://trace", "v1");
+  const sluice::Hash128 file = MakeFileId("bench://trace", "v1", 1 << 20);
   std::string page(kPageSize, 'x');
   std::vector<char> out(kPageSize);
   Result r;
@@ -65,7 +65,7 @@ Result Replay(const std::string& policy, const std::vector<uint64_t>& trace, siz
 // store-level name (the paper's S3-FIFO without the frequency gate).
 Result ReplayPolicy(sluice::pagestore::EvictionPolicy& policy, const std::vector<uint64_t>& trace,
                     size_t warm) {
-  const sluice::Hash128 file = MakeFileId("bench://trace", "v1");
+  const sluice::Hash128 file = MakeFileId("bench://trace", "v1", 1 << 20);
   const uint64_t capacity = kCachePages * kPageSize;
   std::unordered_set<PageKey, sluice::pagestore::PageKeyHash> held;
   uint64_t used = 0;

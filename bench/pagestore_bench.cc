@@ -24,7 +24,7 @@ namespace {
 
 constexpr size_t kMiB = 1 << 20;
 
-PageKey BenchKey(uint64_t i) { return PageKey{MakeFileId("bench://object", "v1"), i}; }
+PageKey BenchKey(uint64_t i) { return PageKey{MakeFileId("bench://object", "v1", 1 << 20), i}; }
 
 // A scratch directory removed at the end of a benchmark.
 class ScratchDir {

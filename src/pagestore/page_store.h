@@ -48,8 +48,11 @@ struct PageKeyHash {
   }
 };
 
-// The file id of an object: a 128-bit hash of (uri, version).
-Hash128 MakeFileId(std::string_view object_uri, std::string_view version);
+// The file id of an object: a 128-bit hash of (uri, version, page size). The page size is
+// in it because a page's index means nothing without it: pages a disk tier kept from a run
+// with another page size are never looked up (they age out), never read at the wrong
+// offsets.
+Hash128 MakeFileId(std::string_view object_uri, std::string_view version, uint64_t page_size);
 
 struct PutOptions {
   bool pinned = false;  // a pinned page is never evicted until unpinned

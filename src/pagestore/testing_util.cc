@@ -27,7 +27,7 @@ std::string PageData(const PageKey& key, size_t size, uint64_t salt) {
 }
 
 PageKey Key(uint64_t file, uint64_t index) {
-  return PageKey{MakeFileId("test://file/" + std::to_string(file), "v1"), index};
+  return PageKey{MakeFileId("test://file/" + std::to_string(file), "v1", 1 << 20), index};
 }
 
 std::vector<std::string> PageFiles(const std::string& dir) {

@@ -176,7 +176,7 @@ Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
     if (!pinned && Pinned(p)) return;
     ufs::Resolved obj = r;
     obj.key = info.key;
-    const Hash128 id = pagestore::MakeFileId(obj.ObjectUri(), info.Version());
+    const Hash128 id = pagestore::MakeFileId(obj.ObjectUri(), info.Version(), config_.page_size);
     const size_t changed = pages_->SetPinned(id, pinned);
     marked += changed;
     if (pinned && changed > 0) {

@@ -45,6 +45,9 @@ struct TtlRule {
 struct CacheRulesConfig {
   std::vector<TtlRule> ttl_rules;
   std::map<std::string, uint64_t> mount_quotas;  // mount name -> bytes
+  // Not from YAML: the engine's page size (CacheOptions::page_size; file ids name it), set
+  // by the worker.
+  uint64_t page_size = 1 << 20;
   Status Validate() const;
 };
 

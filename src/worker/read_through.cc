@@ -21,12 +21,12 @@ struct ReadThroughCache::Target {
   Hash128 file_id;
 
   // The object `where` names, at the version `info` describes.
-  static Target Of(ufs::Resolved where, ufs::ObjectInfo info) {
+  static Target Of(ufs::Resolved where, ufs::ObjectInfo info, uint64_t page_size) {
     Target t;
     t.uri = where.ObjectUri();
     t.where = std::move(where);
     t.version = info.Version();
-    t.file_id = pagestore::MakeFileId(t.uri, t.version);
+    t.file_id = pagestore::MakeFileId(t.uri, t.version, page_size);
     t.info = std::move(info);
     return t;
   }
@@ -76,7 +76,7 @@ std::optional<ReadThroughCache::CachedObject> ReadThroughCache::CachedStat(
   auto cached = metadata_.Get(uri);
   if (!cached || !cached->ok() || (*cached)->is_dir) return std::nullopt;
   CachedObject object{std::move(*cached).value(), {}, std::move(*r), {}};
-  object.file_id = pagestore::MakeFileId(uri, object.info.Version());
+  object.file_id = pagestore::MakeFileId(uri, object.info.Version(), options_.page_size);
   object.uri = std::move(uri);
   return object;
 }
@@ -112,7 +112,7 @@ std::optional<std::vector<ReadThroughCache::SharedSlice>> ReadThroughCache::Shar
   // (inline or handler) serves each of its requests. Objects of one page have none.
   if (info.size > ps) {
     if (auto ahead = NextReadAhead(object.uri, info.size, offset, end)) {
-      StartReadAhead(Target::Of(object.where, info), ahead->first, ahead->second);
+      StartReadAhead(Target::Of(object.where, info, options_.page_size), ahead->first, ahead->second);
     }
   }
   return out;
@@ -186,7 +186,7 @@ Result<size_t> ReadThroughCache::Read(std::string_view path, uint64_t offset,
       return Status::FailedPrecondition(fmt::format("'{}' changed: version {} is not {}", path,
                                                     info.Version(), expected_version));
     }
-    Target t = Target::Of(r, std::move(info));
+    Target t = Target::Of(r, std::move(info), options_.page_size);
     Result<size_t> n = ReadOnce(t, offset, out, fetched);
     if (n.ok()) {
       bytes_served_ += *n;
@@ -245,7 +245,7 @@ bool ReadThroughCache::TakeRefusedPut() { return std::exchange(t_refused_put, fa
 bool ReadThroughCache::LastVersionCached(const std::string& uri, uint64_t offset) {
   std::optional<ufs::ObjectInfo> last = metadata_.LastKnown(uri);
   if (!last || last->is_dir) return false;
-  return pages_->Contains(PageKey{pagestore::MakeFileId(uri, last->Version()),
+  return pages_->Contains(PageKey{pagestore::MakeFileId(uri, last->Version(), options_.page_size),
                                   offset / options_.page_size});
 }
 
@@ -269,7 +269,7 @@ Result<ufs::ObjectInfo> ReadThroughCache::FetchFirst(const ufs::Resolved& r, uin
   ufs_bytes_ += rr->data.size();
   metadata_.Put(uri, rr->info);
   if (rr->info.is_dir) return std::move(rr->info);
-  Target t = Target::Of(r, rr->info);
+  Target t = Target::Of(r, rr->info, options_.page_size);
   if (rr->data.size() == RunLength(t, first, count)) {
     fetched->first = first;
     StorePages(t, first, std::move(rr->data), &fetched->pages);
@@ -545,11 +545,11 @@ size_t ReadThroughCache::DropCached(std::string_view path, const ufs::ObjectInfo
   const std::string uri = r->ObjectUri();
   const std::string known_version = known != nullptr ? known->Version() : "";
   size_t dropped = 0;
-  if (known != nullptr) dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, known_version));
+  if (known != nullptr) dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, known_version, options_.page_size));
   // The version last known too, its stat expired or not (an object replaced or deleted
   // since: its pages are still cached).
   if (auto last = metadata_.LastKnown(uri); last && last->Version() != known_version) {
-    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, last->Version()));
+    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, last->Version(), options_.page_size));
   }
   metadata_.Invalidate(uri);
   return dropped;
@@ -562,7 +562,7 @@ size_t ReadThroughCache::ForgetBelow(std::string_view dir) {
   if (!prefix.ends_with('/')) prefix += '/';  // not the pages of "/mount/dir2/..."
   size_t dropped = 0;
   for (const auto& [uri, version] : metadata_.InvalidatePrefix(prefix)) {
-    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, version));
+    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, version, options_.page_size));
   }
   return dropped;
 }
@@ -571,7 +571,7 @@ size_t ReadThroughCache::AdmitWritten(std::string_view path, const ufs::ObjectIn
                                       const PageSource& source) {
   auto r = mounts_->Resolve(path);
   if (!r.ok() || !r->store) return 0;
-  Target t = Target::Of(*r, info);
+  Target t = Target::Of(*r, info, options_.page_size);
   metadata_.Put(t.uri, info);
   const uint64_t ps = options_.page_size;
   std::string buf;

@@ -186,7 +186,7 @@ TEST_F(ReadThroughTest, SequentialReaderGetsReadAhead) {
   // Read-ahead runs on background threads: wait (bounded) until it has fetched page 4,
   // rather than racing it (a loaded machine may run the reader first).
   const Hash128 file_id =
-      pagestore::MakeFileId(fake_->Uri() + "/seq", fake_->Stat("seq")->Version());
+      pagestore::MakeFileId(fake_->Uri() + "/seq", fake_->Stat("seq")->Version(), kPage);
   for (int i = 0; i < 500 && !pages_->Contains({file_id, 4}); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -211,7 +211,7 @@ TEST_F(ReadThroughTest, SequentialReaderServedFromMemoryKeepsItsReadAhead) {
   MustRead("/data/seq", kPage, kPage);
   MustRead("/data/seq", 0, kPage);
   const std::string version = fake_->Stat("seq")->Version();
-  const Hash128 file_id = pagestore::MakeFileId(fake_->Uri() + "/seq", version);
+  const Hash128 file_id = pagestore::MakeFileId(fake_->Uri() + "/seq", version, kPage);
   EXPECT_FALSE(pages_->Contains({file_id, 2}));
   // Page 1 again, shared from memory without a copy: the stream goes on, so page 2 is
   // fetched ahead (served and inline requests must not break a sequential reader).
@@ -338,6 +338,28 @@ TEST_F(ReadThroughTest, RestartKeepsDiskCacheHot) {
   EXPECT_EQ(fake_->CallCount(FakeOp::kRead), before);
   // Small objects too: one stat each, no bytes fetched again.
   EXPECT_EQ(Cache().GetStats().ufs_bytes, 0u);
+}
+
+// A restart with another page size over the same disk cache: the old pages hold other
+// byte ranges under the same indexes, and are never served for the new ones.
+TEST_F(ReadThroughTest, RestartWithAnotherPageSizeNeverServesOldPages) {
+  ufs::testing::TempDir dir;
+  const std::string src = Pattern(5 * kPage + 100, 8);
+  fake_->Put("obj", src);
+  UseDisk(dir.path());
+  EXPECT_EQ(MustRead("/data/obj", 0, src.size()), src);
+  for (uint64_t size : {kPage / 2, 2 * kPage}) {
+    cache_.reset();
+    pages_.reset();
+    options_.page_size = size;
+    UseDisk(dir.path());
+    std::mt19937 rng(9);
+    for (int i = 0; i < 40; ++i) {
+      const uint64_t off = rng() % src.size(), len = 1 + rng() % (2 * kPage);
+      ASSERT_EQ(MustRead("/data/obj", off, len), src.substr(off, len))
+          << "page size " << size << ", off " << off << ", len " << len;
+    }
+  }
 }
 
 TEST_F(ReadThroughTest, UnderStoreErrorsAreReportedThenRecover) {

@@ -102,7 +102,9 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
       !c.state_dir.empty()            ? c.state_dir
       : !c.pages.cache_dirs.empty()   ? c.pages.cache_dirs.front().path + "/state"
                                       : "";
-  w->rules_ = std::make_shared<CacheRules>(c.rules, w->engine_.mounts, w->engine_.pages, state_dir);
+  CacheRulesConfig rules = c.rules;
+  rules.page_size = c.cache.page_size;
+  w->rules_ = std::make_shared<CacheRules>(rules, w->engine_.mounts, w->engine_.pages, state_dir);
   w->engine_.cache->SetPagePolicy(w->rules_);
   LoadJobs::Deps deps;
   deps.mounts = w->engine_.mounts;
