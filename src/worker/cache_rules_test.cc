@@ -32,6 +32,7 @@ class CacheRulesTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(state_); }
 
   void Start(CacheRulesConfig config) {
+    config.page_size = options_.page_size;  // as the worker sets it
     rules_ = std::make_shared<CacheRules>(config, mounts_, pages_, state_.string(), &clock_);
     cache_ = std::make_unique<ReadThroughCache>(options_, mounts_, pages_, &clock_);
     cache_->SetPagePolicy(rules_);
