@@ -40,7 +40,11 @@ struct Job {
   std::string cluster_path;
   std::string local_path;
   uint64_t size = 0;
+  std::string refused;  // why this file is not copied (nothing is touched), or ""
 };
+
+// The mode new local files get (0644 less the umask), read once before any thread starts.
+mode_t g_file_mode = 0644;
 
 // Copies [at, at + buf.size()) of the object to the same offset of fd; the bytes read.
 Result<size_t> CopyRange(Client& c, const Job& j, int fd, uint64_t at, std::span<char> buf) {
@@ -58,13 +62,20 @@ Result<size_t> CopyRange(Client& c, const Job& j, int fd, uint64_t at, std::span
 // A large file is copied by up to kRangeThreads threads, each reading its next 64 MiB range
 // (a placement block by default, so different workers serve them at once) and writing it
 // while the others read.
+// The bytes go to a temporary file beside the target, renamed over it once complete: a
+// copy that fails leaves what was there before untouched.
 Status Download(Client& c, const Job& j) {
   constexpr uint64_t kRange = 64 * kMiB;
   constexpr uint64_t kRangeThreads = 4;
+  if (!j.refused.empty()) return Status::PermissionDenied(j.refused);
+  const fs::path target(j.local_path);
   std::error_code ec;
-  fs::create_directories(fs::path(j.local_path).parent_path(), ec);
-  int fd = ::open(j.local_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fs::create_directories(target.parent_path(), ec);
+  std::string tmp =
+      (target.parent_path() / ("." + target.filename().string() + ".sluice-XXXXXX")).string();
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) return Status::Unavailable(fmt::format("{}: {}", j.local_path, strerror(errno)));
+  ::fchmod(fd, g_file_mode);
   const uint64_t ranges = std::max<uint64_t>(1, (j.size + kRange - 1) / kRange);
   std::atomic<uint64_t> next{0};
   std::mutex mu;
@@ -90,8 +101,13 @@ Status Download(Client& c, const Job& j) {
   for (uint64_t t = 1; t < std::min(ranges, kRangeThreads); ++t) threads.emplace_back(work);
   work();
   for (auto& t : threads) t.join();
-  ::close(fd);
-  if (!result.ok()) ::unlink(j.local_path.c_str());  // no half-written files left behind
+  if (::close(fd) != 0 && result.ok()) {
+    result = Status::ResourceExhausted(fmt::format("{}: {}", j.local_path, strerror(errno)));
+  }
+  if (result.ok() && ::rename(tmp.c_str(), j.local_path.c_str()) != 0) {
+    result = Status::Unavailable(fmt::format("{}: {}", j.local_path, strerror(errno)));
+  }
+  if (!result.ok()) ::unlink(tmp.c_str());  // no half-written files left behind
   return result;
 }
 
@@ -122,7 +138,16 @@ Status ListDownloads(Client& c, const std::string& prefix, const std::string& ds
     for (const auto& o : page.objects) {
       std::string rel = o.path.starts_with(dir) ? o.path.substr(dir.size()) : o.path;
       if (rel.empty() || rel.ends_with("/")) continue;
-      jobs->push_back({o.path, (fs::path(dst) / rel).string(), o.size});
+      // A key is a name, not a path to follow: one that would leave `dst` ("a/../../x",
+      // "a//etc/x", which std::filesystem reads as absolute) is refused, not written.
+      const fs::path local = fs::path(rel).lexically_normal();
+      if (local.empty() || local.is_absolute() || *local.begin() == ".." ||
+          rel.find("//") != std::string::npos) {
+        jobs->push_back({o.path, "", o.size,
+                         fmt::format("{} names no file inside {}", o.path, dst)});
+        continue;
+      }
+      jobs->push_back({o.path, (fs::path(dst) / local).string(), o.size, ""});
     }
     token = page.next_token;
   } while (!token.empty());
@@ -138,6 +163,9 @@ int Cp(const CpFlags& f) {
         "cp copies between the cluster and local files: exactly one of SRC and DST must be a "
         "cluster path (sluice://NAME/...)"));
   }
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  g_file_mode = 0644 & ~mask;
   auto c = ConnectFrom(f.client);
   if (!c.ok()) return Fail(c.status());
   Client& client = **c;

@@ -24,6 +24,12 @@ int main(int argc, char** argv) {
   sluice::cli::RegisterMount(&app, &exit_code);
   sluice::cli::RegisterDataset(&app, &exit_code);
   sluice::cli::RegisterBench(&app, &exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints the help, the version or the error; its own exit codes (100-114) are
+    // not ours: bad arguments exit 2, as documented (docs/cluster.md).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return exit_code;
 }

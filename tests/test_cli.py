@@ -1,0 +1,169 @@
+"""Black-box tests of the `sluice` command line against a stub worker: what a worker
+answers is scripted here, so that answers no real store gives (keys that climb out of a
+directory, a read that fails half-way) can be served."""
+import http.server
+import json
+import os
+import threading
+import urllib.parse
+
+import pytest
+
+from conftest import SLUICE, run_sluice
+
+
+class StubWorker:
+    """A /v1 worker that serves one mount `data` from `objects` (path -> bytes); reads of
+    paths in `failing` answer 500."""
+
+    def __init__(self, objects, failing=()):
+        self.objects = objects
+        self.failing = set(failing)
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def send_json(self, code, body):
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                url = urllib.parse.urlsplit(self.path)
+                q = dict(urllib.parse.parse_qsl(url.query))
+                path = q.get("path", "")
+                if url.path == "/v1/cluster":
+                    return self.send_json(200, stub.cluster_json())
+                if url.path == "/v1/stat":
+                    if path in stub.objects:
+                        return self.send_json(200, stub.stat(path))
+                    if any(p.startswith(path.rstrip("/") + "/") for p in stub.objects):
+                        return self.send_json(200, {"path": path, "is_dir": True, "size": 0,
+                                                    "version": "", "etag": "", "mtime_ns": 0})
+                    return self.send_json(404, {"error": {"code": "NotFound",
+                                                          "message": path + ": not found"}})
+                if url.path == "/v1/list":
+                    prefix = path.rstrip("/") + "/"
+                    objs = [stub.stat(p) for p in sorted(stub.objects) if p.startswith(prefix)]
+                    return self.send_json(200, {"objects": objs, "prefixes": [],
+                                                "next_token": ""})
+                if url.path == "/v1/read":
+                    if path in stub.failing:
+                        return self.send_json(500, {"error": {"code": "Internal",
+                                                              "message": "disk on fire"}})
+                    data = stub.objects[path]
+                    off = int(q.get("offset", 0))
+                    n = int(q.get("length", len(data)))
+                    body = data[off:off + n]
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("X-Sluice-Version", "v1")
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_json(404, {"error": {"code": "NotFound", "message": "no such API"}})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stat(self, path):
+        return {"path": path, "is_dir": False, "size": len(self.objects[path]), "version": "v1",
+                "etag": "e", "mtime_ns": 1}
+
+    def cluster_json(self):
+        me = f"127.0.0.1:{self.port}"
+        return {"cluster": "default", "fingerprint": "", "membership": "static",
+                "members": [{"id": me, "endpoint": "http://" + me}], "self": me,
+                "metadata_ttl_ms": 1000, "mounts": [{"name": "data", "uri": "file:///x"}],
+                "ring": {"block_size": 64 << 20, "policy": "maglev", "replica_rules": [],
+                         "replicas": 1, "virtual_points": 0}}
+
+    def env(self):
+        env = dict(os.environ)
+        env["SLUICE_CLUSTER"] = f"127.0.0.1:{self.port}"
+        env.pop("SLUICE_ETCD", None)
+        return env
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def stub():
+    workers = []
+
+    def make(objects, failing=()):
+        w = StubWorker(objects, failing)
+        workers.append(w)
+        return w
+
+    yield make
+    for w in workers:
+        w.stop()
+
+
+def test_cp_r_never_writes_outside_the_destination(stub, tmp_path):
+    """Keys that climb out of the copied directory ("a/../../x") or turn absolute once
+    joined ("train//abs") are refused and reported; nothing outside DST is created,
+    truncated or removed, and the rest is copied."""
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    dst = tmp_path / "out" / "train"
+    w = stub({"/data/train/ok.bin": b"fine",
+              "/data/train/../../victim.txt": b"evil",
+              "/data/train//" + str(tmp_path / "abs.txt").lstrip("/"): b"evil"})
+    r = run_sluice(["cp", "-r", "sluice://data/train", str(dst)], w.env())
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.count("names no file inside") == 2, r.stderr
+    assert victim.read_bytes() == b"precious"
+    assert not (tmp_path / "abs.txt").exists()
+    assert (dst / "ok.bin").read_bytes() == b"fine"
+    assert sorted(os.listdir(dst)) == ["ok.bin"]
+
+
+def test_a_failed_cp_keeps_the_file_that_was_there(stub, tmp_path):
+    target = tmp_path / "ckpt.pt"
+    target.write_bytes(b"the previous checkpoint")
+    w = stub({"/data/ckpt.pt": b"x" * 1000}, failing={"/data/ckpt.pt"})
+    r = run_sluice(["cp", "sluice://data/ckpt.pt", str(target)], w.env())
+    assert r.returncode == 1 and "disk on fire" in r.stderr, r.stderr
+    assert target.read_bytes() == b"the previous checkpoint"
+    assert os.listdir(tmp_path) == ["ckpt.pt"]  # no temporary file left either
+    # And a copy that succeeds replaces it.
+    w.failing.clear()
+    r = run_sluice(["cp", "sluice://data/ckpt.pt", str(target)], w.env())
+    assert r.returncode == 0, r.stderr
+    assert target.read_bytes() == b"x" * 1000
+    assert oct(target.stat().st_mode & 0o777) == oct(0o644 & ~current_umask())
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("args", [
+    ["up", "--workers", "x"],
+    ["load", "/d", "--concurrency", "0"],
+    ["cp", "a"],
+    ["ls", "--bogus"],
+    ["--log-level", "loud", "ls"],
+    [],
+])
+def test_bad_arguments_exit_2(args):
+    r = run_sluice(args, dict(os.environ))
+    assert r.returncode == 2, (args, r.returncode, r.stderr)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["cp", "--help"]])
+def test_help_and_version_exit_0(args):
+    r = run_sluice(args, dict(os.environ))
+    assert r.returncode == 0, (args, r.returncode, r.stderr)
