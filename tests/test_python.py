@@ -435,6 +435,17 @@ def test_the_prefetch_sampler_sends_a_window_ahead_in_order_in_chunks():
     s.set_epoch(1)
     assert s.order() != order and sorted(s.order()) == sorted(order)
 
+    # A wrapped DistributedSampler hears of the epoch too: it reshuffles by it.
+    from torch.utils.data.distributed import DistributedSampler
+    d = PrefetchSampler(ds, DistributedSampler(range(100), num_replicas=1, rank=0, seed=3))
+    d.set_epoch(0)
+    first = d.order()
+    d.set_epoch(1)
+    second = d.order()
+    plain = DistributedSampler(range(100), num_replicas=1, rank=0, seed=3)
+    plain.set_epoch(1)
+    assert second != first and second == list(plain)
+
 
 def test_a_dataloader_with_two_workers_reads_every_sample(pyc, objects):
     import torch

@@ -173,9 +173,13 @@ class PrefetchSampler(torch.utils.data.Sampler):
         self._next = None  # the coming epoch's order, once drawn and handed to the prefetcher
 
     def set_epoch(self, epoch):
+        """Sets the coming epoch, here and in the wrapped sampler when it has set_epoch (a
+        DistributedSampler reshuffles by it)."""
         if epoch != self.epoch:
             self._next = None
         self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
 
     def _draw(self):
         if self.sampler is not None:
