@@ -167,3 +167,16 @@ def test_bad_arguments_exit_2(args):
 def test_help_and_version_exit_0(args):
     r = run_sluice(args, dict(os.environ))
     assert r.returncode == 0, (args, r.returncode, r.stderr)
+
+
+def test_a_cluster_flag_is_not_mixed_with_an_etcd_left_in_the_environment(stub):
+    """--cluster names the cluster alone: SLUICE_ETCD from another (stopped) cluster is not
+    asked for members."""
+    w = stub({"/data/train/a.bin": b"a"})
+    env = w.env()
+    env.pop("SLUICE_CLUSTER")
+    env["SLUICE_ETCD"] = "http://127.0.0.1:9"  # nothing listens there
+    r = run_sluice(["stat", "--cluster", f"127.0.0.1:{w.port}", "/data/train/a.bin"], env)
+    assert r.returncode == 0, r.stderr
+    r = run_sluice(["stat", "/data/train/a.bin"], env)  # the environment's etcd: down
+    assert r.returncode != 0 and "127.0.0.1:9" in r.stderr, r.stderr

@@ -32,8 +32,15 @@ Handle Connect(const py::object& cluster, const py::object& etcd, const py::obje
                const py::object& connect_timeout, const py::object& request_timeout,
                const py::object& deadline, bool ufs_fallback, int parallelism, int max_attempts) {
   ClientOptions o;
-  o.cluster = EnvOr(cluster, "SLUICE_CLUSTER");
-  o.etcd = EnvOr(etcd, "SLUICE_ETCD");
+  // Given arguments name the cluster alone; otherwise the environment does (both, or
+  // either).
+  if (!cluster.is_none() || !etcd.is_none()) {
+    o.cluster = cluster.is_none() ? "" : cluster.cast<std::string>();
+    o.etcd = etcd.is_none() ? "" : etcd.cast<std::string>();
+  } else {
+    o.cluster = EnvOr(cluster, "SLUICE_CLUSTER");
+    o.etcd = EnvOr(etcd, "SLUICE_ETCD");
+  }
   o.token = EnvOr(token, "SLUICE_CLUSTER_TOKEN");
   o.memory_cache = memory_cache;
   o.etcd_cluster = etcd_cluster;

@@ -36,9 +36,19 @@ Result<ClientOptions> ClientOptionsFrom(const ClientFlags& f) {
     const char* v = std::getenv(name);
     return std::string(v ? v : "");
   };
-  o.cluster = !f.cluster.empty() ? f.cluster : !env("SLUICE_CLUSTER").empty() ? env("SLUICE_CLUSTER")
-                                                                               : config_cluster;
-  o.etcd = !f.etcd.empty() ? f.etcd : !env("SLUICE_ETCD").empty() ? env("SLUICE_ETCD") : config_etcd;
+  // The cluster is found from one place, the first that names it: the flags, else the
+  // environment, else the config. (--cluster X with SLUICE_ETCD left in the environment
+  // from another cluster must not read that etcd's members.)
+  if (!f.cluster.empty() || !f.etcd.empty()) {
+    o.cluster = f.cluster;
+    o.etcd = f.etcd;
+  } else if (!env("SLUICE_CLUSTER").empty() || !env("SLUICE_ETCD").empty()) {
+    o.cluster = env("SLUICE_CLUSTER");
+    o.etcd = env("SLUICE_ETCD");
+  } else {
+    o.cluster = config_cluster;
+    o.etcd = config_etcd;
+  }
   o.token = !env("SLUICE_CLUSTER_TOKEN").empty() ? env("SLUICE_CLUSTER_TOKEN") : config_token;
   return o;
 }
