@@ -247,11 +247,15 @@ class FileStore : public UnderStore {
                                std::string_view expected_version, ObjectInfo* info) {
     reads_++;
     SLUICE_ASSIGN_OR_RETURN(std::string k, Clean(key));
-    Fd fd(OpenBeneath(root_.get(), k, O_RDONLY));
+    // O_NONBLOCK: opening a FIFO would wait for a writer (for ever); it is refused below.
+    Fd fd(OpenBeneath(root_.get(), k, O_RDONLY | O_NONBLOCK));
     if (!fd.ok()) return Err(errno, "open", k);
     struct stat st;
     if (fstat(fd.get(), &st) != 0) return Err(errno, "stat", k);
     if (S_ISDIR(st.st_mode)) return Status::InvalidArgument(fmt::format("'{}' is a directory", k));
+    if (!S_ISREG(st.st_mode)) {
+      return Status::InvalidArgument(fmt::format("'{}' is not a regular file", k));
+    }
     if (!expected_version.empty()) {
       std::string v = InfoOf(k, st, fd.get()).Version();
       if (v != expected_version) {
@@ -370,18 +374,35 @@ class FileStore : public UnderStore {
 
   // Collects objects below `dir` whose keys start with `prefix`. Subdirectories are
   // entered when `recursive`; otherwise they are reported as "<dir>/" placeholders
-  // (ObjectInfo with is_dir) so that delimiter listing can group them.
+  // (ObjectInfo with is_dir) so that delimiter listing can group them. `ancestors` are the
+  // directories (device, inode) the walk is inside: a directory reached again through a
+  // symlink ("self -> .") is not entered, or the walk would not end.
+  using DirId = std::pair<dev_t, ino_t>;
   Status Walk(const std::string& dir, bool recursive, const std::string& prefix,
-              std::vector<std::pair<std::string, ObjectInfo>>* out) {
+              std::vector<std::pair<std::string, ObjectInfo>>* out,
+              std::vector<DirId>* ancestors = nullptr) {
+    std::vector<DirId> top;
+    if (ancestors == nullptr) ancestors = &top;
     int fd = OpenBeneath(root_.get(), dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) return Status::OK();  // empty listing
       return Err(errno, "list", dir);
     }
+    const size_t depth = ancestors->size();  // restored on the way out
+    struct stat self {};
+    if (fstat(fd, &self) == 0) {
+      const DirId id{self.st_dev, self.st_ino};
+      if (std::find(ancestors->begin(), ancestors->end(), id) != ancestors->end()) {
+        close(fd);
+        return Status::OK();  // a loop
+      }
+      ancestors->push_back(id);
+    }
     DIR* dp = fdopendir(fd);  // owns fd from here on; closedir closes it
     if (dp == nullptr) {
       int err = errno;
       close(fd);
+      ancestors->resize(depth);
       return Err(err, "list", dir);
     }
     std::vector<std::string> subdirs;
@@ -416,8 +437,13 @@ class FileStore : public UnderStore {
       }
     }
     closedir(dp);
-    for (const auto& sub : subdirs) SLUICE_RETURN_IF_ERROR(Walk(sub, recursive, prefix, out));
-    return Status::OK();
+    Status result;
+    for (const auto& sub : subdirs) {
+      result = Walk(sub, recursive, prefix, out, ancestors);
+      if (!result.ok()) break;
+    }
+    ancestors->resize(depth);
+    return result;
   }
 
   const std::string uri_;

@@ -60,6 +60,30 @@ TEST_F(FileStoreTest, FollowsSymlinksThatStayInside) {
   EXPECT_EQ(*store_->Read("data/alias", 0, 100), "inside");
 }
 
+// A recursive listing does not loop through a directory linked to itself or a parent.
+TEST_F(FileStoreTest, RecursiveListingDoesNotFollowLinkLoops) {
+  fs::create_symlink(".", root_ + "/data/self");
+  fs::create_symlink("..", root_ + "/data/up");
+  fs::create_directories(root_ + "/other");
+  std::ofstream(root_ + "/other/x.txt") << "x";
+  fs::create_symlink("../other", root_ + "/data/sibling");  // no loop: listed through it
+  ListOptions o;
+  o.delimiter = "";
+  auto page = store_->List(o);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  std::vector<std::string> keys;
+  for (const auto& obj : page->objects) keys.push_back(obj.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"data/ok.txt", "data/sibling/x.txt", "other/x.txt"}));
+}
+
+// A FIFO is no object: reading it fails at once instead of waiting for a writer.
+TEST_F(FileStoreTest, ReadingAFifoFailsInsteadOfBlocking) {
+  ASSERT_EQ(::mkfifo((root_ + "/data/pipe").c_str(), 0644), 0);
+  EXPECT_EQ(store_->Read("data/pipe", 0, 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ReadWithInfo("data/pipe", 0, 10).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(FileStoreTest, AbsoluteKeysStayInside) {
   // A leading '/' is part of the namespace path, not the host's root.
   EXPECT_EQ(*store_->Read("/data/ok.txt", 0, 100), "inside");
