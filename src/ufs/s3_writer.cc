@@ -5,6 +5,9 @@
 // writer) sends AbortMultipartUpload. Nothing is visible under the key before Close.
 #include <fmt/format.h>
 
+#include <strings.h>
+
+#include <algorithm>
 #include <chrono>
 #include <utility>
 #include <vector>
@@ -111,6 +114,12 @@ class S3Writer : public Writer {
     HttpRequest req =
         store_->NewRequest("POST", store_->config_.ObjectUrl(full_key_) + "?uploads=");
     req.headers.insert(req.headers.end(), headers_.begin(), headers_.end());
+    // Without one, curl sends a POST as application/x-www-form-urlencoded, and S3 keeps
+    // that as the object's type; a PutObject without one is stored as binary/octet-stream.
+    const bool typed = std::any_of(headers_.begin(), headers_.end(), [](const std::string& h) {
+      return strncasecmp(h.c_str(), "content-type:", 13) == 0;
+    });
+    if (!typed) req.headers.push_back("Content-Type: binary/octet-stream");
     Result<HttpResponse> r = store_->client_.Perform(req);
     if (!r.ok()) return r.status().WithContext(Context("CreateMultipartUpload"));
     if (r->status != 200) return store_->ErrorOf(*r, "POST uploads", key_);

@@ -11,7 +11,9 @@ namespace sluice::ufs {
 namespace {
 
 bool Load(pugi::xml_document* doc, std::string_view body) {
-  return static_cast<bool>(doc->load_buffer(body.data(), body.size()));
+  // parse_ws_pcdata_single: a key of blanks only (" ") is a key, not an empty element.
+  return static_cast<bool>(doc->load_buffer(body.data(), body.size(),
+                                            pugi::parse_default | pugi::parse_ws_pcdata_single));
 }
 
 std::string Text(const pugi::xml_node& node, const char* child) {
@@ -41,6 +43,8 @@ Result<ListPage> ParseListObjectsV2(std::string_view body, std::string_view stri
   for (pugi::xml_node c : root.children("Contents")) {
     ObjectInfo info;
     info.key = Strip(Text(c, "Key"), strip_prefix);
+    // The store prefix's own folder marker ("p/" under s3://b/p) names no object here.
+    if (info.key.empty()) continue;
     info.size = std::strtoull(Text(c, "Size").c_str(), nullptr, 10);
     info.mtime_ns = ParseIso8601Ns(Text(c, "LastModified"));
     info.etag = Unquote(Text(c, "ETag"));
