@@ -1,6 +1,11 @@
 #include "worker/cache_rules.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -62,7 +67,10 @@ CacheRules::CacheRules(CacheRulesConfig config, std::shared_ptr<ufs::MountTable>
     std::ifstream in(fs::path(state_dir_) / "pins.json");
     if (in) {
       json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-      if (j.is_array()) {
+      if (!j.is_array()) {
+        SLUICE_LOG_ERROR("{}/pins.json is not a JSON list of paths: no pins restored",
+                         state_dir_);
+      } else {
         for (const auto& p : j) {
           if (p.is_string()) pins_.push_back(p.get<std::string>());
         }
@@ -113,7 +121,10 @@ Result<uint64_t> CacheRules::Pin(const std::string& raw) {
     std::lock_guard lock(mu_);
     if (std::find(pins_.begin(), pins_.end(), path) == pins_.end()) {
       pins_.push_back(path);
-      SavePins();
+      if (Status s = SavePins(); !s.ok()) {
+        pins_.pop_back();  // a pin that would not survive a restart is not made
+        return s.WithContext(fmt::format("pin {}", path));
+      }
     }
   }
   return Mark(path, true);
@@ -127,10 +138,17 @@ Result<uint64_t> CacheRules::Unpin(const std::string& raw) {
     std::lock_guard lock(mu_);
     auto it = std::find(pins_.begin(), pins_.end(), path);
     if (it == pins_.end()) return Status::NotFound(fmt::format("{} is not pinned", path));
+    const size_t at = static_cast<size_t>(it - pins_.begin());
     pins_.erase(it);
-    SavePins();
+    if (Status s = SavePins(); !s.ok()) {
+      pins_.insert(pins_.begin() + static_cast<std::ptrdiff_t>(at), path);
+      return s.WithContext(fmt::format("unpin {}", path));
+    }
   }
-  SLUICE_ASSIGN_OR_RETURN(uint64_t marked, Mark(path, false));
+  // The store's listing may fail (or the worker stop): the pages this worker knows it
+  // pinned are released below all the same, and the error reported after.
+  Result<uint64_t> listed = Mark(path, false);
+  uint64_t marked = listed.ok() ? *listed : 0;
   // Versions the listing no longer names (replaced or deleted objects) were pinned too.
   std::vector<Hash128> release;
   {
@@ -147,6 +165,7 @@ Result<uint64_t> CacheRules::Unpin(const std::string& raw) {
     }
   }
   for (const Hash128& id : release) marked += pages_->SetPinned(id, false);
+  if (!listed.ok()) return listed.status();
   return marked;
 }
 
@@ -203,22 +222,38 @@ Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
   return marked;
 }
 
-void CacheRules::SavePins() const {
-  if (state_dir_.empty()) return;
+Status CacheRules::SavePins() const {
+  if (state_dir_.empty()) return Status::OK();
   std::error_code ec;
   fs::create_directories(state_dir_, ec);
   const auto path = fs::path(state_dir_) / "pins.json";
   const auto tmp = fs::path(state_dir_) / "pins.json.tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << json(pins_).dump();
-    if (!out.good()) {
-      SLUICE_LOG_WARN("cannot save the pins to {}", tmp.string());
-      return;
+  const std::string text = json(pins_).dump();
+  auto failed = [&](const char* what, int err) {
+    ::unlink(tmp.c_str());
+    return Status::IoError(
+        fmt::format("cannot save the pins to {}: {} {}", path.string(), what, strerror(err)));
+  };
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return failed("open", errno);
+  for (size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return failed("write", err);
     }
+    done += static_cast<size_t>(n);
   }
-  fs::rename(tmp, path, ec);
-  if (ec) SLUICE_LOG_WARN("cannot save the pins to {}: {}", path.string(), ec.message());
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return failed("fsync", err);
+  }
+  if (::close(fd) != 0) return failed("close", errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("rename", errno);
+  return Status::OK();
 }
 
 uint64_t CacheRules::Sweep() {

@@ -92,7 +92,9 @@ class CacheRules : public ReadThroughCache::PagePolicy {
  private:
   // Marks (pinned) or unmarks the cached pages of the objects at or below `path`.
   Result<uint64_t> Mark(const std::string& path, bool pinned);
-  void SavePins() const;  // REQUIRES: mu_
+  // Writes pins_ to <state_dir>/pins.json (a temporary file, fsync'ed, renamed over it):
+  // the old list stays whole when that fails. REQUIRES: mu_
+  Status SavePins() const;
   const TtlRule* TtlFor(const std::string& path) const;
 
   const CacheRulesConfig config_;

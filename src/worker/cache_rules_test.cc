@@ -116,6 +116,30 @@ TEST_F(CacheRulesTest, UnpinReleasesVersionsTheStoreNoLongerLists) {
   EXPECT_EQ(pages_->GetStats().pinned_pages, 0u);
 }
 
+// An unpin whose listing fails still releases the pages it pinned (and says it failed);
+// a pin that cannot be saved is not made, and the saved list stays whole.
+TEST_F(CacheRulesTest, UnpinReleasesPagesWhenTheListingFailsAndUnsavedPinsAreRefused) {
+  Start({});
+  fake_->Put("d/x", std::string(kPage, 'x'));
+  ASSERT_TRUE(rules_->Pin("/data/d").ok());
+  Read("/data/d/x");
+  ASSERT_EQ(pages_->GetStats().pinned_pages, 1u);
+  fake_->FailAll(ufs::FakeOp::kList, Status::Unavailable("store away"));
+  fake_->FailAll(ufs::FakeOp::kStat, Status::Unavailable("store away"));
+  auto unpinned = rules_->Unpin("/data/d");
+  EXPECT_TRUE(unpinned.status().Is(StatusCode::kUnavailable)) << unpinned.status().ToString();
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 0u);
+  EXPECT_TRUE(rules_->Pins().empty());
+  fake_->ClearFaults();
+
+  ASSERT_TRUE(rules_->Pin("/data/kept").ok());
+  fs::create_directory(state_ / "pins.json.tmp");  // the temporary file cannot be written
+  EXPECT_FALSE(rules_->Pin("/data/lost").ok());
+  EXPECT_EQ(rules_->Pins(), std::vector<std::string>{"/data/kept"});
+  CacheRules again({}, mounts_, pages_, state_.string(), &clock_);
+  EXPECT_EQ(again.Pins(), std::vector<std::string>{"/data/kept"});
+}
+
 TEST_F(CacheRulesTest, TtlExpiresTheLongestMatchingRulesObjects) {
   CacheRulesConfig c;
   c.ttl_rules = {{"/data/tmp", std::chrono::seconds(10)}, {"/data/tmp/short", std::chrono::seconds(2)}};
