@@ -19,6 +19,7 @@ class StubWorker:
     def __init__(self, objects, failing=()):
         self.objects = objects
         self.failing = set(failing)
+        self.posts = []  # paths of the POSTs received (refused)
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -32,6 +33,10 @@ class StubWorker:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_POST(self):
+                stub.posts.append(self.path)
+                self.send_json(404, {"error": {"code": "NotFound", "message": "stub"}})
 
             def do_GET(self):
                 url = urllib.parse.urlsplit(self.path)
@@ -180,3 +185,11 @@ def test_a_cluster_flag_is_not_mixed_with_an_etcd_left_in_the_environment(stub):
     assert r.returncode == 0, r.stderr
     r = run_sluice(["stat", "/data/train/a.bin"], env)  # the environment's etcd: down
     assert r.returncode != 0 and "127.0.0.1:9" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("flag", [["--wait", "5x"], ["--bandwidth", "fast"]])
+def test_a_load_with_a_bad_option_starts_no_job(stub, flag):
+    w = stub({"/data/train/a.bin": b"a"})
+    r = run_sluice(["load", "-r", "/data/train", *flag], w.env())
+    assert r.returncode == 2, r.stderr
+    assert w.posts == []

@@ -315,6 +315,8 @@ int Load(const LoadFlags& f) {
     if (!b.ok()) return Fail(b.status());
     bandwidth = *b;
   }
+  // Checked before the job starts: failing after it would leave it running unnamed.
+  if (auto wait = ParseDuration(f.wait); !wait.ok()) return Fail(wait.status().WithContext("--wait"));
   const auto workers = (*c)->Workers();
   if (workers.empty()) return Fail(Status::Unavailable("the cluster has no workers"));
   const std::string id = NewJobId();
