@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -77,7 +78,11 @@ Status Generate(const worker::Engine& e, const BenchFlags& f, int threads) {
   if (!f.generate.empty()) {
     size_t colon = f.generate.find(':');
     if (colon == std::string::npos) return Status::InvalidArgument("--generate is N:SIZE");
-    count = std::stoull(f.generate.substr(0, colon));
+    const std::string n = f.generate.substr(0, colon);
+    auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), count);
+    if (n.empty() || ec != std::errc() || end != n.data() + n.size()) {
+      return Status::InvalidArgument(fmt::format("--generate '{}': N must be a count", f.generate));
+    }
     SLUICE_ASSIGN_OR_RETURN(size, ParseSize(f.generate.substr(colon + 1)));
   }
   std::atomic<uint64_t> next{0};

@@ -80,7 +80,11 @@ Result<Duration> ParseDuration(std::string_view text) {
     ns_per = 86400e9;
   else
     return Status::InvalidArgument(fmt::format("'{}': unknown duration unit '{}'", text, suffix));
-  return Duration(static_cast<int64_t>(n * ns_per));
+  const double ns = n * ns_per;
+  if (ns >= 9.2e18) {  // int64 nanoseconds end at ~292 years
+    return Status::InvalidArgument(fmt::format("'{}': duration too long", text));
+  }
+  return Duration(static_cast<int64_t>(ns));
 }
 
 std::string FormatSize(uint64_t bytes) {

@@ -32,6 +32,8 @@ TEST(UnitsTest, ParsesDurations) {
   EXPECT_EQ(*ParseDuration("1h"), hours(1));
   EXPECT_EQ(*ParseDuration("2"), seconds(2));
   EXPECT_FALSE(ParseDuration("5 parsecs").ok());
+  EXPECT_EQ(*ParseDuration("3650d"), hours(24 * 3650));
+  EXPECT_FALSE(ParseDuration("300000d").ok());  // past int64 nanoseconds: not wrapped
 }
 
 TEST(UnitsTest, FormatsForHumans) {

@@ -5,7 +5,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fmt/format.h>
+
+#include <limits>
 #include <string>
+#include <utility>
 
 #include "common/units.h"
 #include "sluice/status.h"
@@ -17,10 +21,17 @@ Status ReadDuration(const YAML::Node& node, const char* key, Duration* out);
 Status ReadString(const YAML::Node& node, const char* key, std::string* out);
 Status ReadBool(const YAML::Node& node, const char* key, bool* out);
 Status ReadInt(const YAML::Node& node, const char* key, int64_t* out);
+// An integer that fits T: -1 for an unsigned T, or 2^32+1 for a 32-bit one, is an error
+// naming the key, not a value wrapped into range.
 template <typename T>
 Status ReadNumber(const YAML::Node& node, const char* key, T* out) {
   int64_t v = static_cast<int64_t>(*out);
   SLUICE_RETURN_IF_ERROR(ReadInt(node, key, &v));
+  if (!std::in_range<T>(v)) {
+    return Status::InvalidArgument(fmt::format("config key '{}': {} is out of range ({} to {})",
+                                               key, v, std::numeric_limits<T>::min(),
+                                               std::numeric_limits<T>::max()));
+  }
   *out = static_cast<T>(v);
   return Status::OK();
 }

@@ -51,6 +51,13 @@ TEST(WorkerConfigTest, RejectsTyposAndBadValues) {
   EXPECT_EQ(ApplyWorkerYaml("eviction: random", &d).code(), StatusCode::kOk);
   EXPECT_EQ(d.Validate().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ApplyWorkerYaml("{{{", &d).code(), StatusCode::kInvalidArgument);
+  // Numbers out of their field's range are errors, not wrapped (-1 pages: 4 billion).
+  WorkerConfig e;
+  Status wrapped = ApplyWorkerYaml("cache: {max_fetch_pages: -1}", &e);
+  EXPECT_EQ(wrapped.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(wrapped.message().find("max_fetch_pages"), std::string::npos) << wrapped.ToString();
+  EXPECT_EQ(ApplyWorkerYaml("server: {io_threads: 4294967297}", &e).code(),
+            StatusCode::kInvalidArgument);
   EXPECT_EQ(LoadWorkerConfig("/nonexistent.yaml").status().code(), StatusCode::kNotFound);
 }
 
