@@ -27,7 +27,7 @@ struct WorkerFlags {
   std::string advertise;
 };
 
-int Run(const WorkerFlags& f) {
+int Run(const WorkerFlags& f, bool global_level_given) {
   auto config = ConfigFromFlags(f.engine);
   if (!config.ok()) return Fail(config.status());
   worker::WorkerConfig c = std::move(config).value();
@@ -47,10 +47,14 @@ int Run(const WorkerFlags& f) {
   if (const char* token = std::getenv("SLUICE_CLUSTER_TOKEN"); token && *token) {
     c.cluster_token = token;
   }
+  // --worker-log-level, else sluice --log-level when given, else the config's, else info.
   if (!f.log_level.empty()) {
-    SetLogLevel(f.log_level);
-  } else if (!c.log_level.empty()) {
-    SetLogLevel(c.log_level);
+    if (!SetLogLevel(f.log_level)) {
+      return Fail(Status::InvalidArgument(
+          fmt::format("--worker-log-level '{}' is not a log level", f.log_level)));
+    }
+  } else if (!global_level_given) {
+    SetLogLevel(c.log_level.empty() ? "info" : c.log_level);
   }
 
   // Signals are taken synchronously by this thread; every thread started below inherits
@@ -95,7 +99,9 @@ void RegisterWorker(CLI::App* app, int* exit_code) {
   cmd->add_option("--advertise", flags->advertise,
                   "HOST:PORT others reach this worker at (default: --listen)");
   cmd->add_option("--worker-log-level", flags->log_level, "log level for the worker");
-  cmd->callback([flags, exit_code] { *exit_code = Run(*flags); });
+  cmd->callback([flags, exit_code, app] {
+    *exit_code = Run(*flags, app->count("--log-level") > 0);
+  });
 }
 
 }  // namespace sluice::cli

@@ -9,6 +9,8 @@
 namespace sluice {
 // level: trace, debug, info, warn, error, off. Returns false for an unknown level.
 bool SetLogLevel(std::string_view level);
+// Whether `level` names a level SetLogLevel knows (trace, debug, info, warn, error, off).
+bool IsLogLevel(std::string_view level);
 }  // namespace sluice
 
 #define SLUICE_LOG_DEBUG(...) ::spdlog::debug(__VA_ARGS__)

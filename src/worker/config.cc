@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/logging.h"
 #include "common/yaml_util.h"
 #include "ufs/mount_table.h"
 
@@ -154,6 +155,10 @@ Status PageStoreConfig::Validate() const {
 }
 
 Status WorkerConfig::Validate() const {
+  if (!log_level.empty() && !IsLogLevel(log_level)) {
+    return Status::InvalidArgument(fmt::format(
+        "log_level '{}' is not one of trace, debug, info, warn, error, off", log_level));
+  }
   SLUICE_RETURN_IF_ERROR(server.Validate());
   for (const auto& m : mounts) {
     SLUICE_RETURN_IF_ERROR(ufs::ValidateMountName(m.name));

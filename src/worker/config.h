@@ -30,7 +30,7 @@ struct PageStoreConfig {
 };
 
 struct WorkerConfig {
-  std::string log_level = "info";
+  std::string log_level;  // "": the command line's (a worker logs at info by default)
   net::ServerOptions server;  // listen address, threads, limits
   std::vector<MountConfig> mounts;
   // S3 API credentials (access key -> secret). Empty: requests are not authenticated,

@@ -58,6 +58,9 @@ TEST(WorkerConfigTest, RejectsTyposAndBadValues) {
   EXPECT_NE(wrapped.message().find("max_fetch_pages"), std::string::npos) << wrapped.ToString();
   EXPECT_EQ(ApplyWorkerYaml("server: {io_threads: 4294967297}", &e).code(),
             StatusCode::kInvalidArgument);
+  WorkerConfig loud;
+  ASSERT_TRUE(ApplyWorkerYaml("log_level: loud", &loud).ok());
+  EXPECT_EQ(loud.Validate().code(), StatusCode::kInvalidArgument);  // was ignored silently
   EXPECT_EQ(LoadWorkerConfig("/nonexistent.yaml").status().code(), StatusCode::kNotFound);
 }
 
