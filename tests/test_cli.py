@@ -193,3 +193,19 @@ def test_a_load_with_a_bad_option_starts_no_job(stub, flag):
     r = run_sluice(["load", "-r", "/data/train", *flag], w.env())
     assert r.returncode == 2, r.stderr
     assert w.posts == []
+
+
+def test_worker_flags_go_over_the_config(tmp_path):
+    """--peers replaces a config's etcd (not 'give either peers or etcd'), and --listen
+    fixes a config's bad listen address before anything is validated."""
+    from conftest import Worker, free_port
+    cfg = tmp_path / "w.yaml"
+    cfg.write_text("etcd: http://127.0.0.1:9\nserver:\n  listen: nowhere\n")
+    (tmp_path / "root").mkdir()
+    port = free_port()
+    w = Worker({"d": f"file://{tmp_path / 'root'}"}, port=port,
+               extra=["--config", str(cfg), "--peers", f"127.0.0.1:{port}"])
+    try:
+        assert w.proc.poll() is None, w.logs()
+    finally:
+        w.stop()

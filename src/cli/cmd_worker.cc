@@ -28,14 +28,21 @@ struct WorkerFlags {
 };
 
 int Run(const WorkerFlags& f, bool global_level_given) {
-  auto config = ConfigFromFlags(f.engine);
+  auto config = ConfigFromFlags(f.engine, /*validate=*/false);  // validated below
   if (!config.ok()) return Fail(config.status());
   worker::WorkerConfig c = std::move(config).value();
   if (!f.listen.empty()) c.server.listen = f.listen;
   if (f.io_threads > 0) c.server.io_threads = f.io_threads;
   if (f.insecure) c.insecure = true;
-  if (!f.peers.empty()) c.cluster.peers = {f.peers};
-  if (!f.etcd.empty()) c.cluster.etcd = f.etcd;
+  // A membership flag replaces the config's membership, of either kind.
+  if (!f.peers.empty()) {
+    c.cluster.peers = {f.peers};
+    c.cluster.etcd.clear();
+  }
+  if (!f.etcd.empty()) {
+    c.cluster.etcd = f.etcd;
+    if (f.peers.empty()) c.cluster.peers.clear();
+  }
   if (!f.cluster_name.empty()) c.cluster.name = f.cluster_name;
   if (!f.advertise.empty()) c.cluster.advertise = f.advertise;
   if (Status s = c.Validate(); !s.ok()) return Fail(s);

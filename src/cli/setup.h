@@ -21,8 +21,9 @@ struct EngineFlags {
 };
 
 void AddEngineFlags(CLI::App* cmd, EngineFlags* flags);
-// Config file (if any), then flags over it; validated.
-Result<worker::WorkerConfig> ConfigFromFlags(const EngineFlags& flags);
+// Config file (if any), then flags over it; validated unless `validate` is false (for a
+// caller that applies more flags first, then validates).
+Result<worker::WorkerConfig> ConfigFromFlags(const EngineFlags& flags, bool validate = true);
 Result<worker::Engine> BuildEngineFromFlags(const EngineFlags& flags);
 
 // Prints "sluice: <error>" to stderr and returns the exit code for it.
