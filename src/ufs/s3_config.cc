@@ -148,7 +148,13 @@ Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
         fmt::format("'{}': endpoint '{}' must start with http:// or https://", uri, c.endpoint));
   }
   c.addressing = FirstOf({NonEmpty(options.addressing), q_addressing});
-  if (c.addressing.empty()) c.addressing = custom_endpoint ? "path" : "virtual";
+  // A bucket name with dots as a host name ("my.bucket.s3.REGION.amazonaws.com") does not
+  // match the store's wildcard certificate: such buckets are addressed by path, as the AWS
+  // SDKs do.
+  if (c.addressing.empty()) {
+    c.addressing =
+        custom_endpoint || c.bucket.find('.') != std::string::npos ? "path" : "virtual";
+  }
   if (c.addressing != "path" && c.addressing != "virtual") {
     return Status::InvalidArgument(
         fmt::format("'{}': addressing must be 'path' or 'virtual', not '{}'", uri, c.addressing));

@@ -55,6 +55,11 @@ TEST_F(S3ConfigTest, DefaultsToAwsVirtualHostedStyle) {
   EXPECT_EQ(c->addressing, "virtual");
   EXPECT_EQ(c->ObjectUrl("k"), "https://bkt.s3.us-east-1.amazonaws.com/k");
   EXPECT_EQ(c->uri, "s3://bkt");
+  // A dotted bucket would not match the certificate as a host name.
+  auto dotted = Resolve("s3://my.bucket/x");
+  ASSERT_TRUE(dotted.ok());
+  EXPECT_EQ(dotted->addressing, "path");
+  EXPECT_EQ(dotted->ObjectUrl("k"), "https://s3.us-east-1.amazonaws.com/my.bucket/k");
 }
 
 TEST_F(S3ConfigTest, RejectsBadUris) {

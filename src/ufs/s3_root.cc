@@ -51,7 +51,9 @@ class S3Root : public StoreRoot {
     SLUICE_RETURN_IF_ERROR(ValidateBucketName(name));
     Result<HttpResponse> head = client_.Perform(NewS3Request(config_, "HEAD", BucketUrl(name)));
     if (!head.ok()) return head.status().WithContext(fmt::format("CreateBucket '{}'", name));
-    if (head->status == 200 || head->status == 403) {  // ours, or someone else's
+    // 200: ours. A 403 says nothing yet (someone else's bucket, or credentials that may
+    // not look): the PUT's answer tells (409 BucketAlreadyExists, or 403 AccessDenied).
+    if (head->status == 200) {
       return Status::AlreadyExists(
           fmt::format("BucketAlreadyExists: CreateBucket {} '{}'", config_.uri, name));
     }
