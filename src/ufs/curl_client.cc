@@ -192,7 +192,8 @@ void CurlClient::Release(CURL* handle) {
 }
 
 bool CurlClient::IsRetryableStatus(long status) {  // NOLINT(runtime/int)
-  return status >= 500 || status == 429;
+  // 501 Not Implemented is an answer, not a hiccup: asking again gets it again.
+  return (status >= 500 && status != 501) || status == 429;
 }
 
 Duration CurlClient::BackoffDelay(int attempt) {
@@ -300,7 +301,11 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
 Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   for (int attempt = 0;; ++attempt) {
     Result<HttpResponse> r = PerformOnce(request);
-    bool retry = r.ok() ? IsRetryableStatus(r->status) : r.status().IsRetryable();
+    // S3's 400 RequestTimeout (it gave up on a slow request body) is transient too.
+    bool retry = r.ok() ? IsRetryableStatus(r->status) ||
+                              (r->status == 400 &&
+                               r->body.find("<Code>RequestTimeout</Code>") != std::string::npos)
+                        : r.status().IsRetryable();
     if (!retry || attempt >= options_.max_retries) return r;
     retries_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(BackoffDelay(attempt));
@@ -328,6 +333,8 @@ Status HttpError(long status, std::string_view context,  // NOLINT(runtime/int)
       return Status::OutOfRange(std::move(msg));
     case 429:
       return Status::Unavailable(std::move(msg));
+    case 501:
+      return Status::Unimplemented(std::move(msg));
     default:
       if (status >= 500) return Status::Unavailable(std::move(msg));
       return Status::Internal(std::move(msg));

@@ -167,6 +167,77 @@ TEST_F(S3StoreRetryTest, MapsClientErrorsWithoutRetrying) {
   EXPECT_EQ(server.requests(), 3);
 }
 
+// 501 is an answer (asked again, it is given again): not retried, kUnimplemented. S3's
+// 400 RequestTimeout is the store giving up on a slow request: retried.
+TEST_F(S3StoreRetryTest, NotImplementedIsFinalAndRequestTimeoutIsRetried) {
+  std::atomic<int> status{501};
+  std::atomic<int> timeouts{1};
+  TestHttpServer server([&](const TestHttpRequest& r) {
+    TestHttpResponse resp;
+    if (status == 400 && timeouts.fetch_sub(1) > 0) {
+      resp.status = 400;
+      resp.body = "<Error><Code>RequestTimeout</Code><Message>too slow</Message></Error>";
+      return resp;
+    }
+    if (status == 400) {
+      std::atomic<int> none{0};
+      return FlakyObject(r, &none);
+    }
+    resp.status = status;
+    resp.body = "<Error><Code>NotImplemented</Code></Error>";
+    return resp;
+  });
+  ASSERT_TRUE(server.ok());
+  auto store = Open(server);
+  EXPECT_EQ(store->Read("obj", 0, 5).status().code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(store->GetStats().retries, 0u);
+  status = 400;
+  auto data = store->Read("obj", 0, 5);
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(*data, "hello");
+  EXPECT_EQ(store->GetStats().retries, 1u);
+}
+
+// CompleteMultipartUpload answered 200 with an <Error> it asks to retry: retried, and the
+// upload is completed, not aborted.
+TEST_F(S3StoreRetryTest, CompleteAnsweredWithARetryableErrorIsRetried) {
+  std::atomic<int> complete_errors{1};
+  std::atomic<int> deletes{0};
+  std::atomic<int> completes{0};
+  TestHttpServer server([&](const TestHttpRequest& r) {
+    TestHttpResponse resp;
+    if (r.method == "POST" && r.target.find("?uploads") != std::string::npos) {
+      resp.body = "<InitiateMultipartUploadResult><UploadId>u1</UploadId>"
+                  "</InitiateMultipartUploadResult>";
+    } else if (r.method == "PUT") {
+      resp.headers = {{"ETag", "\"0123456789abcdef0123456789abcdef\""}};
+    } else if (r.method == "POST") {
+      completes++;
+      resp.body = complete_errors.fetch_sub(1) > 0
+                      ? "<Error><Code>InternalError</Code><Message>retry</Message></Error>"
+                      : "<CompleteMultipartUploadResult><ETag>\"abc-2\"</ETag>"
+                        "</CompleteMultipartUploadResult>";
+    } else if (r.method == "DELETE") {
+      deletes++;
+      resp.status = 204;
+    }
+    return resp;
+  });
+  ASSERT_TRUE(server.ok());
+  S3Options o;
+  o.part_size = 5 * kMiB;
+  o.multipart_threshold = 5 * kMiB;
+  auto store = Open(server, o);
+  auto w = store->OpenWrite("big");
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Append(std::string(6 * kMiB, 'x')).ok());
+  auto info = (*w)->Close();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->etag, "abc-2");
+  EXPECT_EQ(completes.load(), 2);
+  EXPECT_EQ(deletes.load(), 0);
+}
+
 TEST_F(S3StoreRetryTest, ChecksTheResponseETagWhenIfMatchIsIgnored) {
   std::atomic<int> failures{0};
   std::mutex mu;

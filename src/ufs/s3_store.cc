@@ -67,7 +67,11 @@ Status S3Store::ErrorOf(const HttpResponse& response, std::string_view method,
   S3Error err = ParseS3Error(response.body);
   std::string detail = err.code.empty() ? "" : err.code;
   if (!err.message.empty()) detail += ": " + err.message;
-  return HttpError(response.status, fmt::format("{} {} '{}'", method, config_.uri, key), detail);
+  std::string context = fmt::format("{} {} '{}'", method, config_.uri, key);
+  if (err.code == "RequestTimeout") {  // a 400 that is the store's or the network's slowness
+    return Status::Unavailable(fmt::format("{}: HTTP {}: {}", context, response.status, detail));
+  }
+  return HttpError(response.status, context, detail);
 }
 
 Status S3Store::Failed(Status status) {

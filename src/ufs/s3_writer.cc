@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -157,11 +158,22 @@ class S3Writer : public Writer {
     std::string xml = BuildCompleteMultipartUpload(parts_);
     req.body = xml;
     req.headers.push_back("Content-Type: application/xml");
-    SLUICE_ASSIGN_OR_RETURN(HttpResponse r, store_->client_.Perform(req));
-    if (r.status != 200) return store_->ErrorOf(r, "POST complete", key_);
-    SLUICE_ASSIGN_OR_RETURN(std::string etag, ParseCompleteMultipartUpload(r.body));
-    upload_id_.clear();  // committed: nothing to abort
-    return Info(r, std::move(etag));
+    // S3 may answer 200 with an <Error> body (InternalError, SlowDown: kUnavailable) that
+    // it asks to retry: the parts are still there; aborting would throw them away.
+    constexpr int kAttempts = 4;
+    for (int attempt = 1;; ++attempt) {
+      SLUICE_ASSIGN_OR_RETURN(HttpResponse r, store_->client_.Perform(req));
+      if (r.status != 200) return store_->ErrorOf(r, "POST complete", key_);
+      Result<std::string> etag = ParseCompleteMultipartUpload(r.body);
+      if (etag.ok()) {
+        upload_id_.clear();  // committed: nothing to abort
+        return Info(r, std::move(etag).value());
+      }
+      if (!etag.status().Is(StatusCode::kUnavailable) || attempt == kAttempts) {
+        return etag.status();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+    }
   }
 
   S3Store* const store_;
