@@ -10,6 +10,7 @@ Status S3Options::Validate() const {
     return Status::InvalidArgument("s3.addressing must be 'path' or 'virtual'");
   }
   if (part_size < 5 * kMiB) return Status::InvalidArgument("s3.part_size must be at least 5MiB");
+  if (part_size > 5 * kGiB) return Status::InvalidArgument("s3.part_size must be at most 5GiB");
   if (multipart_threshold < part_size) {
     return Status::InvalidArgument("s3.multipart_threshold must be at least s3.part_size");
   }

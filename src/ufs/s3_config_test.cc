@@ -67,6 +67,10 @@ TEST_F(S3ConfigTest, RejectsBadUris) {
   EXPECT_EQ(Resolve("s3://b?bogus=1").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Resolve("s3://b?endpoint=ftp://x").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Resolve("s3://b?addressing=weird").status().code(), StatusCode::kInvalidArgument);
+  S3Options huge_parts;
+  huge_parts.part_size = 6 * kGiB;  // S3 refuses parts over 5 GiB
+  huge_parts.multipart_threshold = 6 * kGiB;
+  EXPECT_EQ(huge_parts.Validate().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Resolve("s3://b/../x").status().code(), StatusCode::kPermissionDenied);
 }
 

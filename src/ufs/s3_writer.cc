@@ -43,12 +43,21 @@ class S3Writer : public Writer {
       error_ = CreateUpload();
       if (!error_.ok()) return store_->Failed(error_);
     }
-    while (!upload_id_.empty() && buffer_.size() >= store_->options_.part_size) {
-      error_ = UploadPart(std::string_view(buffer_).substr(0, store_->options_.part_size));
+    for (uint64_t part; !upload_id_.empty() && buffer_.size() >= (part = PartSize());) {
+      error_ = UploadPart(std::string_view(buffer_).substr(0, part));
       if (!error_.ok()) return store_->Failed(error_);
-      buffer_.erase(0, store_->options_.part_size);
+      buffer_.erase(0, part);
     }
     return Status::OK();
+  }
+
+  // S3 takes at most 10,000 parts of at most 5 GiB: the part size doubles every 1,000
+  // parts (8 MiB parts reach 78 GiB in 10,000; doubling, 8 TiB), so an object of any size
+  // S3 allows fits. Parts may differ in size; only the last may be under 5 MiB.
+  uint64_t PartSize() const {
+    constexpr uint64_t kMaxPart = uint64_t{5} << 30;
+    const uint64_t doublings = std::min<uint64_t>(parts_.size() / 1000, 20);
+    return std::min(kMaxPart, store_->options_.part_size << doublings);
   }
 
   Result<ObjectInfo> Close() override {
