@@ -81,7 +81,13 @@ std::optional<size_t> CacheDir::Read(const PageKey& key, size_t offset, std::spa
     return std::nullopt;
   }
   // The file's own size decides how much to read: a concurrent replace may have changed it.
+  // No page is over 16 MiB: a larger file is not one of ours (not read into memory).
   const uint64_t length = static_cast<uint64_t>(st.st_size) - kPageHeaderSize;
+  if (length > kMaxPageBytes) {
+    FailRead(key, generation, ReadFailure::kCorrupt,
+             fmt::format("{} is {} bytes, more than any page", path, st.st_size));
+    return std::nullopt;
+  }
   char header_bytes[kPageHeaderSize];
   std::unique_ptr<char[]> scratch;
   char* data = out.data();
@@ -265,6 +271,7 @@ Status CacheDir::CommitLocked(const PageKey& key, uint64_t size, const PutOption
   auto unreserve = [&] {
     GroupQueues::Refund(group, size - (same_group && index_.contains(key) ? release : 0));
   };
+  bool replaced_evicted = false;  // the old copy's file is left for the rename to replace
   while (bytes_used_ - old_bytes + size > quota_) {
     std::optional<PageKey> victim = policy_->Evict();
     if (!victim) {
@@ -277,7 +284,10 @@ Status CacheDir::CommitLocked(const PageKey& key, uint64_t size, const PutOption
     auto it = index_.find(*victim);
     if (it == index_.end()) continue;  // defensive: policy and index disagree
     const bool replaced = *victim == key;
-    if (replaced) old_bytes = 0;
+    if (replaced) {
+      old_bytes = 0;
+      replaced_evicted = true;
+    }
     ++stats_.evictions;
     stats_.bytes_evicted += it->second.bytes;
     EraseLocked(it, /*in_policy=*/false, /*unlink_file=*/!replaced,
@@ -287,6 +297,9 @@ Status CacheDir::CommitLocked(const PageKey& key, uint64_t size, const PutOption
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     Status s = ErrnoStatus(errno, fmt::format("rename {} to {}", tmp, path));
     ::unlink(tmp.c_str());
+    // Evicted above but left on disk for the rename: no longer indexed nor counted, so it
+    // must not stay (the directory would hold more than its quota until a restart).
+    if (replaced_evicted) ::unlink(path.c_str());
     unreserve();
     CountIoErrorLocked(s.message());
     return s;

@@ -94,11 +94,18 @@ Status CacheDir::Recover(const std::function<bool(const PageKey&)>& belongs) {
   std::vector<RecoveredPage> pages;
   uint64_t temps = 0, invalid = 0, misplaced = 0;
   std::error_code ec;
-  for (const fs::directory_entry& sub : fs::directory_iterator(root, ec)) {
+  // Iterated with error codes throughout: a range-for's increment throws on a read error
+  // (EIO from a failing disk), which would end the process from the recovery thread.
+  const fs::directory_iterator end;
+  for (auto it = fs::directory_iterator(root, ec); !ec && it != end; it.increment(ec)) {
+    const fs::directory_entry& sub = *it;
     const std::string sub_name = sub.path().filename().string();
-    if (!IsFanOutName(sub_name) || !sub.is_directory(ec)) continue;
+    std::error_code type_ec;
+    if (!IsFanOutName(sub_name) || !sub.is_directory(type_ec)) continue;
     std::error_code sub_ec;
-    for (const fs::directory_entry& file : fs::directory_iterator(sub.path(), sub_ec)) {
+    for (auto f = fs::directory_iterator(sub.path(), sub_ec); !sub_ec && f != end;
+         f.increment(sub_ec)) {
+      const fs::directory_entry& file = *f;
       const std::string name = file.path().filename().string();
       const std::string path = file.path().string();
       if (IsTempFileName(name)) {  // a write that never reached its rename

@@ -25,6 +25,8 @@ namespace sluice::pagestore {
 inline constexpr std::string_view kPageMagic = "SLPG";
 inline constexpr uint16_t kPageFormatVersion = 1;
 inline constexpr size_t kPageHeaderSize = 64;
+// The largest page's data (CacheOptions::page_size is at most 16 MiB).
+inline constexpr uint64_t kMaxPageBytes = uint64_t{16} << 20;
 inline constexpr std::string_view kPagesDirName = "sluice-pages";
 inline constexpr std::string_view kLockFileName = "LOCK";
 

@@ -142,6 +142,11 @@ TEST_F(DiskStoreTest, TruncatedPageFileIsDropped) {
     EXPECT_FALSE(store->Read(a, 0, buf).has_value());
     EXPECT_EQ(store->GetStats().checksum_failures, 1u);
     EXPECT_FALSE(store->Contains(a));
+    // Grown to 1 GiB (sparse) under it: a miss, without reading a gigabyte into memory.
+    ASSERT_TRUE(store->Put(a, PageData(a, kPage)).ok());
+    ASSERT_EQ(::truncate(PathOf(a).c_str(), off_t{1} << 30), 0);
+    EXPECT_FALSE(store->Read(a, 1, std::span<char>(buf, 10)).has_value());
+    EXPECT_EQ(store->GetStats().checksum_failures, 2u);
   }
   // Truncated while stopped: recovery (headers and sizes only) drops it.
   const std::string path_b = PathOf(b);
