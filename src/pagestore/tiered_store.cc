@@ -133,8 +133,17 @@ size_t TieredStore::RemoveFile(const Hash128& file_id) {
 }
 
 size_t TieredStore::SetPinned(const Hash128& file_id, bool pinned) {
-  // With a disk tier pins live there (see PutImpl); memory copies are only ever unpinned.
-  const size_t in_memory = memory_ && (!disk_ || !pinned) ? memory_->SetPinned(file_id, pinned) : 0;
+  // With a disk tier pins live there (see PutImpl), except for pages the disk does not
+  // hold (it refused or failed them): those are pinned in memory, or a pin would leave
+  // them evictable. (Pinned per file: its pages also on disk are then pinned twice.)
+  bool memory_only = false;
+  if (pinned && disk_ && memory_) {
+    memory_->ForEachKey([&](const PageKey& key) {
+      if (!memory_only && key.file_id == file_id && !disk_->Contains(key)) memory_only = true;
+    });
+  }
+  const size_t in_memory =
+      memory_ && (!disk_ || !pinned || memory_only) ? memory_->SetPinned(file_id, pinned) : 0;
   const size_t on_disk = disk_ ? disk_->SetPinned(file_id, pinned) : 0;
   return std::max(in_memory, on_disk);
 }

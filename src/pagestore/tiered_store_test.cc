@@ -97,6 +97,21 @@ TEST(TieredStoreTest, DiskFailureDegradesToMemory) {
   EXPECT_TRUE(store->Contains(Key(2, 0)));  // still in memory
 }
 
+// A page the disk did not take (it failed) lives in memory only: a pin made afterwards
+// must hold it there, or memory pressure evicts pinned data.
+TEST(TieredStoreTest, PinningAPageHeldOnlyInMemoryPinsItThere) {
+  TempDir tmp;
+  auto store = Tiered(tmp, {8 * 1024, "lru"});
+  std::filesystem::remove_all(tmp.Sub("d"));
+  std::ofstream(tmp.Sub("d")) << "the disk is gone";
+  const PageKey k = Key(7, 0);
+  ASSERT_TRUE(store->Put(k, PageData(k, 4096)).ok());
+  EXPECT_EQ(store->SetPinned(k.file_id, true), 1u);
+  for (uint64_t i = 0; i < 4; ++i) (void)store->Put(Key(8, i), PageData(Key(8, i), 4096));
+  EXPECT_TRUE(store->Contains(k));
+  EXPECT_EQ(store->SetPinned(k.file_id, false), 1u);
+}
+
 TEST(TieredStoreTest, RefusedByMemoryStillServedFromDisk) {
   TempDir tmp;
   auto store = Tiered(tmp, {4096, "none"});
