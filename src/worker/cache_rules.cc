@@ -113,6 +113,27 @@ pagestore::PutOptions CacheRules::OnStore(const ufs::Resolved& where, const Hash
   return o;
 }
 
+void CacheRules::AfterStore(const ufs::Resolved& where, const Hash128& file_id,
+                            const pagestore::PutOptions& used) {
+  const std::string path = "/" + where.mount + (where.key.empty() ? "" : "/" + where.key);
+  const TtlRule* ttl = TtlFor(path);
+  bool pinned_now = false;
+  {
+    std::lock_guard lock(mu_);
+    pinned_now = std::any_of(pins_.begin(), pins_.end(),
+                             [&](const auto& p) { return PathCovers(p, path); });
+    if (pinned_now) {
+      pinned_files_.try_emplace(file_id, path);
+    } else if (used.pinned) {
+      pinned_files_.erase(file_id);
+    }
+    if (ttl != nullptr && !expiries_.count(file_id)) {
+      expiries_[file_id] = Expiry{path, clock_->Now() + ttl->ttl};
+    }
+  }
+  if (pinned_now != used.pinned) pages_->SetPinned(file_id, pinned_now);
+}
+
 Result<uint64_t> CacheRules::Pin(const std::string& raw) {
   const std::string path = Trimmed(raw);
   SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));

@@ -67,6 +67,10 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   // PagePolicy: pinned when a pin covers the object; the mount's quota group; starts the
   // object's TTL clock.
   pagestore::PutOptions OnStore(const ufs::Resolved& where, const Hash128& file_id) override;
+  // Re-pins or unpins the object's pages when a pin or unpin came between OnStore and the
+  // end of the store, and restarts its TTL when an expiry dropped it meanwhile.
+  void AfterStore(const ufs::Resolved& where, const Hash128& file_id,
+                  const pagestore::PutOptions& used) override;
 
   // Pins (unpins) `path`: records it and marks the pages already cached below it.
   // Returns the pages marked. kInvalidArgument when `path` is not in a mount.

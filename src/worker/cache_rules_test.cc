@@ -140,6 +140,28 @@ TEST_F(CacheRulesTest, UnpinReleasesPagesWhenTheListingFailsAndUnsavedPinsAreRef
   EXPECT_EQ(again.Pins(), std::vector<std::string>{"/data/kept"});
 }
 
+// A pin or unpin between a store's OnStore and its puts: AfterStore puts the pages right.
+TEST_F(CacheRulesTest, APinOrUnpinDuringAStoreStillTakesEffect) {
+  Start({});
+  auto where = mounts_->Resolve("/data/late/x");
+  ASSERT_TRUE(where.ok());
+  const Hash128 id = pagestore::MakeFileId(where->ObjectUri(), "v1", kPage);
+  const pagestore::PutOptions unpinned = rules_->OnStore(*where, id);
+  ASSERT_FALSE(unpinned.pinned);
+  ASSERT_TRUE(rules_->Pin("/data/late").ok());  // marks nothing: the page is not stored yet
+  ASSERT_TRUE(pages_->Put({id, 0}, std::string(100, 'x'), unpinned).ok());
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 0u);
+  rules_->AfterStore(*where, id, unpinned);
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 1u);
+
+  const pagestore::PutOptions pinned = rules_->OnStore(*where, id);
+  ASSERT_TRUE(pinned.pinned);
+  ASSERT_TRUE(rules_->Unpin("/data/late").ok());
+  ASSERT_TRUE(pages_->Put({id, 1}, std::string(100, 'y'), pinned).ok());
+  rules_->AfterStore(*where, id, pinned);
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 0u);
+}
+
 TEST_F(CacheRulesTest, TtlExpiresTheLongestMatchingRulesObjects) {
   CacheRulesConfig c;
   c.ttl_rules = {{"/data/tmp", std::chrono::seconds(10)}, {"/data/tmp/short", std::chrono::seconds(2)}};

@@ -305,6 +305,7 @@ void ReadThroughCache::StorePages(const Target& t, uint64_t first, std::string&&
     }
     out->push_back(std::move(page));
   }
+  if (policy_) policy_->AfterStore(t.where, t.file_id, put_options);
 }
 
 uint64_t ReadThroughCache::PageLength(const Target& t, uint64_t index) const {
@@ -587,6 +588,7 @@ size_t ReadThroughCache::AdmitWritten(std::string_view path, const ufs::ObjectIn
       store_put_failures_++;
     }
   }
+  if (policy_) policy_->AfterStore(t.where, t.file_id, put_options);
   return cached;
 }
 

@@ -165,6 +165,13 @@ class ReadThroughCache {
    public:
     virtual ~PagePolicy() = default;
     virtual pagestore::PutOptions OnStore(const ufs::Resolved& where, const Hash128& file_id) = 0;
+    // After the pages stored with `used` (OnStore's answer) are in the store: a pin,
+    // unpin or expiry meanwhile may have missed them (they were not stored yet, or were
+    // stored with the old answer); the policy puts that right here.
+    virtual void AfterStore(const ufs::Resolved& where, const Hash128& file_id,
+                            const pagestore::PutOptions& used) {
+      (void)where, (void)file_id, (void)used;
+    }
   };
   // Set once, before the cache serves (not synchronised with readers).
   void SetPagePolicy(std::shared_ptr<PagePolicy> policy) { policy_ = std::move(policy); }
