@@ -417,24 +417,30 @@ std::string TrimToRange(std::string body, long status, uint64_t offset,  // NOLI
   return body;
 }
 
-void FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info) {
+bool FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info) {
   std::string range = response.Header("content-range");  // "bytes a-b/total"
+  const std::string length = response.Header("content-length");
   size_t slash = range.rfind('/');
+  bool sized = true;
   if (slash != std::string::npos && range.compare(slash + 1, 1, "*") != 0) {
     info->size = std::strtoull(range.c_str() + slash + 1, nullptr, 10);
+  } else if (response.status != 206 && !length.empty()) {
+    info->size = std::strtoull(length.c_str(), nullptr, 10);
   } else {
-    info->size = std::strtoull(response.Header("content-length").c_str(), nullptr, 10);
+    info->size = 0;  // a part of unknown total, or no length at all
+    sized = false;
   }
   info->etag = Unquote(response.Header("etag"));
   info->mtime_ns = ParseHttpDateNs(response.Header("last-modified"));
   // The stored headers of the object, from a response that carries it: an error's
   // (a 416 for a range past the end) describe the error document.
-  if (response.status / 100 != 2) return;
+  if (response.status / 100 != 2) return sized;
   auto stored = std::make_shared<ObjectHeaders>();
   for (const auto& [name, value] : response.headers) {
     if (IsStoredHeader(name)) stored->emplace_back(name, value);
   }
   info->headers = std::move(stored);
+  return sized;
 }
 
 }  // namespace sluice::ufs

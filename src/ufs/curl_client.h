@@ -130,7 +130,9 @@ std::string TrimToRange(std::string body, long status, uint64_t offset,  // NOLI
 
 // Fills size (Content-Length, or the total of a Content-Range), etag (unquoted), mtime_ns
 // (Last-Modified) and headers (the stored ones: IsStoredHeader) of `info` from a HEAD or
-// GET response.
-void FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info);
+// GET response. Returns whether the object's size was in them: not for a part whose
+// Content-Range names no total ("bytes 0-9/*") or a response without a length (then
+// info->size is 0, not the part's length).
+bool FillInfoFromHeaders(const HttpResponse& response, ObjectInfo* info);
 
 }  // namespace sluice::ufs

@@ -58,16 +58,19 @@ Result<ReadResult> HttpStore::ReadWithInfo(std::string_view key, uint64_t offset
                                            uint64_t length) {
   if (length == 0) return UnderStore::ReadWithInfo(key, offset, length);
   ReadResult out;
-  Result<std::string> data = ReadImpl(key, offset, length, {}, &out.info);
+  bool sized = false;
+  Result<std::string> data = ReadImpl(key, offset, length, {}, &out.info, &sized);
   if (!data.ok()) return data.status();
-  // Nothing came back (offset at or past the end, a 416): the headers may not carry the size.
-  if (data->empty()) return UnderStore::ReadWithInfo(key, offset, length);
+  // Nothing came back (offset at or past the end, a 416), or the response did not name the
+  // object's size ("bytes 0-9/*"): a HEAD and a read instead.
+  if (data->empty() || !sized) return UnderStore::ReadWithInfo(key, offset, length);
   out.data = std::move(data).value();
   return out;
 }
 
 Result<std::string> HttpStore::ReadImpl(std::string_view key, uint64_t offset, uint64_t length,
-                                        std::string_view expected_version, ObjectInfo* info) {
+                                        std::string_view expected_version, ObjectInfo* info,
+                                        bool* sized) {
   reads_.fetch_add(1, std::memory_order_relaxed);
   Result<std::string> url = Url(key);
   if (!url.ok()) return Failed(url.status());
@@ -82,10 +85,12 @@ Result<std::string> HttpStore::ReadImpl(std::string_view key, uint64_t offset, u
   }
   ObjectInfo seen;
   seen.key = std::string(key);
-  FillInfoFromHeaders(*r, &seen);
+  const bool has_size = FillInfoFromHeaders(*r, &seen);
+  if (sized != nullptr) *sized = has_size;
   if (!expected_version.empty()) {
-    // A 416 without an ETag says nothing about the version: only compare what was sent.
-    bool comparable = !seen.etag.empty() || r->status != 416;
+    // A 416, or a part of unknown total, without an ETag says nothing about the version
+    // (which names the size then): only compare what was sent.
+    bool comparable = !seen.etag.empty() || (r->status != 416 && has_size);
     if (comparable && seen.Version() != expected_version) {
       return Failed(Status::FailedPrecondition(fmt::format(
           "GET {}: version {} != expected {}", *url, seen.Version(), expected_version)));

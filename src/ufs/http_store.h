@@ -44,9 +44,11 @@ class HttpStore : public UnderStore {
  private:
   Result<std::string> Url(std::string_view key) const;
   Status Failed(Status status);
-  // A ranged GET (a HEAD when length is 0); fills *info from the response when not null.
+  // A ranged GET (a HEAD when length is 0); fills *info from the response when not null,
+  // and *sized with whether the response named the object's size.
   Result<std::string> ReadImpl(std::string_view key, uint64_t offset, uint64_t length,
-                               std::string_view expected_version, ObjectInfo* info);
+                               std::string_view expected_version, ObjectInfo* info,
+                               bool* sized = nullptr);
 
   const std::string base_url_;
   CurlClient client_;

@@ -100,6 +100,29 @@ TEST_F(HttpStoreTest, WorksWithOriginsThatIgnoreRange) {
   EXPECT_EQ(*store->Read("f", 10, 4), "");
 }
 
+// An origin whose ranged answers name no total ("bytes 3-6/*"): the size comes from a
+// HEAD, never from the part's length, and reads at the HEAD's version still work.
+TEST_F(HttpStoreTest, PartsOfUnknownTotalDoNotSetTheSize) {
+  StaticFiles files(/*with_etags=*/false);
+  files.Put("/f", "0123456789");
+  TestHttpServer server([&](const TestHttpRequest& r) {
+    TestHttpResponse resp = files.Handle(r);
+    for (auto& [name, value] : resp.headers) {
+      if (name == "Content-Range") value = value.substr(0, value.rfind('/')) + "/*";
+    }
+    return resp;
+  });
+  auto store = Open(server, "");
+  auto got = store->ReadWithInfo("f", 3, 4);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->data, "3456");
+  EXPECT_EQ(got->info.size, 10u);
+  auto st = store->Stat("f");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(got->info.Version(), st->Version());
+  EXPECT_EQ(*store->Read("f", 3, 4, st->Version()), "3456");
+}
+
 TEST_F(HttpStoreTest, WritesListAndDeleteAreUnimplemented) {
   StaticFiles files;
   TestHttpServer server(files.AsHandler());
