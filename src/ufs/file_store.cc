@@ -472,25 +472,33 @@ Status FileWriter::Append(std::string_view data) {
 
 Result<ObjectInfo> FileWriter::Close() {
   if (done_) return Status::FailedPrecondition("writer already closed");
+  // Durable once Close returns: the data and its xattrs synced (fsync, not fdatasync:
+  // xattrs are metadata), then the rename, then the directory that holds it.
   struct stat before;
-  if (fdatasync(file_.get()) != 0 || fstat(file_.get(), &before) != 0) {
+  if (fstat(file_.get(), &before) != 0) {
     Status s = store_->Err(errno, "commit", key_);
     Abort();
     return s;
   }
-  // Best effort: without xattr support the object simply has no ETag.
+  // Best effort: without xattr support the object simply has no ETag. (Setting an xattr
+  // changes ctime, not mtime: the ETag's mtime stays the file's.)
   std::string etag = fmt::format("{} {} {}", md5_.HexDigest(), before.st_size, MtimeNs(before));
   (void)fsetxattr(file_.get(), kEtagXattr, etag.data(), etag.size(), 0);
   if (!headers_.empty()) {  // best effort too: without xattrs the object keeps none
     const std::string text = EncodeHeaders(headers_, before);
     (void)fsetxattr(file_.get(), kHeadersXattr, text.data(), text.size(), 0);
   }
-  if (renameat(dir_.get(), tmp_name_.c_str(), dir_.get(), final_name_.c_str()) != 0) {
+  if (fsync(file_.get()) != 0 ||
+      renameat(dir_.get(), tmp_name_.c_str(), dir_.get(), final_name_.c_str()) != 0) {
     Status s = store_->Err(errno, "commit", key_);
     Abort();
     return s;
   }
   done_ = true;
+  // The rename itself survives a crash only once the directory is synced (dir_ is an
+  // O_PATH descriptor: fsync needs one opened for reading).
+  Fd sync_dir(openat(dir_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!sync_dir.ok() || fsync(sync_dir.get()) != 0) return store_->Err(errno, "sync directory of", key_);
   struct stat st;
   if (fstat(file_.get(), &st) != 0) return store_->Err(errno, "stat", key_);
   return store_->InfoOf(key_, st, file_.get());
