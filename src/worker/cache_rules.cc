@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <set>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -195,6 +197,7 @@ void CacheRules::ReapplyPins() {
     auto marked = Mark(p, true);
     if (!marked.ok()) SLUICE_LOG_WARN("pin {}: {}", p, marked.status().ToString());
   }
+  ReapplyTtls();
 }
 
 std::vector<std::string> CacheRules::Pins() const {
@@ -207,28 +210,21 @@ bool CacheRules::Pinned(const std::string& path) const {
   return std::any_of(pins_.begin(), pins_.end(), [&](const auto& p) { return PathCovers(p, path); });
 }
 
-Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
+Status CacheRules::ForEachObject(
+    const std::string& path,
+    const std::function<void(const std::string& path, const Hash128& file_id)>& fn) {
   SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
-  uint64_t marked = 0;
-  auto mark = [&](const ufs::ObjectInfo& info) {
-    // An object still pinned by another rule stays pinned.
-    const std::string p = "/" + r.mount + "/" + info.key;
-    if (!pinned && Pinned(p)) return;
+  auto visit = [&](const ufs::ObjectInfo& info) {
     ufs::Resolved obj = r;
     obj.key = info.key;
-    const Hash128 id = pagestore::MakeFileId(obj.ObjectUri(), info.Version(), config_.page_size);
-    const size_t changed = pages_->SetPinned(id, pinned);
-    marked += changed;
-    if (pinned && changed > 0) {
-      std::lock_guard lock(mu_);
-      pinned_files_.try_emplace(id, p);
-    }
+    fn("/" + r.mount + "/" + info.key,
+       pagestore::MakeFileId(obj.ObjectUri(), info.Version(), config_.page_size));
   };
   if (!r.key.empty()) {
     auto st = r.store->Stat(r.key);
     if (st.ok() && !st->is_dir) {
-      mark(*st);
-      return marked;
+      visit(*st);
+      return Status::OK();
     }
   }
   ufs::ListOptions o;
@@ -236,11 +232,42 @@ Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
   for (;;) {
     if (cancelled_) return Status::Unavailable("the worker is stopping");
     SLUICE_ASSIGN_OR_RETURN(auto page, r.store->List(o));
-    for (const auto& info : page.objects) mark(info);
+    for (const auto& info : page.objects) visit(info);
     if (!page.truncated) break;
     o.continuation_token = page.next_token;
   }
+  return Status::OK();
+}
+
+Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
+  uint64_t marked = 0;
+  SLUICE_RETURN_IF_ERROR(ForEachObject(path, [&](const std::string& p, const Hash128& id) {
+    if (!pinned && Pinned(p)) return;  // still pinned by another rule
+    const size_t changed = pages_->SetPinned(id, pinned);
+    marked += changed;
+    if (pinned && changed > 0) {
+      std::lock_guard lock(mu_);
+      pinned_files_.try_emplace(id, p);
+    }
+  }));
   return marked;
+}
+
+void CacheRules::ReapplyTtls() {
+  if (config_.ttl_rules.empty()) return;
+  std::set<Hash128> cached;  // the files the store holds pages of
+  pages_->ForEachKey([&](const pagestore::PageKey& k) { cached.insert(k.file_id); });
+  if (cached.empty()) return;
+  for (const TtlRule& rule : config_.ttl_rules) {
+    Status s = ForEachObject(rule.path, [&](const std::string& p, const Hash128& id) {
+      if (!cached.contains(id)) return;
+      const TtlRule* ttl = TtlFor(p);  // the longest rule, maybe not this one
+      if (ttl == nullptr) return;
+      std::lock_guard lock(mu_);
+      expiries_.try_emplace(id, Expiry{p, clock_->Now() + ttl->ttl});
+    });
+    if (!s.ok()) SLUICE_LOG_WARN("ttl rule {}: {}", rule.path, s.ToString());
+  }
 }
 
 Status CacheRules::SavePins() const {

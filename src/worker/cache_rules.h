@@ -7,8 +7,8 @@
 // - TTLs (config `ttl_rules`): the pages of an object at or below a rule's path are
 //   dropped that long after this worker first stored them (the longest-matching rule
 //   wins). Sweep() drops what has expired; the worker calls it every second. Objects
-//   whose pages were recovered from disk after a restart are timed from their first
-//   store after it.
+//   whose pages were recovered from disk after a restart are timed from the restart
+//   (ReapplyPins lists each rule's path).
 // - Quotas (config `mount_quotas`): a mount's pages use at most that many bytes of each
 //   cache tier; past it, the mount's own oldest pages make room (page store groups).
 //
@@ -77,7 +77,8 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   Result<uint64_t> Pin(const std::string& path);
   Result<uint64_t> Unpin(const std::string& path);
   // Marks the pages of every pinned path again (after a restart: recovered pages are
-  // not pinned). Lists the under store.
+  // not pinned), and starts the TTL of every cached object under a TTL rule (timed from
+  // now). Lists the under store.
   void ReapplyPins();
   // Makes a ReapplyPins or Pin under way stop at its next listing page (worker stopping).
   void Cancel() { cancelled_ = true; }
@@ -94,8 +95,15 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   nlohmann::json Json() const;
 
  private:
+  // Calls `fn` with the namespace path and file id (at its current version) of the
+  // object `path` names, or of every object below it, listed page by page.
+  Status ForEachObject(const std::string& path,
+                       const std::function<void(const std::string& path, const Hash128& file_id)>& fn);
   // Marks (pinned) or unmarks the cached pages of the objects at or below `path`.
   Result<uint64_t> Mark(const std::string& path, bool pinned);
+  // Registers the TTL of objects under a TTL rule whose pages the store holds (recovered
+  // after a restart) and that have none.
+  void ReapplyTtls();
   // Writes pins_ to <state_dir>/pins.json (a temporary file, fsync'ed, renamed over it):
   // the old list stays whole when that fails. REQUIRES: mu_
   Status SavePins() const;

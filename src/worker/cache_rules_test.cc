@@ -183,6 +183,26 @@ TEST_F(CacheRulesTest, TtlExpiresTheLongestMatchingRulesObjects) {
   EXPECT_EQ(cache_->GetStats().ufs_reads, before + 1);
 }
 
+// After a restart the recovered pages under a TTL rule expire too, timed from the
+// restart (nothing stores them again, so OnStore never starts their clock).
+TEST_F(CacheRulesTest, RecoveredPagesUnderATtlRuleExpireAfterARestart) {
+  CacheRulesConfig c;
+  c.ttl_rules = {{"/data/tmp", std::chrono::seconds(10)}};
+  Start(c);
+  fake_->Put("tmp/a", "a");
+  fake_->Put("kept", "kept");
+  Read("/data/tmp/a");
+  Read("/data/kept");
+  c.page_size = kPage;
+  CacheRules restarted(c, mounts_, pages_, state_.string(), &clock_);  // same pages
+  EXPECT_EQ(restarted.GetStats().ttl_tracked, 0u);
+  restarted.ReapplyPins();
+  EXPECT_EQ(restarted.GetStats().ttl_tracked, 1u);
+  clock_.Advance(std::chrono::seconds(11));
+  EXPECT_EQ(restarted.Sweep(), 1u);
+  EXPECT_EQ(pages_->GetStats().pages, 1u);  // /data/kept
+}
+
 TEST_F(CacheRulesTest, AMountQuotaCapsOnlyThatMount) {
   CacheRulesConfig c;
   c.mount_quotas = {{"scratch", 3 * kPage}};
