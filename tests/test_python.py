@@ -177,6 +177,40 @@ def test_a_client_belongs_to_its_process_and_sluice_client_makes_one_per_process
     assert c.read_all("/data/f/small.txt") == b"hello sluice\n"
 
 
+def wait_child(pid, timeout):
+    """The exit code of child `pid`, or None (and the child killed) after `timeout` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return os.WEXITSTATUS(status)
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
+def test_a_reader_inherited_by_a_forked_child_closes_there(pyc, objects):
+    """A child forked while a Reader's read-ahead runs (on a parent's thread) can close or
+    drop that Reader: it does not wait for the thread, which is not in the child."""
+    c = sluice.client()
+    data = rand(48 * MiB, 77)
+    c.write("/data/fork/big.bin", data)
+    c.free("/data/fork/big.bin")  # cold: the read-ahead has to fetch from the store
+    with c.open(c.stat("/data/fork/big.bin")) as r:
+        for _ in range(3):  # sequential: the read-ahead (16 MiB) starts
+            r.read(64 * 1024)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                r.close()
+                os._exit(0)
+            except BaseException:  # noqa: BLE001
+                os._exit(7)
+        assert wait_child(pid, 30) == 0
+        assert r.read(10) == data[3 * 64 * 1024:3 * 64 * 1024 + 10]
+
+
 # ---------------------------------------------------------------- fsspec: reads
 
 

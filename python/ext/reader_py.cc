@@ -17,6 +17,13 @@ class PyReader {
  public:
   PyReader(std::shared_ptr<ClientHandle> client, std::unique_ptr<Reader> reader)
       : client_(std::move(client)), reader_(std::move(reader)) {}
+  // A forked copy's read-ahead ran on a thread of the parent: destroying the reader would
+  // wait for it for ever. It is left (a leak in the child, as ClientHandle's client is).
+  ~PyReader() {
+    if (client_ && client_->forked()) (void)reader_.release();
+  }
+  PyReader(const PyReader&) = delete;
+  PyReader& operator=(const PyReader&) = delete;
 
   py::bytes Read(int64_t n) {
     Busy busy(this);
@@ -76,6 +83,10 @@ class PyReader {
   void Close() {
     Busy busy(this);
     std::unique_ptr<Reader> r = std::move(reader_);
+    if (client_->forked()) {
+      (void)r.release();  // see ~PyReader
+      return;
+    }
     py::gil_scoped_release release;
     r.reset();
   }

@@ -72,6 +72,8 @@ class ClientHandle {
 
   // The client; RuntimeError in a process forked after it was created.
   Client& get();
+  // Whether this is a forked copy (the client's threads are not in this process).
+  bool forked() const { return getpid() != pid_; }
 
  private:
   std::unique_ptr<Client> client_;

@@ -33,10 +33,21 @@ def client(cluster=None, etcd=None, token=None, memory_cache=0, **options):
            tuple(sorted(options.items())))
     with _lock:
         c = _clients.get(key)
-        if c is None:
-            c = Client(cluster, etcd, token, memory_cache, **options)
-            _clients[key] = c
+    if c is not None:
         return c
+    # Connected outside the lock: a slow connect holds up no other caller (nor leaves a
+    # held lock in a child forked meanwhile). Two racing callers keep the first one stored.
+    c = Client(cluster, etcd, token, memory_cache, **options)
+    with _lock:
+        return _clients.setdefault(key, c)
+
+
+def _after_fork_in_child():
+    global _lock
+    _lock = threading.Lock()  # the parent's may have been held by a thread not copied
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 try:
