@@ -209,3 +209,60 @@ def test_worker_flags_go_over_the_config(tmp_path):
         assert w.proc.poll() is None, w.logs()
     finally:
         w.stop()
+
+
+def free_port_run(n):
+    """A port P with P..P+n-1 free (checked, not reserved)."""
+    import socket
+    from conftest import free_port
+    for _ in range(50):
+        p = free_port()
+        if p + n >= 65535:
+            continue
+        ok = True
+        for q in range(p, p + n):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", q))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return p
+    raise RuntimeError("no free run of ports")
+
+
+def accepts(port):
+    import socket
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("sig", ["SIGHUP", "SIGKILL"])
+def test_sluice_up_leaves_no_workers_behind(tmp_path, sig):
+    """A closed terminal (SIGHUP) stops the cluster as Ctrl-C does; so does the end of
+    `sluice up` itself (SIGKILL: its workers get SIGTERM from the kernel)."""
+    import signal
+    import subprocess
+    import time
+    base = free_port_run(2)
+    proc = subprocess.Popen([SLUICE, "up", "--workers", "2", "--dir", str(tmp_path),
+                             "--base-port", str(base), "--memory", "64MiB",
+                             "--cache-size", "64MiB"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 30
+        while not (accepts(base) and accepts(base + 1)):
+            assert proc.poll() is None and time.time() < deadline, proc.stdout.read()
+            time.sleep(0.1)
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(timeout=30)
+        deadline = time.time() + 20
+        while accepts(base) or accepts(base + 1):
+            assert time.time() < deadline, "workers still listening after sluice up ended"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

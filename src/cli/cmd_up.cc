@@ -46,19 +46,26 @@ struct Child {
   int port = 0;
 };
 
-// A child in its own process group (Ctrl-C is ours to pass on), output to its log; -1 if
-// it cannot be started.
+// A child in its own process group (Ctrl-C is ours to pass on), output to its log, sent
+// SIGTERM if we die without stopping it (SIGKILL, a crash): no orphaned cluster keeps the
+// ports. -1 if it cannot be started.
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  auto pid = SpawnProcess(argv, {.log = log, .own_process_group = true});
+  auto pid = SpawnProcess(
+      argv, {.log = log, .parent_death_signal = SIGTERM, .own_process_group = true});
   if (!pid.ok()) fmt::print(stderr, "sluice up: {}\n", pid.status().ToString());
   return pid.ok() ? *pid : -1;
 }
 
-// Waits until every child listens; fails if one exits first or after 30 s.
-Status WaitReady(const std::vector<Child>& children, const std::string& dir) {
+// Waits until every child listens; fails if one exits first, after 30 s, or when one of
+// `sigs` (blocked) arrives meanwhile (Ctrl-C during start-up).
+Status WaitReady(const std::vector<Child>& children, const std::string& dir, const sigset_t& sigs) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (const auto& c : children) {
     while (!LoopbackPortAccepts(c.port)) {
+      const timespec now{0, 0};
+      if (int sig = sigtimedwait(&sigs, nullptr, &now); sig > 0) {
+        return Status::Unavailable(fmt::format("interrupted by signal {} during start-up", sig));
+      }
       int st = 0;
       if (waitpid(c.pid, &st, WNOHANG) == c.pid) {
         return Status::Unavailable(
@@ -115,17 +122,20 @@ int Up(const UpFlags& f) {
   for (const auto& m : mounts) {
     if (auto p = ufs::ParseMountSpec(m); !p.ok()) return Fail(p.status());
   }
-  for (int i = 0; i < f.workers; ++i) {
-    if (LoopbackPortAccepts(f.base_port + i)) {
+  std::vector<int> ports;
+  for (int i = 0; i < f.workers; ++i) ports.push_back(f.base_port + i);
+  if (f.etcd) ports.insert(ports.end(), {f.base_port + 100, f.base_port + 101});
+  for (int port : ports) {
+    if (LoopbackPortAccepts(port)) {
       return Fail(Status::AlreadyExists(
-          fmt::format("port {} is taken: is another cluster running? (--base-port)", f.base_port + i)));
+          fmt::format("port {} is taken: is another cluster running? (--base-port)", port)));
     }
   }
 
+  // Stopped cleanly by Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or SIGQUIT.
   sigset_t sigs;
   sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&sigs, sig);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   std::vector<Child> children;
@@ -142,7 +152,7 @@ int Up(const UpFlags& f) {
                                "--initial-cluster", "sluice-up=" + peer},
                               (fs::path(f.dir) / "etcd.log").string()),
                         cp});
-    if (Status s = WaitReady(children, f.dir); !s.ok()) {
+    if (Status s = WaitReady(children, f.dir, sigs); !s.ok()) {
       StopAll(children);
       return Fail(s);
     }
@@ -170,7 +180,7 @@ int Up(const UpFlags& f) {
     children.push_back(
         {name, Spawn(argv, (fs::path(f.dir) / (name + ".log")).string()), f.base_port + i});
   }
-  if (Status s = WaitReady(children, f.dir); !s.ok()) {
+  if (Status s = WaitReady(children, f.dir, sigs); !s.ok()) {
     StopAll(children);
     return Fail(s);
   }
@@ -188,7 +198,7 @@ int Up(const UpFlags& f) {
   timespec tick{0, 200 * 1000 * 1000};
   for (;;) {
     int sig = sigtimedwait(&sigs, nullptr, &tick);
-    if (sig == SIGINT || sig == SIGTERM) break;
+    if (sig > 0) break;
     for (auto& c : children) {
       int st = 0;
       if (c.pid > 0 && waitpid(c.pid, &st, WNOHANG) == c.pid) {

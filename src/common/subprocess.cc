@@ -35,8 +35,8 @@ Result<pid_t> SpawnProcess(const std::vector<std::string>& args, const SpawnOpti
   }
   if (pid == 0) {  // child: async-signal-safe calls only
     pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    if (o.die_with_parent) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (o.die_with_parent || o.parent_death_signal != 0) {
+      prctl(PR_SET_PDEATHSIG, o.die_with_parent ? SIGKILL : o.parent_death_signal);
       if (getppid() != parent) _exit(127);
     }
     if (o.own_process_group) setpgid(0, 0);

@@ -16,6 +16,9 @@ struct SpawnOptions {
   std::string log;               // stdout and stderr go here ("" leaves them as they are)
   bool truncate_log = false;     // else appended
   bool die_with_parent = false;  // SIGKILL when this process dies (test fixtures)
+  // Else, when not 0: this signal when this process dies (SIGTERM: the child stops
+  // cleanly, a worker deregistering, if its parent is killed or crashes).
+  int parent_death_signal = 0;
   bool own_process_group = false;  // a terminal's Ctrl-C reaches only the parent
 };
 
