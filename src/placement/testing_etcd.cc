@@ -37,6 +37,26 @@ std::string Tail(const std::string& path) {
   return all.size() > 2000 ? all.substr(all.size() - 2000) : all;
 }
 
+// A free loopback port below the kernel's ephemeral range (32768 and up here): a test that
+// kills etcd and starts it again on the same ports must not find one taken meanwhile as
+// the source port of some outgoing connection, which an ephemeral port may well be.
+int FreeFixedPort() {
+  thread_local unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = 20000 + static_cast<int>(rand_r(&seed) % 12000);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return FreeLoopbackPort();
+}
+
 }  // namespace
 
 bool EtcdProcess::Installed() { return access(kBinary, X_OK) == 0; }
@@ -50,7 +70,7 @@ Result<std::unique_ptr<EtcdProcess>> EtcdProcess::Start() {
     std::unique_ptr<EtcdProcess> e(new EtcdProcess());
     e->dir_ = MakeTempDir();
     if (e->dir_.empty()) return Status::IoError("cannot create a temp dir for etcd");
-    int client = FreeLoopbackPort(), peer = FreeLoopbackPort();
+    int client = FreeFixedPort(), peer = FreeFixedPort();
     if (client <= 0 || peer <= 0 || client == peer) continue;
     e->url_ = fmt::format("http://127.0.0.1:{}", client);
     e->peer_url_ = fmt::format("http://127.0.0.1:{}", peer);
