@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <random>
 
 #include "common/digest.h"
@@ -189,20 +190,17 @@ class FileStore : public UnderStore {
     return InfoOf(k, st, fd.get());
   }
 
+  // Keys come from a walk in key order that starts after the token and stops once the
+  // page is full, so a page costs the directories on its way and the objects it names,
+  // not the whole tree below the prefix (paging through N keys was O(N^2) stats).
   Result<ListPage> List(const ListOptions& o) override {
     lists_++;
     if (o.max_keys <= 0) return Status::InvalidArgument("max_keys must be positive");
-    // Walk from the deepest directory the prefix names; with delimiter "/" one level only.
-    std::string base = DirOf(o.prefix);
-    std::vector<std::pair<std::string, ObjectInfo>> entries;  // (key, info) unsorted
-    SLUICE_RETURN_IF_ERROR(Walk(base, o.delimiter != "/", o.prefix, &entries));
-    std::sort(entries.begin(), entries.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
     ListPage page;
-    std::string after = std::max(o.start_after, o.continuation_token);
+    const std::string after = std::max(o.start_after, o.continuation_token);
     int n = 0;
-    for (auto& [k, info] : entries) {
-      if (!after.empty() && k <= after) continue;
+    auto take = [&](std::string k, ObjectInfo info) -> bool {
+      if (!after.empty() && k <= after) return true;
       std::string prefix_entry;
       if (!o.delimiter.empty()) {
         size_t pos = k.find(o.delimiter, o.prefix.size());
@@ -210,22 +208,28 @@ class FileStore : public UnderStore {
       }
       if (!prefix_entry.empty() && !page.common_prefixes.empty() &&
           page.common_prefixes.back() == prefix_entry) {
-        continue;
+        return true;
       }
-      if (!after.empty() && !prefix_entry.empty() && prefix_entry <= after) continue;
+      if (!after.empty() && !prefix_entry.empty() && prefix_entry <= after) return true;
       if (n == o.max_keys) {
         page.truncated = true;
-        break;
+        return false;  // one more than fits: the page is full
       }
       if (!prefix_entry.empty()) {
         page.common_prefixes.push_back(prefix_entry);
         page.next_token = prefix_entry;
       } else {
         page.objects.push_back(std::move(info));
-        page.next_token = k;
+        page.next_token = std::move(k);
       }
       ++n;
-    }
+      return true;
+    };
+    // From the deepest directory the prefix names; with delimiter "/" one level only.
+    bool stopped = false;
+    std::vector<DirId> ancestors;
+    SLUICE_RETURN_IF_ERROR(Walk(DirOf(o.prefix), o.delimiter != "/", o.prefix, after,
+                                &ancestors, take, &stopped));
     if (!page.truncated) page.next_token.clear();
     return page;
   }
@@ -372,23 +376,25 @@ class FileStore : public UnderStore {
     return cur;
   }
 
-  // Collects objects below `dir` whose keys start with `prefix`. Subdirectories are
-  // entered when `recursive`; otherwise they are reported as "<dir>/" placeholders
-  // (ObjectInfo with is_dir) so that delimiter listing can group them. `ancestors` are the
-  // directories (device, inode) the walk is inside: a directory reached again through a
-  // symlink ("self -> .") is not entered, or the walk would not end.
+  // Calls `emit(key, info)` for the objects below `dir` whose keys start with `prefix`, in
+  // key order (a directory's names sorted as "name/", which is where its keys sort), until
+  // it returns false (then *stopped). Subdirectories are entered when `recursive`;
+  // otherwise they are emitted as "<dir>/" placeholders (ObjectInfo with is_dir) that
+  // delimiter listing groups. Subtrees whose keys all sort at or before `after` are not
+  // entered, and an object's info (an open, xattrs) is read only when it is emitted.
+  // `ancestors` are the directories (device, inode) the walk is inside: a directory
+  // reached again through a symlink ("self -> .") is not entered, or the walk would not
+  // end.
   using DirId = std::pair<dev_t, ino_t>;
+  using Emit = std::function<bool(std::string key, ObjectInfo info)>;
   Status Walk(const std::string& dir, bool recursive, const std::string& prefix,
-              std::vector<std::pair<std::string, ObjectInfo>>* out,
-              std::vector<DirId>* ancestors = nullptr) {
-    std::vector<DirId> top;
-    if (ancestors == nullptr) ancestors = &top;
+              const std::string& after, std::vector<DirId>* ancestors, const Emit& emit,
+              bool* stopped) {
     int fd = OpenBeneath(root_.get(), dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
       if (errno == ENOENT || errno == ENOTDIR) return Status::OK();  // empty listing
       return Err(errno, "list", dir);
     }
-    const size_t depth = ancestors->size();  // restored on the way out
     struct stat self {};
     if (fstat(fd, &self) == 0) {
       const DirId id{self.st_dev, self.st_ino};
@@ -396,53 +402,80 @@ class FileStore : public UnderStore {
         close(fd);
         return Status::OK();  // a loop
       }
-      ancestors->push_back(id);
     }
     DIR* dp = fdopendir(fd);  // owns fd from here on; closedir closes it
     if (dp == nullptr) {
       int err = errno;
       close(fd);
-      ancestors->resize(depth);
       return Err(err, "list", dir);
     }
-    std::vector<std::string> subdirs;
+    struct Entry {
+      std::string key;
+      std::string order;  // key, or key + "/" for a directory
+      bool is_dir = false;
+      bool via_link = false;
+    };
+    std::vector<Entry> entries;
     while (struct dirent* e = readdir(dp)) {
       std::string name = e->d_name;
       if (name == "." || name == ".." || name.starts_with(kTempPrefix)) continue;
       std::string key = dir.empty() ? name : dir + "/" + name;
       // Prune entries that cannot match the prefix (neither it nor a parent of it).
       if (!key.starts_with(prefix) && !prefix.starts_with(key + "/")) continue;
-      struct stat st;
-      if (fstatat(dirfd(dp), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (S_ISLNK(st.st_mode)) {
+      unsigned char type = e->d_type;
+      if (type == DT_UNKNOWN) {
+        struct stat st;
+        if (fstatat(dirfd(dp), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG
+                                              : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
+      }
+      bool via_link = false;
+      if (type == DT_LNK) {
         // Follow only links that stay beneath the root.
         Fd t(OpenBeneath(root_.get(), key, O_PATH));
+        struct stat st;
         if (!t.ok() || fstat(t.get(), &st) != 0) continue;
-        if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
-          out->emplace_back(key, InfoOf(key, st, t.get()));
-          continue;
-        }
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+        via_link = true;
       }
-      if (S_ISDIR(st.st_mode)) {
-        if (recursive) {
-          subdirs.push_back(key);
-        } else if (key.starts_with(prefix)) {
-          out->emplace_back(key + "/", InfoOf(key + "/", st));
-        } else {
-          subdirs.push_back(key);  // a parent of the prefix: descend to reach it
-        }
-      } else if (S_ISREG(st.st_mode) && key.starts_with(prefix)) {
-        Fd f(openat(dirfd(dp), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-        out->emplace_back(key, InfoOf(key, st, f.get()));
-      }
+      if (type != DT_DIR && type != DT_REG) continue;
+      Entry entry{key, type == DT_DIR ? key + "/" : key, type == DT_DIR, via_link};
+      entries.push_back(std::move(entry));
     }
     closedir(dp);
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.order < b.order; });
+    ancestors->push_back({self.st_dev, self.st_ino});
     Status result;
-    for (const auto& sub : subdirs) {
-      result = Walk(sub, recursive, prefix, out, ancestors);
-      if (!result.ok()) break;
+    for (const Entry& e : entries) {
+      if (e.is_dir) {
+        // Every key below sorts after "dir/" and before anything "dir/" is not a prefix of.
+        if (!after.empty() && after > e.order && !after.starts_with(e.order)) continue;
+        if (recursive || !e.key.starts_with(prefix)) {  // a parent of the prefix: descend
+          result = Walk(e.key, recursive, prefix, after, ancestors, emit, stopped);
+          if (!result.ok() || *stopped) break;
+          continue;
+        }
+        struct stat st;
+        Fd d(OpenBeneath(root_.get(), e.key, O_PATH));
+        if (!d.ok() || fstat(d.get(), &st) != 0) continue;
+        if (!emit(e.order, InfoOf(e.order, st))) {
+          *stopped = true;
+          break;
+        }
+        continue;
+      }
+      if (!e.key.starts_with(prefix) || (!after.empty() && e.key <= after)) continue;
+      Fd f(e.via_link ? OpenBeneath(root_.get(), e.key, O_RDONLY | O_NONBLOCK)
+                      : OpenBeneath(root_.get(), e.key, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
+      struct stat st;
+      if (!f.ok() || fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // gone
+      if (!emit(e.key, InfoOf(e.key, st, f.get()))) {
+        *stopped = true;
+        break;
+      }
     }
-    ancestors->resize(depth);
+    ancestors->pop_back();
     return result;
   }
 
