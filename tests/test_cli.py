@@ -122,6 +122,7 @@ def test_cp_r_never_writes_outside_the_destination(stub, tmp_path):
     victim.write_bytes(b"precious")
     dst = tmp_path / "out" / "train"
     w = stub({"/data/train/ok.bin": b"fine",
+              "/data/train/sub//ok2.bin": b"fine too",  # '//' inside a key is harmless
               "/data/train/../../victim.txt": b"evil",
               "/data/train//" + str(tmp_path / "abs.txt").lstrip("/"): b"evil"})
     r = run_sluice(["cp", "-r", "sluice://data/train", str(dst)], w.env())
@@ -130,7 +131,8 @@ def test_cp_r_never_writes_outside_the_destination(stub, tmp_path):
     assert victim.read_bytes() == b"precious"
     assert not (tmp_path / "abs.txt").exists()
     assert (dst / "ok.bin").read_bytes() == b"fine"
-    assert sorted(os.listdir(dst)) == ["ok.bin"]
+    assert (dst / "sub" / "ok2.bin").read_bytes() == b"fine too"
+    assert sorted(os.listdir(dst)) == ["ok.bin", "sub"]
 
 
 def test_a_failed_cp_keeps_the_file_that_was_there(stub, tmp_path):
@@ -147,6 +149,23 @@ def test_a_failed_cp_keeps_the_file_that_was_there(stub, tmp_path):
     assert r.returncode == 0, r.stderr
     assert target.read_bytes() == b"x" * 1000
     assert oct(target.stat().st_mode & 0o777) == oct(0o644 & ~current_umask())
+
+
+def test_cp_to_a_device_writes_into_it(stub, tmp_path):
+    """A target that is no regular file (/dev/null, a symlink) is written in place, never
+    replaced by a regular file."""
+    import stat
+    w = stub({"/data/x.bin": b"x" * 5000})
+    r = run_sluice(["cp", "sluice://data/x.bin", "/dev/null"], w.env())
+    assert r.returncode == 0, r.stderr
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    real = tmp_path / "real.bin"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    link.symlink_to(real)
+    r = run_sluice(["cp", "sluice://data/x.bin", str(link)], w.env())
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and real.read_bytes() == b"x" * 5000
 
 
 def current_umask():

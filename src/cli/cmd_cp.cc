@@ -62,8 +62,9 @@ Result<size_t> CopyRange(Client& c, const Job& j, int fd, uint64_t at, std::span
 // A large file is copied by up to kRangeThreads threads, each reading its next 64 MiB range
 // (a placement block by default, so different workers serve them at once) and writing it
 // while the others read.
-// The bytes go to a temporary file beside the target, renamed over it once complete: a
-// copy that fails leaves what was there before untouched.
+// A new or regular file is written as a temporary file beside it, renamed over it once
+// complete: a copy that fails leaves what was there before untouched. Anything else (a
+// device such as /dev/null, a FIFO, a symlink) is written in place, as a shell's > would.
 Status Download(Client& c, const Job& j) {
   constexpr uint64_t kRange = 64 * kMiB;
   constexpr uint64_t kRangeThreads = 4;
@@ -71,11 +72,18 @@ Status Download(Client& c, const Job& j) {
   const fs::path target(j.local_path);
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
-  std::string tmp =
-      (target.parent_path() / ("." + target.filename().string() + ".sluice-XXXXXX")).string();
-  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  const fs::file_status existing = fs::symlink_status(target, ec);
+  const bool replace = !fs::exists(existing) || fs::is_regular_file(existing);
+  std::string tmp;
+  int fd = -1;
+  if (replace) {
+    tmp = (target.parent_path() / ("." + target.filename().string() + ".sluice-XXXXXX")).string();
+    fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+    if (fd >= 0) ::fchmod(fd, g_file_mode);
+  } else {
+    fd = ::open(j.local_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  }
   if (fd < 0) return Status::Unavailable(fmt::format("{}: {}", j.local_path, strerror(errno)));
-  ::fchmod(fd, g_file_mode);
   const uint64_t ranges = std::max<uint64_t>(1, (j.size + kRange - 1) / kRange);
   std::atomic<uint64_t> next{0};
   std::mutex mu;
@@ -104,6 +112,7 @@ Status Download(Client& c, const Job& j) {
   if (::close(fd) != 0 && result.ok()) {
     result = Status::ResourceExhausted(fmt::format("{}: {}", j.local_path, strerror(errno)));
   }
+  if (!replace) return result;
   if (result.ok() && ::rename(tmp.c_str(), j.local_path.c_str()) != 0) {
     result = Status::Unavailable(fmt::format("{}: {}", j.local_path, strerror(errno)));
   }
@@ -138,11 +147,10 @@ Status ListDownloads(Client& c, const std::string& prefix, const std::string& ds
     for (const auto& o : page.objects) {
       std::string rel = o.path.starts_with(dir) ? o.path.substr(dir.size()) : o.path;
       if (rel.empty() || rel.ends_with("/")) continue;
-      // A key is a name, not a path to follow: one that would leave `dst` ("a/../../x",
-      // "a//etc/x", which std::filesystem reads as absolute) is refused, not written.
+      // A key is a name, not a path to follow: one that would leave `dst` ("a/../../x", or
+      // "/etc/x" left of "a//etc/x", which a path join reads as absolute) is refused.
       const fs::path local = fs::path(rel).lexically_normal();
-      if (local.empty() || local.is_absolute() || *local.begin() == ".." ||
-          rel.find("//") != std::string::npos) {
+      if (local.empty() || local.is_absolute() || *local.begin() == "..") {
         jobs->push_back({o.path, "", o.size,
                          fmt::format("{} names no file inside {}", o.path, dst)});
         continue;

@@ -346,6 +346,15 @@ size_t MemoryStore::SetPinned(const Hash128& file_id, bool pinned) {
   return changed;
 }
 
+std::vector<uint64_t> MemoryStore::PageIndices(const Hash128& file_id) const {
+  std::vector<uint64_t> out;
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard->mu);
+    for (uint64_t index : shard->files.Indices(file_id)) out.push_back(index);
+  }
+  return out;
+}
+
 void MemoryStore::ForEachKey(const std::function<void(const PageKey&)>& fn) const {
   for (const auto& shard : shards_) {
     std::vector<PageKey> keys;

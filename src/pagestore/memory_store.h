@@ -51,6 +51,7 @@ class MemoryStore final : public PageStore {
   size_t RemoveFile(const Hash128& file_id) override;
   size_t SetPinned(const Hash128& file_id, bool pinned) override;
   void ForEachKey(const std::function<void(const PageKey&)>& fn) const override;
+  std::vector<uint64_t> PageIndices(const Hash128& file_id) const override;
   PageStoreStats GetStats() const override;
   void SetGroupQuota(uint32_t group, uint64_t bytes) override;
   uint64_t GroupBytes(uint32_t group) const override;

@@ -133,6 +133,15 @@ class PageStore {
   virtual size_t SetPinned(const Hash128& file_id, bool pinned) = 0;
   // Visits the keys of every held page (snapshot order, unspecified).
   virtual void ForEachKey(const std::function<void(const PageKey&)>& fn) const = 0;
+  // The indices of the held pages of one file (unspecified order). The default visits
+  // every key; stores with a per-file index answer in time proportional to the file.
+  virtual std::vector<uint64_t> PageIndices(const Hash128& file_id) const {
+    std::vector<uint64_t> out;
+    ForEachKey([&](const PageKey& k) {
+      if (k.file_id == file_id) out.push_back(k.index);
+    });
+    return out;
+  }
 
   // Caps the page bytes held for `group` at `bytes` (0: no cap). Lowering a quota below
   // what the group holds evicts its oldest unpinned pages at once. Group 0 has no quota:

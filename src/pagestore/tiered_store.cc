@@ -138,9 +138,12 @@ size_t TieredStore::SetPinned(const Hash128& file_id, bool pinned) {
   // them evictable. (Pinned per file: its pages also on disk are then pinned twice.)
   bool memory_only = false;
   if (pinned && disk_ && memory_) {
-    memory_->ForEachKey([&](const PageKey& key) {
-      if (!memory_only && key.file_id == file_id && !disk_->Contains(key)) memory_only = true;
-    });
+    for (uint64_t index : memory_->PageIndices(file_id)) {
+      if (!disk_->Contains(PageKey{file_id, index})) {
+        memory_only = true;
+        break;
+      }
+    }
   }
   const size_t in_memory =
       memory_ && (!disk_ || !pinned || memory_only) ? memory_->SetPinned(file_id, pinned) : 0;
