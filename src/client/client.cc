@@ -483,6 +483,9 @@ Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bo
                                       const std::function<Source()>& attempt) {
   auto view = t_->CurrentView();
   auto owners = view->placement->Owners(path, 0, t_->options().max_attempts);
+  // Workers marked down go last, as for every other request (Transport::CallWith).
+  std::stable_partition(owners.begin(), owners.end(),
+                        [&](const placement::Member* m) { return !t_->IsDown(m->endpoint); });
   Status last = Status::Unavailable("no workers");
   for (const auto* m : owners) {
     Source source = attempt();
@@ -553,8 +556,17 @@ Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bo
       ufs::HttpResponse r;
       r.status = status;
       r.body = std::move(st.body);
-      SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(r, path));
-      return StatFromJson(j);
+      // 502/503/504: the worker is up, its store is slow or away: a body that can be sent
+      // again (or was not read from) goes to the next owner, as other requests do.
+      const bool retry_elsewhere = (status == 502 || status == 503 || status == 504) &&
+                                   (replayable || !st.started);
+      if (!retry_elsewhere) {
+        SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(r, path));
+        return StatFromJson(j);
+      }
+      last = client::ErrorOf(r, m->id);
+      t_->failovers++;
+      continue;
     }
     last = rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OPERATION_TIMEDOUT
                ? Status::DeadlineExceeded(

@@ -158,6 +158,14 @@ Status Transport::Refresh() {
     for (const auto& m : etcd_->Members()) candidates.push_back(m.endpoint);
   }
   for (const auto& s : seeds_) candidates.push_back(s.endpoint);
+  {
+    std::lock_guard lock(mu_);
+    const auto recent = Clock::now() - options_.down_time;
+    std::stable_partition(candidates.begin(), candidates.end(), [&](const std::string& ep) {
+      auto it = view_failed_.find(ep);
+      return it == view_failed_.end() || it->second < recent;
+    });
+  }
   std::string tried;
   Status last = Status::Unavailable("no workers known");
   for (const auto& ep : candidates) {
@@ -168,11 +176,13 @@ Status Transport::Refresh() {
       std::lock_guard lock(mu_);
       view_ = std::move(v).value();
       refreshed_ = Clock::now();
+      view_failed_.erase(ep);
       return Status::OK();
     }
     last = v.status();
     if (last.code() == StatusCode::kPermissionDenied) return last;
-    if (ShouldFailOver(last)) MarkDown(ep);  // not asked first again for down_time
+    std::lock_guard lock(mu_);
+    view_failed_[ep] = Clock::now();  // asked last for down_time
   }
   if (!tried.empty()) tried.pop_back();
   return Status::Unavailable(

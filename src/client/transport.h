@@ -96,6 +96,9 @@ class Transport {
   std::shared_ptr<const View> view_;                          // GUARDED_BY(mu_)
   std::chrono::steady_clock::time_point refreshed_;          // GUARDED_BY(mu_)
   std::map<std::string, std::chrono::steady_clock::time_point> down_;  // GUARDED_BY(mu_)
+  // Members whose /v1/cluster failed lately -> when: asked last by the next refreshes, but
+  // not marked down for requests (a busy member may be slow to answer it). GUARDED_BY(mu_)
+  std::map<std::string, std::chrono::steady_clock::time_point> view_failed_;
   std::shared_ptr<ufs::MountTable> direct_;                  // GUARDED_BY(mu_)
 };
 
