@@ -215,6 +215,14 @@ def test_s3_client_survives_a_hung_owner(cluster, tree):
         for k in sorted(tree)[100:160]:
             assert c.get_object(Bucket="data", Key=k)["Body"].read() == tree[k]
         assert cluster.workers[0].metrics()["sluice_forward_fallbacks_total"] > 0
+        # Writes are not served twice, so one to the hung owner fails (502); but it marks
+        # the owner down too, and the client's retry is written through another worker.
+        time.sleep(3.5)  # the owner's down mark from the reads above has passed
+        w = s3_client(cluster.workers[0].endpoint, read_timeout=10, max_attempts=3)
+        for i in range(12):
+            w.put_object(Bucket="data", Key=f"hung-put/k{i}", Body=b"v%d" % i)
+        for i in range(12):
+            assert w.get_object(Bucket="data", Key=f"hung-put/k{i}")["Body"].read() == b"v%d" % i
     finally:
         os.kill(hung.proc.pid, signal.SIGCONT)
 

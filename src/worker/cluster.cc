@@ -38,7 +38,12 @@ Result<std::unique_ptr<Cluster>> Cluster::Create(ClusterConfig config, std::stri
   // A wildcard address names no host the others can reach: every worker of a cluster on
   // several hosts would be 127.0.0.1:PORT (one etcd key, overwritten in turn; a phantom
   // member among static peers). Only a cluster on this host may go without --advertise.
-  const bool local_peer = std::find(config.peers.begin(), config.peers.end(), id) != config.peers.end();
+  bool local_peer = false;  // the peers (each entry may be a comma-separated list) name us
+  for (const auto& entry : config.peers) {
+    auto parsed = placement::ParsePeers(entry);
+    if (!parsed.ok()) continue;
+    for (const auto& m : *parsed) local_peer |= m.id == id;
+  }
   if (wildcard && (!config.etcd.empty() || (!config.peers.empty() && !local_peer))) {
     return Status::InvalidArgument(fmt::format(
         "listening on {} names no address the other members can reach: give --advertise "

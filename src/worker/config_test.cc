@@ -108,7 +108,7 @@ placement:
   multi.advertise = "10.0.0.1:7480";
   EXPECT_TRUE(Cluster::Create(multi, "0.0.0.0:7480").ok());
   ClusterConfig local;
-  local.peers = {"127.0.0.1:7480", "127.0.0.1:7481"};
+  local.peers = {"127.0.0.1:7480,127.0.0.1:7481"};  // as --peers gives them
   auto here = Cluster::Create(local, "0.0.0.0:7480");
   ASSERT_TRUE(here.ok()) << here.status().ToString();
   EXPECT_EQ((*here)->self().id, "127.0.0.1:7480");

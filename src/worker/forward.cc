@@ -85,7 +85,8 @@ size_t OnRead(char* data, size_t size, size_t n, void* arg) {
 }  // namespace
 
 Status Forward(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out,
-               std::string_view endpoint, const ForwardOptions& options, bool* unreachable) {
+               std::string_view endpoint, const ForwardOptions& options, bool* unreachable,
+               bool* silent) {
   *unreachable = false;
   thread_local ThreadHandle handle;
   CURL* c = handle.curl;
@@ -157,10 +158,13 @@ Status Forward(const net::HttpRequest& req, net::BodyReader& body, net::Response
   long sent = 0;  // NOLINT(runtime/int)
   curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
   const bool may_repeat = sent == 0 || req.method == "GET" || req.method == "HEAD";
-  if (!x.started && !x.read_body && x.status == 0 && may_repeat &&
+  const bool nothing_back =
+      !x.started && x.status == 0 &&
       (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
        rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
-       rc == CURLE_GOT_NOTHING)) {
+       rc == CURLE_GOT_NOTHING);
+  if (silent != nullptr) *silent = nothing_back;
+  if (nothing_back && !x.read_body && may_repeat) {
     *unreachable = true;
     return Status::Unavailable(
         fmt::format("owner {} unreachable: {}", endpoint, curl_easy_strerror(rc)));

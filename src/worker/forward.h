@@ -33,7 +33,10 @@ struct ForwardOptions {
   std::string ring_fingerprint;  // sent as X-Sluice-Ring
 };
 
+// `*silent` (when given) is set when the owner answered nothing at all (refused, timed
+// out, reset): whether or not the request may be served here, the owner is not answering.
 Status Forward(const net::HttpRequest& req, net::BodyReader& body, net::ResponseWriter& out,
-               std::string_view endpoint, const ForwardOptions& options, bool* unreachable);
+               std::string_view endpoint, const ForwardOptions& options, bool* unreachable,
+               bool* silent = nullptr);
 
 }  // namespace sluice::worker

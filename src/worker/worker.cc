@@ -10,6 +10,7 @@
 
 #include "common/logging.h"
 #include "net/http.h"
+#include "net/s3_errors.h"
 #include "worker/forward.h"
 
 namespace sluice::worker {
@@ -305,8 +306,12 @@ bool Worker::MaybeForward(const net::HttpRequest& req, net::BodyReader& body,
   auto owners = p->Owners(path, block);
   // A multipart upload's parts, completion and abort go where it was created (its state
   // lives there), whoever owns the path now; the ring decides when that member is gone.
+  bool to_creator = false;
   if (auto creator = UploadCreator(req.query)) {
-    if (const auto* m = p->Find(*creator)) owners = {m};
+    if (const auto* m = p->Find(*creator)) {
+      owners = {m};
+      to_creator = true;
+    }
   }
   for (const auto* o : owners) {
     if (cluster_->IsSelf(o)) return false;  // we are a replica
@@ -316,17 +321,26 @@ bool Worker::MaybeForward(const net::HttpRequest& req, net::BodyReader& body,
   fo.ring_fingerprint = cluster_->fingerprint();
   for (const auto* o : owners) {
     // An owner found unreachable a moment ago is not waited for again (a hung one costs
-    // forward_timeout each time).
-    if (blocks_ != nullptr && blocks_->IsDown(o->id)) continue;
-    bool unreachable = false;
-    Status s = Forward(req, body, out, o->endpoint, fo, &unreachable);
+    // forward_timeout each time). Not so an upload's creator: only it can answer.
+    if (!to_creator && blocks_ != nullptr && blocks_->IsDown(o->id)) continue;
+    bool unreachable = false, silent = false;
+    Status s = Forward(req, body, out, o->endpoint, fo, &unreachable, &silent);
+    if (silent && blocks_ != nullptr) blocks_->MarkDown(o->id, std::chrono::seconds(3));
     if (!unreachable) {
       forwarded_->Inc();
       if (!s.ok()) SLUICE_LOG_DEBUG("forward {} {} to {}: {}", req.method, path, o->id, s.ToString());
       return true;
     }
-    if (blocks_ != nullptr) blocks_->MarkDown(o->id, std::chrono::seconds(3));
     SLUICE_LOG_DEBUG("owner {} of {} unreachable: {}", o->id, path, s.ToString());
+  }
+  if (to_creator) {
+    // Served here it would be NoSuchUpload (404, final): 503 asks the client to retry.
+    const net::S3Error e = net::S3Error::Of(
+        503, "ServiceUnavailable",
+        fmt::format("the worker holding this upload ({}) does not answer; retry",
+                    owners.front()->id));
+    (void)out.Send(503, "application/xml", net::RenderS3ErrorXml(e, req.path, ""));
+    return true;
   }
   forward_fallbacks_->Inc();
   return false;  // every owner is down: serve it here
