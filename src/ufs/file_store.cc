@@ -466,10 +466,19 @@ class FileStore : public UnderStore {
         continue;
       }
       if (!e.key.starts_with(prefix) || (!after.empty() && e.key <= after)) continue;
-      Fd f(e.via_link ? OpenBeneath(root_.get(), e.key, O_RDONLY | O_NONBLOCK)
-                      : OpenBeneath(root_.get(), e.key, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
+      const int nofollow = e.via_link ? 0 : O_NOFOLLOW;
+      Fd f(OpenBeneath(root_.get(), e.key, O_RDONLY | O_NONBLOCK | nofollow));
+      if (!f.ok() && (errno == EACCES || errno == EPERM)) {
+        // Unreadable (mode 000): still an object, listed from its stat (no xattrs).
+        f = Fd(OpenBeneath(root_.get(), e.key, O_PATH | nofollow));
+      }
+      if (!f.ok()) {
+        if (errno == ENOENT) continue;  // deleted since the directory was read
+        result = Err(errno, "list", e.key);  // out of descriptors, say: not a silent gap
+        break;
+      }
       struct stat st;
-      if (!f.ok() || fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // gone
+      if (fstat(f.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
       if (!emit(e.key, InfoOf(e.key, st, f.get()))) {
         *stopped = true;
         break;

@@ -133,7 +133,18 @@ void CacheRules::AfterStore(const ufs::Resolved& where, const Hash128& file_id,
       expiries_[file_id] = Expiry{path, clock_->Now() + ttl->ttl};
     }
   }
-  if (pinned_now != used.pinned) pages_->SetPinned(file_id, pinned_now);
+  if (pinned_now == used.pinned) return;
+  pages_->SetPinned(file_id, pinned_now);
+  if (!pinned_now) return;
+  // An unpin that ran whole between the decision and the SetPinned released the file
+  // already: undo, or nothing would ever unpin these pages.
+  bool still;
+  {
+    std::lock_guard lock(mu_);
+    still = std::any_of(pins_.begin(), pins_.end(), [&](const auto& p) { return PathCovers(p, path); });
+    if (!still) pinned_files_.erase(file_id);
+  }
+  if (!still) pages_->SetPinned(file_id, false);
 }
 
 Result<uint64_t> CacheRules::Pin(const std::string& raw) {
@@ -141,13 +152,15 @@ Result<uint64_t> CacheRules::Pin(const std::string& raw) {
   SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
   if (!r.store) return Status::InvalidArgument(fmt::format("'{}' is not in a mount", raw));
   {
-    std::lock_guard lock(mu_);
-    if (std::find(pins_.begin(), pins_.end(), path) == pins_.end()) {
-      pins_.push_back(path);
-      if (Status s = SavePins(); !s.ok()) {
-        pins_.pop_back();  // a pin that would not survive a restart is not made
-        return s.WithContext(fmt::format("pin {}", path));
-      }
+    // The list changes once saved (a pin that would not survive a restart is not made);
+    // saving (an fsync) holds save_mu_, not mu_, which every cold read takes.
+    std::lock_guard save(save_mu_);
+    std::vector<std::string> next = Pins();
+    if (std::find(next.begin(), next.end(), path) == next.end()) {
+      next.push_back(path);
+      if (Status s = SavePins(next); !s.ok()) return s.WithContext(fmt::format("pin {}", path));
+      std::lock_guard lock(mu_);
+      pins_ = std::move(next);
     }
   }
   return Mark(path, true);
@@ -158,15 +171,14 @@ Result<uint64_t> CacheRules::Unpin(const std::string& raw) {
   SLUICE_ASSIGN_OR_RETURN(ufs::Resolved r, mounts_->Resolve(path));
   if (!r.store) return Status::InvalidArgument(fmt::format("'{}' is not in a mount", raw));
   {
+    std::lock_guard save(save_mu_);  // as in Pin
+    std::vector<std::string> next = Pins();
+    auto it = std::find(next.begin(), next.end(), path);
+    if (it == next.end()) return Status::NotFound(fmt::format("{} is not pinned", path));
+    next.erase(it);
+    if (Status s = SavePins(next); !s.ok()) return s.WithContext(fmt::format("unpin {}", path));
     std::lock_guard lock(mu_);
-    auto it = std::find(pins_.begin(), pins_.end(), path);
-    if (it == pins_.end()) return Status::NotFound(fmt::format("{} is not pinned", path));
-    const size_t at = static_cast<size_t>(it - pins_.begin());
-    pins_.erase(it);
-    if (Status s = SavePins(); !s.ok()) {
-      pins_.insert(pins_.begin() + static_cast<std::ptrdiff_t>(at), path);
-      return s.WithContext(fmt::format("unpin {}", path));
-    }
+    pins_ = std::move(next);
   }
   // The store's listing may fail (or the worker stop): the pages this worker knows it
   // pinned are released below all the same, and the error reported after.
@@ -270,13 +282,13 @@ void CacheRules::ReapplyTtls() {
   }
 }
 
-Status CacheRules::SavePins() const {
+Status CacheRules::SavePins(const std::vector<std::string>& pins) const {
   if (state_dir_.empty()) return Status::OK();
   std::error_code ec;
   fs::create_directories(state_dir_, ec);
   const auto path = fs::path(state_dir_) / "pins.json";
   const auto tmp = fs::path(state_dir_) / "pins.json.tmp";
-  const std::string text = json(pins_).dump();
+  const std::string text = json(pins).dump();
   auto failed = [&](const char* what, int err) {
     ::unlink(tmp.c_str());
     return Status::IoError(

@@ -104,9 +104,9 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   // Registers the TTL of objects under a TTL rule whose pages the store holds (recovered
   // after a restart) and that have none.
   void ReapplyTtls();
-  // Writes pins_ to <state_dir>/pins.json (a temporary file, fsync'ed, renamed over it):
-  // the old list stays whole when that fails. REQUIRES: mu_
-  Status SavePins() const;
+  // Writes `pins` to <state_dir>/pins.json (a temporary file, fsync'ed, renamed over it):
+  // the old list stays whole when that fails. REQUIRES: save_mu_ (not mu_).
+  Status SavePins(const std::vector<std::string>& pins) const;
   const TtlRule* TtlFor(const std::string& path) const;
 
   const CacheRulesConfig config_;
@@ -115,6 +115,8 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   const std::string state_dir_;
   Clock* const clock_;
   std::map<std::string, uint32_t> groups_;  // mount -> quota group (from 1)
+
+  std::mutex save_mu_;  // one change of the pin list (and its file) at a time; before mu_
 
   mutable std::mutex mu_;
   std::vector<std::string> pins_;  // GUARDED_BY(mu_)
