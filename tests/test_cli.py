@@ -285,3 +285,18 @@ def test_sluice_up_leaves_no_workers_behind(tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_one_config_file_serves_workers_and_clients(stub, tmp_path):
+    """A client given the workers' config finds them by its `peers`; a key nothing reads
+    (a typo) is an error naming it, as for a worker."""
+    w = stub({"/data/train/a.bin": b"a"})
+    env = w.env()
+    env.pop("SLUICE_CLUSTER")
+    cfg = tmp_path / "cluster.yaml"
+    cfg.write_text(f"peers: [127.0.0.1:{w.port}]\nmemory: 1GiB\nlease_ttl: 5s\n")
+    r = run_sluice(["stat", "--config", str(cfg), "/data/train/a.bin"], env)
+    assert r.returncode == 0, r.stderr
+    cfg.write_text(f"clustr: 127.0.0.1:{w.port}\n")
+    r = run_sluice(["stat", "--config", str(cfg), "/data/train/a.bin"], env)
+    assert r.returncode == 2 and "clustr" in r.stderr, (r.returncode, r.stderr)

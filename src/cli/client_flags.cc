@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/yaml_util.h"
+#include "worker/config.h"
 
 namespace sluice::cli {
 
@@ -14,7 +15,9 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* f) {
   cmd->add_option("--cluster", f->cluster,
                   "workers HOST:PORT[,HOST:PORT...] (default: $SLUICE_CLUSTER)");
   cmd->add_option("--etcd", f->etcd, "find the workers in etcd at this URL (default: $SLUICE_ETCD)");
-  cmd->add_option("--config", f->config, "YAML file with `cluster`, `etcd`, `cluster_token`");
+  cmd->add_option("--config", f->config,
+                  "the cluster's YAML config: `cluster` (or the workers' `peers`), `etcd`, "
+                  "`cluster_token`");
   cmd->add_flag("--json", f->json, "print JSON");
 }
 
@@ -24,7 +27,17 @@ Result<ClientOptions> ClientOptionsFrom(const ClientFlags& f) {
   if (!f.config.empty()) {
     try {
       YAML::Node root = YAML::LoadFile(f.config);
+      if (root && root.IsMap()) SLUICE_RETURN_IF_ERROR(worker::CheckConfigKeys(root));
       SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster", &config_cluster));
+      // A workers' config names them as `peers` (a list or one "a,b" string).
+      if (config_cluster.empty() && root["peers"]) {
+        const YAML::Node p = root["peers"];
+        if (p.IsSequence()) {
+          for (const auto& e : p) config_cluster += (config_cluster.empty() ? "" : ",") + e.as<std::string>();
+        } else {
+          config_cluster = p.as<std::string>();
+        }
+      }
       SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "etcd", &config_etcd));
       SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_token", &config_token));
       SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_name", &o.etcd_cluster));

@@ -203,6 +203,16 @@ Result<pagestore::DiskDir> ParseCacheDir(std::string_view spec) {
   return pagestore::DiskDir{std::string(spec.substr(0, colon)), *quota};
 }
 
+Status CheckConfigKeys(const YAML::Node& root) {
+  return yaml::CheckKeys(
+      root,
+      {"log_level", "server", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache",
+       "s3", "s3_credentials", "cluster_token", "insecure", "staging_dir", "peers", "etcd",
+       "cluster_name", "advertise", "lease_ttl", "forward_timeout", "placement", "ttl_rules",
+       "mount_quotas", "state_dir", "cluster"},
+      "the top level");
+}
+
 Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
   YAML::Node root;
   try {
@@ -212,13 +222,7 @@ Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
   }
   if (!root || root.IsNull()) return Status::OK();
   try {
-    SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
-        root,
-        {"log_level", "server", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache",
-         "s3", "s3_credentials", "cluster_token", "insecure", "staging_dir", "peers", "etcd",
-         "cluster_name", "advertise", "lease_ttl", "forward_timeout", "placement", "ttl_rules", "mount_quotas",
-         "state_dir"},
-        "the top level"));
+    SLUICE_RETURN_IF_ERROR(CheckConfigKeys(root));
     SLUICE_RETURN_IF_ERROR(ApplyCluster(root, &c->cluster));
     SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_token", &c->cluster_token));
     SLUICE_RETURN_IF_ERROR(yaml::ReadBool(root, "insecure", &c->insecure));

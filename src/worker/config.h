@@ -3,6 +3,8 @@
 // overridden by command-line flags. Validate() reports the first bad field.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -55,6 +57,9 @@ struct WorkerConfig {
 // Loads a YAML file over the defaults. Unknown keys are errors.
 Result<WorkerConfig> LoadWorkerConfig(const std::string& path);
 Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* config);
+// Fails naming the first top-level key that no part of Sluice reads (a typo): one file
+// serves the workers and the clients of a cluster (`cluster` is the clients' seeds).
+Status CheckConfigKeys(const YAML::Node& root);
 
 // Parses "ACCESS:SECRET[,ACCESS:SECRET...]" (SLUICE_S3_CREDENTIALS).
 Result<std::map<std::string, std::string>> ParseCredentials(std::string_view spec);
