@@ -19,8 +19,15 @@ class PyReader {
       : client_(std::move(client)), reader_(std::move(reader)) {}
   // A forked copy's read-ahead ran on a thread of the parent: destroying the reader would
   // wait for it for ever. It is left (a leak in the child, as ClientHandle's client is).
+  // An unclosed reader collected by Python also waits for its read-ahead: without the GIL
+  // (but with it while the interpreter shuts down, when it must not be given up).
   ~PyReader() {
-    if (client_ && client_->forked()) (void)reader_.release();
+    if (client_ && client_->forked()) {
+      (void)reader_.release();
+    } else if (reader_ != nullptr && Py_IsInitialized() && !_Py_IsFinalizing()) {
+      py::gil_scoped_release release;
+      reader_.reset();
+    }
   }
   PyReader(const PyReader&) = delete;
   PyReader& operator=(const PyReader&) = delete;
