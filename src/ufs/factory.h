@@ -21,6 +21,9 @@ Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view uri,
 
 // Implemented by each connector.
 Result<std::unique_ptr<UnderStore>> OpenFileStore(std::string_view uri);
+// A file:// object being written lives as "<kFileTempPrefix><pid>-<n>" beside its final
+// name until Close renames it; listings never show such names.
+inline constexpr std::string_view kFileTempPrefix = ".sluice-tmp-";
 Result<std::unique_ptr<UnderStore>> OpenS3Store(std::string_view uri, const S3Options& options);
 Result<std::unique_ptr<UnderStore>> OpenHttpStore(std::string_view uri, const HttpOptions& options);
 

@@ -11,12 +11,16 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "ufs/errno_status.h"
 #include "ufs/factory.h"
@@ -25,6 +29,47 @@
 namespace sluice::ufs {
 namespace {
 
+
+// Whether `name` is a file:// writer's temporary file whose process is gone.
+bool IsLeftoverTemp(std::string_view name) {
+  if (!name.starts_with(kFileTempPrefix)) return false;
+  name.remove_prefix(kFileTempPrefix.size());
+  const size_t dash = name.find('-');
+  if (dash == 0 || dash == std::string_view::npos) return false;
+  pid_t pid = 0;
+  for (char c : name.substr(0, dash)) {
+    if (c < '0' || c > '9') return false;
+    pid = pid * 10 + (c - '0');
+  }
+  return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// Removes, below the directory `dir` (closed here), the temporary files of writers that
+// are gone and the directories left empty. Objects are left alone.
+void SweepLeftovers(int dir) {
+  DIR* d = fdopendir(dir);
+  if (d == nullptr) {
+    close(dir);
+    return;
+  }
+  std::vector<std::string> subdirs;
+  while (struct dirent* e = readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (e->d_type == DT_DIR) {
+      subdirs.emplace_back(name);
+    } else if ((e->d_type == DT_REG || e->d_type == DT_UNKNOWN) && IsLeftoverTemp(name)) {
+      unlinkat(dirfd(d), e->d_name, 0);
+    }
+  }
+  for (const auto& sub : subdirs) {
+    int fd = openat(dirfd(d), sub.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    SweepLeftovers(fd);
+    unlinkat(dirfd(d), sub.c_str(), AT_REMOVEDIR);  // fails, as it should, if not empty
+  }
+  closedir(d);
+}
 
 int64_t ToNs(const struct statx_timestamp& t) {
   return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
@@ -92,7 +137,17 @@ class FileRoot : public StoreRoot {
   Status DeleteBucket(std::string_view name) override {
     SLUICE_RETURN_IF_ERROR(ValidateBucketName(name));
     std::string n(name);
-    if (unlinkat(fd_, n.c_str(), AT_REMOVEDIR) != 0) {
+    int rc = unlinkat(fd_, n.c_str(), AT_REMOVEDIR);
+    if (rc != 0 && (errno == ENOTEMPTY || errno == EEXIST)) {
+      // What a crashed writer left (its temporary files, the directories they were in)
+      // is no object: a bucket holding only that is empty.
+      if (int dir = openat(fd_, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          dir >= 0) {
+        SweepLeftovers(dir);
+        rc = unlinkat(fd_, n.c_str(), AT_REMOVEDIR);
+      }
+    }
+    if (rc != 0) {
       int err = errno;
       if (err == ENOTEMPTY || err == EEXIST) {
         return Status::FailedPrecondition(fmt::format(

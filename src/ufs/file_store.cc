@@ -31,7 +31,7 @@
 namespace sluice::ufs {
 namespace {
 
-constexpr std::string_view kTempPrefix = ".sluice-tmp-";
+constexpr std::string_view kTempPrefix = kFileTempPrefix;
 constexpr const char* kEtagXattr = "user.sluice.etag";
 
 int64_t MtimeNs(const struct stat& st) {

@@ -2,10 +2,14 @@
 // s3rver started once per suite), plus URI classification and the factory's refusal.
 #include "ufs/store_root.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 
@@ -243,6 +247,35 @@ TEST(FileStoreRootTest, ListsOnlyBucketDirectories) {
   EXPECT_EQ((*list)[0].name, "real-bucket");
   EXPECT_EQ((*root)->OpenBucket("plain-file").status().code(), StatusCode::kNotFound);
   EXPECT_EQ((*root)->CreateBucket("plain-file").code(), StatusCode::kAlreadyExists);
+}
+
+// A bucket holding only what crashed writers left (their temporary files, the directories
+// they were in) is empty: DeleteBucket removes it. A live writer's file, or an object, keeps
+// the bucket.
+TEST(FileStoreRootTest, DeleteBucketSweepsWhatDeadWritersLeft) {
+  testing::TempDir dir;
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  ASSERT_EQ(waitpid(dead, nullptr, 0), dead);
+  const std::string stale = fmt::format("{}{}-0", kFileTempPrefix, dead);
+  const std::string live = fmt::format("{}{}-0", kFileTempPrefix, getpid());
+  for (const char* b : {"/crashed", "/writing", "/holds"}) mkdir((dir.path() + b).c_str(), 0755);
+  mkdir((dir.path() + "/crashed/a").c_str(), 0755);
+  mkdir((dir.path() + "/crashed/a/b").c_str(), 0755);
+  std::ofstream(dir.path() + "/crashed/a/b/" + stale) << "half";
+  std::ofstream(dir.path() + "/crashed/" + stale) << "half";
+  std::ofstream(dir.path() + "/writing/" + live) << "going on";
+  std::ofstream(dir.path() + "/holds/" + stale) << "half";
+  std::ofstream(dir.path() + "/holds/object") << "kept";
+  auto root = OpenStoreRoot("file://" + dir.path() + "?buckets");
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  EXPECT_TRUE((*root)->DeleteBucket("crashed").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/crashed"));
+  EXPECT_EQ((*root)->DeleteBucket("writing").code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/writing/" + live));
+  EXPECT_EQ((*root)->DeleteBucket("holds").code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/holds/object"));
 }
 
 }  // namespace
