@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/yaml_util.h"
 #include "worker/config.h"
@@ -30,13 +31,8 @@ Result<ClientOptions> ClientOptionsFrom(const ClientFlags& f) {
       if (root && root.IsMap()) SLUICE_RETURN_IF_ERROR(worker::CheckConfigKeys(root));
       SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster", &config_cluster));
       // A workers' config names them as `peers` (a list or one "a,b" string).
-      if (config_cluster.empty() && root["peers"]) {
-        const YAML::Node p = root["peers"];
-        if (p.IsSequence()) {
-          for (const auto& e : p) config_cluster += (config_cluster.empty() ? "" : ",") + e.as<std::string>();
-        } else {
-          config_cluster = p.as<std::string>();
-        }
+      if (config_cluster.empty()) {
+        config_cluster = fmt::format("{}", fmt::join(worker::PeersOf(root), ","));
       }
       SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "etcd", &config_etcd));
       SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_token", &config_token));

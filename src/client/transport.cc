@@ -44,22 +44,25 @@ Status ErrorOf(const ufs::HttpResponse& r, std::string_view context) {
   return ufs::HttpError(r.status, context, r.body.substr(0, 200));
 }
 
+namespace {
+
+// Requests to workers: no retries (failover is the transport's), `request_timeout` each.
+ufs::CurlClientOptions WorkerRequests(const ClientOptions& options, Duration request_timeout) {
+  ufs::CurlClientOptions o;
+  o.max_retries = 0;
+  o.connect_timeout = options.connect_timeout;
+  o.request_timeout = request_timeout;
+  o.max_pooled_handles = 256;
+  return o;
+}
+
+}  // namespace
+
 Transport::Transport(const ClientOptions& options)
-    : options_(options), http_([&] {
-        ufs::CurlClientOptions o;
-        o.max_retries = 0;  // failover is ours
-        o.connect_timeout = options.connect_timeout;
-        o.request_timeout = options.request_timeout;
-        o.max_pooled_handles = 256;
-        return o;
-      }()),
-      view_http_([&] {
-        ufs::CurlClientOptions o;
-        o.max_retries = 0;
-        o.connect_timeout = options.connect_timeout;
-        o.request_timeout = std::min<Duration>(options.request_timeout, std::chrono::seconds(3));
-        return o;
-      }()) {}
+    : options_(options),
+      http_(WorkerRequests(options, options.request_timeout)),
+      view_http_(WorkerRequests(
+          options, std::min<Duration>(options.request_timeout, std::chrono::seconds(3)))) {}
 
 Transport::~Transport() {
   if (etcd_) etcd_->Stop();

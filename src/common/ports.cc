@@ -9,21 +9,32 @@
 
 namespace sluice {
 
-int FreeLoopbackPort() {
+namespace {
+
+// Binds a TCP socket to 127.0.0.1:port (0: any free port) and returns the port bound, or
+// -1; the socket is closed either way.
+int BindLoopback(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   socklen_t len = sizeof(addr);
-  int port = -1;
+  int bound = -1;
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
+    bound = ntohs(addr.sin_port);
   }
   close(fd);
-  return port;
+  return bound;
 }
+
+}  // namespace
+
+int FreeLoopbackPort() { return BindLoopback(0); }
+
+bool LoopbackPortBindable(int port) { return BindLoopback(port) == port; }
 
 bool LoopbackPortAccepts(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

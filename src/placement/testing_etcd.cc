@@ -44,15 +44,7 @@ int FreeFixedPort() {
   thread_local unsigned seed = static_cast<unsigned>(getpid()) * 2654435761u;
   for (int attempt = 0; attempt < 200; ++attempt) {
     const int port = 20000 + static_cast<int>(rand_r(&seed) % 12000);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(fd);
-    if (free) return port;
+    if (LoopbackPortBindable(port)) return port;
   }
   return FreeLoopbackPort();
 }

@@ -96,42 +96,48 @@ const TtlRule* CacheRules::TtlFor(const std::string& path) const {
   return best;
 }
 
-pagestore::PutOptions CacheRules::OnStore(const ufs::Resolved& where, const Hash128& file_id) {
-  pagestore::PutOptions o;
-  o.group = GroupOf(where.mount);
-  const std::string path = "/" + where.mount + (where.key.empty() ? "" : "/" + where.key);
-  const TtlRule* ttl = TtlFor(path);
-  std::lock_guard lock(mu_);
-  for (const auto& p : pins_) {
-    if (PathCovers(p, path)) {
-      o.pinned = true;
-      pinned_files_.try_emplace(file_id, path);
-      break;
-    }
-  }
+namespace {
+
+// The namespace path ("/mount/key") of a resolved object.
+std::string PathOf(const ufs::Resolved& where) {
+  return "/" + where.mount + (where.key.empty() ? "" : "/" + where.key);
+}
+
+}  // namespace
+
+bool CacheRules::PinnedLocked(const std::string& path) const {
+  return std::any_of(pins_.begin(), pins_.end(), [&](const auto& p) { return PathCovers(p, path); });
+}
+
+bool CacheRules::NoteStoredLocked(const std::string& path, const Hash128& file_id,
+                                  const TtlRule* ttl) {
+  const bool pinned = PinnedLocked(path);
+  if (pinned) pinned_files_.try_emplace(file_id, path);
   if (ttl != nullptr && !expiries_.count(file_id)) {
     expiries_[file_id] = Expiry{path, clock_->Now() + ttl->ttl};
   }
+  return pinned;
+}
+
+pagestore::PutOptions CacheRules::OnStore(const ufs::Resolved& where, const Hash128& file_id) {
+  pagestore::PutOptions o;
+  o.group = GroupOf(where.mount);
+  const std::string path = PathOf(where);
+  const TtlRule* ttl = TtlFor(path);
+  std::lock_guard lock(mu_);
+  o.pinned = NoteStoredLocked(path, file_id, ttl);
   return o;
 }
 
 void CacheRules::AfterStore(const ufs::Resolved& where, const Hash128& file_id,
                             const pagestore::PutOptions& used) {
-  const std::string path = "/" + where.mount + (where.key.empty() ? "" : "/" + where.key);
+  const std::string path = PathOf(where);
   const TtlRule* ttl = TtlFor(path);
   bool pinned_now = false;
   {
     std::lock_guard lock(mu_);
-    pinned_now = std::any_of(pins_.begin(), pins_.end(),
-                             [&](const auto& p) { return PathCovers(p, path); });
-    if (pinned_now) {
-      pinned_files_.try_emplace(file_id, path);
-    } else if (used.pinned) {
-      pinned_files_.erase(file_id);
-    }
-    if (ttl != nullptr && !expiries_.count(file_id)) {
-      expiries_[file_id] = Expiry{path, clock_->Now() + ttl->ttl};
-    }
+    pinned_now = NoteStoredLocked(path, file_id, ttl);
+    if (!pinned_now && used.pinned) pinned_files_.erase(file_id);
   }
   if (pinned_now == used.pinned) return;
   pages_->SetPinned(file_id, pinned_now);
@@ -141,7 +147,7 @@ void CacheRules::AfterStore(const ufs::Resolved& where, const Hash128& file_id,
   bool still;
   {
     std::lock_guard lock(mu_);
-    still = std::any_of(pins_.begin(), pins_.end(), [&](const auto& p) { return PathCovers(p, path); });
+    still = PinnedLocked(path);
     if (!still) pinned_files_.erase(file_id);
   }
   if (!still) pages_->SetPinned(file_id, false);
@@ -189,9 +195,7 @@ Result<uint64_t> CacheRules::Unpin(const std::string& raw) {
   {
     std::lock_guard lock(mu_);
     for (auto it = pinned_files_.begin(); it != pinned_files_.end();) {
-      const bool other_pin = std::any_of(pins_.begin(), pins_.end(),
-                                         [&](const auto& p) { return PathCovers(p, it->second); });
-      if (PathCovers(path, it->second) && !other_pin) {
+      if (PathCovers(path, it->second) && !PinnedLocked(it->second)) {  // no other pin
         release.push_back(it->first);
         it = pinned_files_.erase(it);
       } else {
@@ -219,7 +223,7 @@ std::vector<std::string> CacheRules::Pins() const {
 
 bool CacheRules::Pinned(const std::string& path) const {
   std::lock_guard lock(mu_);
-  return std::any_of(pins_.begin(), pins_.end(), [&](const auto& p) { return PathCovers(p, path); });
+  return PinnedLocked(path);
 }
 
 Status CacheRules::ForEachObject(

@@ -95,6 +95,12 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   nlohmann::json Json() const;
 
  private:
+  // Whether a pin covers `path`. REQUIRES: mu_
+  bool PinnedLocked(const std::string& path) const;
+  // What a store of `path`'s pages (file `file_id`) starts: its pin is remembered when a
+  // pin covers it (returned), and its TTL clock when `ttl` is not null and none runs yet.
+  // REQUIRES: mu_
+  bool NoteStoredLocked(const std::string& path, const Hash128& file_id, const TtlRule* ttl);
   // Calls `fn` with the namespace path and file id (at its current version) of the
   // object `path` names, or of every object below it, listed page by page.
   Status ForEachObject(const std::string& path,

@@ -92,13 +92,7 @@ Status ApplyPlacement(const YAML::Node& n, placement::RingSettings* r) {
 }
 
 Status ApplyCluster(const YAML::Node& root, ClusterConfig* c) {
-  if (const auto p = root["peers"]) {
-    if (p.IsSequence()) {
-      for (const auto& e : p) c->peers.push_back(e.as<std::string>());
-    } else {
-      c->peers.push_back(p.as<std::string>());
-    }
-  }
+  for (auto& p : PeersOf(root)) c->peers.push_back(std::move(p));
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "etcd", &c->etcd));
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_name", &c->name));
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "advertise", &c->advertise));
@@ -201,6 +195,18 @@ Result<pagestore::DiskDir> ParseCacheDir(std::string_view spec) {
   auto quota = ParseSize(spec.substr(colon + 1));
   if (!quota.ok()) return quota.status().WithContext(fmt::format("cache dir '{}'", spec));
   return pagestore::DiskDir{std::string(spec.substr(0, colon)), *quota};
+}
+
+std::vector<std::string> PeersOf(const YAML::Node& root) {
+  std::vector<std::string> peers;
+  if (const auto p = root["peers"]) {
+    if (p.IsSequence()) {
+      for (const auto& e : p) peers.push_back(e.as<std::string>());
+    } else {
+      peers.push_back(p.as<std::string>());
+    }
+  }
+  return peers;
 }
 
 Status CheckConfigKeys(const YAML::Node& root) {

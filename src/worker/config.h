@@ -60,6 +60,8 @@ Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* config);
 // Fails naming the first top-level key that no part of Sluice reads (a typo): one file
 // serves the workers and the clients of a cluster (`cluster` is the clients' seeds).
 Status CheckConfigKeys(const YAML::Node& root);
+// The config's `peers`: a list of "host:port", or one "a,b" string (as --peers takes).
+std::vector<std::string> PeersOf(const YAML::Node& root);
 
 // Parses "ACCESS:SECRET[,ACCESS:SECRET...]" (SLUICE_S3_CREDENTIALS).
 Result<std::map<std::string, std::string>> ParseCredentials(std::string_view spec);

@@ -53,9 +53,7 @@ Status WriteAll(int fd, std::string_view data) {
 }  // namespace
 
 std::string MultipartUploads::UploadIdPrefix(std::string_view member_id) {
-  std::string out;
-  for (unsigned char ch : member_id) out += fmt::format("{:02x}", ch);
-  return out + "-";
+  return ToHex(member_id) + "-";
 }
 
 std::optional<std::string> MultipartUploads::CreatorOf(std::string_view upload_id) {

@@ -76,7 +76,7 @@ std::optional<ReadThroughCache::CachedObject> ReadThroughCache::CachedStat(
   auto cached = metadata_.Get(uri);
   if (!cached || !cached->ok() || (*cached)->is_dir) return std::nullopt;
   CachedObject object{std::move(*cached).value(), {}, std::move(*r), {}};
-  object.file_id = pagestore::MakeFileId(uri, object.info.Version(), options_.page_size);
+  object.file_id = FileId(uri, object.info.Version());
   object.uri = std::move(uri);
   return object;
 }
@@ -245,7 +245,7 @@ bool ReadThroughCache::TakeRefusedPut() { return std::exchange(t_refused_put, fa
 bool ReadThroughCache::LastVersionCached(const std::string& uri, uint64_t offset) {
   std::optional<ufs::ObjectInfo> last = metadata_.LastKnown(uri);
   if (!last || last->is_dir) return false;
-  return pages_->Contains(PageKey{pagestore::MakeFileId(uri, last->Version(), options_.page_size),
+  return pages_->Contains(PageKey{FileId(uri, last->Version()),
                                   offset / options_.page_size});
 }
 
@@ -546,11 +546,11 @@ size_t ReadThroughCache::DropCached(std::string_view path, const ufs::ObjectInfo
   const std::string uri = r->ObjectUri();
   const std::string known_version = known != nullptr ? known->Version() : "";
   size_t dropped = 0;
-  if (known != nullptr) dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, known_version, options_.page_size));
+  if (known != nullptr) dropped += pages_->RemoveFile(FileId(uri, known_version));
   // The version last known too, its stat expired or not (an object replaced or deleted
   // since: its pages are still cached).
   if (auto last = metadata_.LastKnown(uri); last && last->Version() != known_version) {
-    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, last->Version(), options_.page_size));
+    dropped += pages_->RemoveFile(FileId(uri, last->Version()));
   }
   metadata_.Invalidate(uri);
   return dropped;
@@ -563,7 +563,7 @@ size_t ReadThroughCache::ForgetBelow(std::string_view dir) {
   if (!prefix.ends_with('/')) prefix += '/';  // not the pages of "/mount/dir2/..."
   size_t dropped = 0;
   for (const auto& [uri, version] : metadata_.InvalidatePrefix(prefix)) {
-    dropped += pages_->RemoveFile(pagestore::MakeFileId(uri, version, options_.page_size));
+    dropped += pages_->RemoveFile(FileId(uri, version));
   }
   return dropped;
 }

@@ -228,6 +228,10 @@ class ReadThroughCache {
   // of the `known` version. Returns pages dropped.
   size_t DropCached(std::string_view path, const ufs::ObjectInfo* known);
   uint64_t PageLength(const Target& t, uint64_t index) const;
+  // The file id of the object at `uri`, version `version`, in pages of this cache's size.
+  Hash128 FileId(std::string_view uri, std::string_view version) const {
+    return pagestore::MakeFileId(uri, version, options_.page_size);
+  }
   // Bytes in pages [first, first + count) of t.
   uint64_t RunLength(const Target& t, uint64_t first, uint64_t count) const;
 
