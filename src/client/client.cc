@@ -231,9 +231,9 @@ class ClientImpl final : public Client {
 
   Result<ObjectStat> Write(const std::string& path, std::string_view data) override {
     // A body of 1 MiB or more is streamed, like a Source's: then request_timeout bounds a
-    // stall, not the whole upload (a 2 GiB buffer over a 50 MB/s link takes 40 s). A
-    // smaller one goes in one request on a pooled connection.
-    // The bytes can be sent again, so a stalled attempt still fails over.
+    // stall, not the whole upload (a 2 GiB buffer over a 50 MB/s link takes 40 s); the
+    // bytes can be sent again, so a stalled attempt still fails over. A smaller body goes
+    // in one request on a pooled connection.
     if (data.size() >= (1 << 20)) {
       return Stream(path, data.size(), /*replayable=*/true, [data]() -> Source {
         return [data, at = size_t{0}](std::span<char> out) mutable -> Result<size_t> {
@@ -478,7 +478,6 @@ class ClientImpl final : public Client {
   std::unique_ptr<client::ChunkCache> cache_;  // null unless memory_cache > 0
 };
 
-// Streams `source` as the body of PUT /v1/write to the owner (no failover once bytes flowed).
 Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bool replayable,
                                       const std::function<Source()>& attempt) {
   auto view = t_->CurrentView();
@@ -556,10 +555,9 @@ Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bo
       ufs::HttpResponse r;
       r.status = status;
       r.body = std::move(st.body);
-      // 502/503/504: the worker is up, its store is slow or away: a body that can be sent
-      // again (or was not read from) goes to the next owner, as other requests do.
-      const bool retry_elsewhere = (status == 502 || status == 503 || status == 504) &&
-                                   (replayable || !st.started);
+      // A busy worker: a body that can be sent again (or was not read from) goes to the
+      // next owner, as other requests do.
+      const bool retry_elsewhere = client::WorkerBusy(status) && (replayable || !st.started);
       if (!retry_elsewhere) {
         SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(r, path));
         return StatFromJson(j);

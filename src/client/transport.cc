@@ -279,11 +279,8 @@ Result<ufs::HttpResponse> Transport::CallWith(const View& view, const V1Request&
     if (attempts++ >= options_.max_attempts || Clock::now() >= deadline) break;
     if (attempts > 1) failovers++;
     auto resp = CallOne(m->endpoint, req, view.placement->fingerprint());
-    // 502/503/504: the worker is up but could not serve this now (its under store is
-    // throttling, away or slow): the next owner may (or the under store directly).
-    if (resp.ok() && resp->status != 502 && resp->status != 503 && resp->status != 504) {
-      return resp;
-    }
+    // A busy worker: the next owner may serve it (or the under store directly).
+    if (resp.ok() && !WorkerBusy(resp->status)) return resp;
     last = resp.ok() ? ErrorOf(*resp, m->endpoint) : resp.status();
     if (!ShouldFailOver(last)) return last;
     // A worker that answered 5xx is up (its under store may be throttling or away): the

@@ -105,4 +105,10 @@ class Transport {
 // The Status a /v1 error answer stands for (its JSON code and message).
 Status ErrorOf(const ufs::HttpResponse& r, std::string_view context);
 
+// Whether a worker's answer says it is up but cannot serve this now (502, 503, 504: its
+// under store is slow, throttling or away): the next owner may. It is not marked down.
+inline bool WorkerBusy(long status) {  // NOLINT(runtime/int): curl's type
+  return status == 502 || status == 503 || status == 504;
+}
+
 }  // namespace sluice::client

@@ -301,10 +301,8 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
 Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   for (int attempt = 0;; ++attempt) {
     Result<HttpResponse> r = PerformOnce(request);
-    // S3's 400 RequestTimeout (it gave up on a slow request body) is transient too.
     bool retry = r.ok() ? IsRetryableStatus(r->status) ||
-                              (r->status == 400 &&
-                               r->body.find("<Code>RequestTimeout</Code>") != std::string::npos)
+                              (options_.also_retry && options_.also_retry(*r))
                         : r.status().IsRetryable();
     if (!retry || attempt >= options_.max_retries) return r;
     retries_.fetch_add(1, std::memory_order_relaxed);

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -65,6 +66,9 @@ struct CurlClientOptions {
   Duration request_timeout = std::chrono::seconds(60);  // per attempt
   int max_pooled_handles = 64;
   std::string ca_bundle;  // CURLOPT_CAINFO when non-empty
+  // Answers retried besides 5xx (but 501) and 429, when set: what a protocol says is
+  // transient (S3's 400 RequestTimeout).
+  std::function<bool(const HttpResponse&)> also_retry;
 };
 
 class CurlClient {

@@ -29,6 +29,10 @@ CurlClientOptions S3ClientOptions(const S3Config& config, const S3Options& optio
   o.request_timeout = options.request_timeout;
   o.max_pooled_handles = options.max_connections;
   o.ca_bundle = config.ca_bundle;
+  // S3's 400 RequestTimeout: it gave up on a slow request body; asking again may work.
+  o.also_retry = [](const HttpResponse& r) {
+    return r.status == 400 && r.body.find("<Code>RequestTimeout</Code>") != std::string::npos;
+  };
   return o;
 }
 

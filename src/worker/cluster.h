@@ -35,6 +35,8 @@ struct ClusterConfig {
   // that answers nothing in time is then skipped for 3 s and the request served here).
   Duration forward_timeout = std::chrono::seconds(60);
   Status Validate() const;
+  // Whether other members are configured (peers or etcd), not a cluster of one.
+  bool HasMembers() const { return !peers.empty() || !etcd.empty(); }
 };
 
 class Cluster {

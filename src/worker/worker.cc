@@ -64,7 +64,7 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
             : (std::filesystem::temp_directory_path() / fmt::format("sluice-staging-{}", getpid()))
                   .string();
   }
-  if (!config.cluster.peers.empty() || !config.cluster.etcd.empty()) {
+  if (config.cluster.HasMembers()) {
     config.cache.readahead_boundary = config.cluster.ring.block_size;
   }
   std::unique_ptr<Worker> w(new Worker(std::move(config)));
@@ -78,15 +78,14 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   uint64_t capacity = w->engine_.pages->GetStats().capacity;
   w->writes_ = std::make_shared<WriteThrough>(w->engine_.mounts, w->engine_.cache, c.staging_dir,
                                               capacity / 4);
-  const bool distributed = !c.cluster.peers.empty() || !c.cluster.etcd.empty();
   w->uploads_ = std::make_shared<MultipartUploads>(
       w->writes_.get(), c.staging_dir,
-      distributed ? MultipartUploads::UploadIdPrefix(w->cluster_->self().id) : "");
+      c.cluster.HasMembers() ? MultipartUploads::UploadIdPrefix(w->cluster_->self().id) : "");
   S3ServiceOptions so;
   so.credentials = c.s3_credentials;
   so.listing_ttl = c.cache.metadata_ttl;
   so.max_part_bytes = c.server.max_body_bytes;
-  if (!c.cluster.peers.empty() || !c.cluster.etcd.empty()) {
+  if (c.cluster.HasMembers()) {
     w->blocks_ = std::make_unique<Peers>(w->cluster_.get(), c.cluster_token);
     so.blocks = w->blocks_.get();
     w->writes_->OnChange([peers = w->blocks_.get()](const std::string& path) {
