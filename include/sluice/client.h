@@ -138,7 +138,8 @@ class Client {
   // Writes an object through the cluster (write-through to the under store). `source`
   // fills the buffer it is given and returns the bytes written, 0 at the end. A streamed
   // attempt ends once no byte moved for `request_timeout` (kDeadlineExceeded), however long
-  // the whole upload takes; once `source` was read from, it is not failed over.
+  // the whole upload takes; once `source` was read from, it is not failed over, and no
+  // next owner is tried once `deadline` passed.
   using Source = std::function<Result<size_t>(std::span<char>)>;
   virtual Result<ObjectStat> Write(const std::string& path, uint64_t size, Source source) = 0;
   virtual Result<ObjectStat> Write(const std::string& path, std::string_view data) = 0;

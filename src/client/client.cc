@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <utility>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -485,8 +486,21 @@ Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bo
   // Workers marked down go last, as for every other request (Transport::CallWith).
   std::stable_partition(owners.begin(), owners.end(),
                         [&](const placement::Member* m) { return !t_->IsDown(m->endpoint); });
+  // No X-Sluice-Ring header: a worker with other ring settings forwards the write to the
+  // owner it knows, where a 409 would fail a body that cannot be sent again.
+  const auto deadline = std::chrono::steady_clock::now() + t_->options().deadline;
   Status last = Status::Unavailable("no workers");
+  bool first = true;
   for (const auto* m : owners) {
+    // The call's deadline bounds the failover, not an attempt under way (a long upload
+    // that keeps moving bytes is not cut: see the stall limit below).
+    if (std::chrono::steady_clock::now() >= deadline) {
+      last = Status::DeadlineExceeded(
+          fmt::format("deadline of {} ms passed ({})", t_->options().deadline.count(),
+                      last.message()));
+      break;
+    }
+    if (!std::exchange(first, false)) t_->failovers++;
     Source source = attempt();
     CURL* c = curl_easy_init();
     if (c == nullptr) return Status::Internal("curl_easy_init failed");
@@ -563,7 +577,6 @@ Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bo
         return StatFromJson(j);
       }
       last = client::ErrorOf(r, m->id);
-      t_->failovers++;
       continue;
     }
     last = rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_OPERATION_TIMEDOUT
@@ -572,7 +585,6 @@ Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bo
                : Status::Unavailable(fmt::format("{}: {}", m->id, curl_easy_strerror(rc)));
     if (st.started && !replayable) return last.WithContext(fmt::format("writing {}", path));
     t_->MarkDown(m->endpoint);
-    t_->failovers++;
   }
   return last.WithContext(fmt::format("no worker could write {}", path));
 }

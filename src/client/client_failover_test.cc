@@ -235,6 +235,16 @@ TEST_F(ClientTest, HungWorkerTimesOutAndFailsOver) {
   auto back = client->ReadAll(path);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(*back == payload);
+
+  // The call's deadline bounds the failover: once it passed, no next owner is tried.
+  ClientOptions impatient = o;
+  impatient.cluster = ids_[(victim + 1) % kWorkers];  // the hung one cannot give the view
+  impatient.deadline = milliseconds(200);             // passes during the stall (300 ms)
+  auto c2 = Connect(impatient);
+  ASSERT_NE(c2, nullptr);
+  auto d = c2->Write(path, std::string_view(payload));
+  EXPECT_EQ(d.status().code(), StatusCode::kDeadlineExceeded) << d.status().ToString();
+  EXPECT_EQ(c2->Stats().failovers, 0u);
   ::close(fd);
 }
 
