@@ -300,7 +300,12 @@ Result<HttpResponse> CurlClient::PerformOnce(const HttpRequest& req) {
 
 Result<HttpResponse> CurlClient::Perform(const HttpRequest& request) {
   for (int attempt = 0;; ++attempt) {
-    Result<HttpResponse> r = PerformOnce(request);
+    Result<HttpResponse> r = [&]() -> Result<HttpResponse> {
+      if (!options_.prepare) return PerformOnce(request);
+      HttpRequest prepared = request;
+      SLUICE_RETURN_IF_ERROR(options_.prepare(&prepared));
+      return PerformOnce(prepared);
+    }();
     bool retry = r.ok() ? IsRetryableStatus(r->status) ||
                               (options_.also_retry && options_.also_retry(*r))
                         : r.status().IsRetryable();

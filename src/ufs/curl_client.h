@@ -69,6 +69,10 @@ struct CurlClientOptions {
   // Answers retried besides 5xx (but 501) and 429, when set: what a protocol says is
   // transient (S3's 400 RequestTimeout).
   std::function<bool(const HttpResponse&)> also_retry;
+  // When set, called on a copy of the request before each attempt (a retry included): what
+  // must be fresh per attempt, such as credentials that expire. An error ends the call
+  // with it (retried as any error of an attempt is).
+  std::function<Status(HttpRequest*)> prepare;
 };
 
 class CurlClient {

@@ -16,9 +16,8 @@ struct S3Options {
   std::string endpoint;
   // Region for SigV4. Empty: from ?region=, then AWS_REGION / AWS_DEFAULT_REGION, else us-east-1.
   std::string region;
-  // Credentials. Empty: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN,
-  // then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials,
-  // profile AWS_PROFILE or "default"). Both empty everywhere: unsigned requests.
+  // Credentials. Empty: the environment, web identity, the shared credentials file, the
+  // container endpoint, instance metadata (ufs/s3_config.h); none: unsigned requests.
   std::string access_key;
   std::string secret_key;
   std::string session_token;

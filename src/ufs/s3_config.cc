@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 
 #include "ufs/curl_client.h"
@@ -78,6 +80,86 @@ Result<AwsCredentials> ReadSharedCredentials(const std::string& path, const std:
   if (!found) return Status::NotFound(fmt::format("no profile [{}] in '{}'", profile, path));
   return creds;
 }
+
+namespace {
+
+// The credentials part of ResolveS3Config (see the header for the order). No I/O beyond
+// reading the shared credentials file: the sources that expire are fetched when used.
+Status ResolveCredentials(const S3Options& options, const EnvGetter& env, bool custom_endpoint,
+                          S3Config* c) {
+  if (!options.access_key.empty()) {
+    c->access_key = options.access_key;
+    c->secret_key = options.secret_key;
+    c->session_token = options.session_token;
+    return Status::OK();
+  }
+  if (auto id = env("AWS_ACCESS_KEY_ID"); id.has_value() && !id->empty()) {
+    c->access_key = *id;
+    c->secret_key = env("AWS_SECRET_ACCESS_KEY").value_or("");
+    c->session_token = env("AWS_SESSION_TOKEN").value_or("");
+    if (c->secret_key.empty()) {
+      return Status::InvalidArgument("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
+    }
+    return Status::OK();
+  }
+  if (std::string token_file = FirstOf({env("AWS_WEB_IDENTITY_TOKEN_FILE")});
+      !token_file.empty()) {
+    WebIdentitySource src;
+    src.token_file = token_file;
+    src.role_arn = FirstOf({env("AWS_ROLE_ARN")});
+    if (src.role_arn.empty()) {
+      return Status::InvalidArgument("AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+    }
+    src.session_name = FirstOf({env("AWS_ROLE_SESSION_NAME")});
+    src.sts_endpoint = FirstOf({env("AWS_ENDPOINT_URL_STS")});
+    if (src.sts_endpoint.empty()) src.sts_endpoint = fmt::format("https://sts.{}.amazonaws.com", c->region);
+    while (src.sts_endpoint.ends_with('/')) src.sts_endpoint.pop_back();
+    c->credentials = WebIdentityCredentials(std::move(src));
+    return Status::OK();
+  }
+  std::string path = FirstOf({env("AWS_SHARED_CREDENTIALS_FILE")});
+  if (path.empty()) {
+    std::string home = FirstOf({env("HOME")});
+    if (!home.empty()) path = home + "/.aws/credentials";
+  }
+  std::string profile = FirstOf({env("AWS_PROFILE")});
+  if (profile.empty()) profile = "default";
+  if (!path.empty()) {
+    Result<AwsCredentials> creds = ReadSharedCredentials(path, profile);
+    if (creds.ok()) {
+      c->access_key = creds->access_key;
+      c->secret_key = creds->secret_key;
+      c->session_token = creds->session_token;
+      return Status::OK();
+    }
+    if (env("AWS_PROFILE").has_value()) return creds.status();  // asked for by name: must exist
+  }
+  std::string full = FirstOf({env("AWS_CONTAINER_CREDENTIALS_FULL_URI")});
+  std::string relative = FirstOf({env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")});
+  if (!full.empty() || !relative.empty()) {
+    ContainerSource src;
+    src.url = !full.empty() ? full : "http://169.254.170.2" + relative;
+    src.auth_token = FirstOf({env("AWS_CONTAINER_AUTHORIZATION_TOKEN")});
+    src.auth_token_file = FirstOf({env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")});
+    c->credentials = ContainerCredentials(std::move(src));
+    return Status::OK();
+  }
+  std::string disabled = FirstOf({env("AWS_EC2_METADATA_DISABLED")});
+  std::transform(disabled.begin(), disabled.end(), disabled.begin(), ::tolower);
+  std::string imds = FirstOf({env("AWS_EC2_METADATA_SERVICE_ENDPOINT")});
+  // A custom endpoint (MinIO, s3rver, a VPC endpoint) asks the metadata service only when
+  // told where it is: probing 169.254.169.254 costs seconds where there is none.
+  if (disabled != "true" && (!custom_endpoint || !imds.empty())) {
+    ImdsSource src;
+    if (!imds.empty()) src.endpoint = imds;
+    while (src.endpoint.ends_with('/')) src.endpoint.pop_back();
+    src.optional = imds.empty();  // told where it is: it must answer
+    c->credentials = ImdsCredentials(std::move(src));
+  }
+  return Status::OK();  // nothing: unsigned requests
+}
+
+}  // namespace
 
 Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
                                  const EnvGetter& env) {
@@ -160,36 +242,7 @@ Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
         fmt::format("'{}': addressing must be 'path' or 'virtual', not '{}'", uri, c.addressing));
   }
 
-  if (!options.access_key.empty()) {
-    c.access_key = options.access_key;
-    c.secret_key = options.secret_key;
-    c.session_token = options.session_token;
-  } else if (auto id = env("AWS_ACCESS_KEY_ID"); id.has_value() && !id->empty()) {
-    c.access_key = *id;
-    c.secret_key = env("AWS_SECRET_ACCESS_KEY").value_or("");
-    c.session_token = env("AWS_SESSION_TOKEN").value_or("");
-    if (c.secret_key.empty()) {
-      return Status::InvalidArgument("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
-    }
-  } else {
-    std::string path = FirstOf({env("AWS_SHARED_CREDENTIALS_FILE")});
-    if (path.empty()) {
-      std::string home = FirstOf({env("HOME")});
-      if (!home.empty()) path = home + "/.aws/credentials";
-    }
-    std::string profile = FirstOf({env("AWS_PROFILE")});
-    if (profile.empty()) profile = "default";
-    if (!path.empty()) {
-      Result<AwsCredentials> creds = ReadSharedCredentials(path, profile);
-      if (creds.ok()) {
-        c.access_key = creds->access_key;
-        c.secret_key = creds->secret_key;
-        c.session_token = creds->session_token;
-      } else if (env("AWS_PROFILE").has_value()) {
-        return creds.status();  // a profile asked for by name must exist
-      }
-    }
-  }
+  SLUICE_RETURN_IF_ERROR(ResolveCredentials(options, env, custom_endpoint, &c));
   c.ca_bundle = FirstOf({env("AWS_CA_BUNDLE")});
   return c;
 }

@@ -6,10 +6,16 @@
 //                https://s3.<region>.amazonaws.com
 //   region:      options.region, ?region=, AWS_REGION, AWS_DEFAULT_REGION, "us-east-1"
 //   credentials: options.access_key/secret_key/session_token (as a set), then
-//                AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, then the
-//                shared credentials file (AWS_SHARED_CREDENTIALS_FILE or
-//                $HOME/.aws/credentials), profile AWS_PROFILE or "default";
-//                none anywhere: unsigned requests.
+//                AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, then web
+//                identity (AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN: STS, EKS IRSA),
+//                then the shared credentials file (AWS_SHARED_CREDENTIALS_FILE or
+//                $HOME/.aws/credentials), profile AWS_PROFILE or "default", then the
+//                container endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI or
+//                _RELATIVE_URI), then the instance metadata service: for AWS's own
+//                endpoint, or any when AWS_EC2_METADATA_SERVICE_ENDPOINT is set, unless
+//                AWS_EC2_METADATA_DISABLED=true; none anywhere: unsigned requests.
+//                The last three are fetched when first used, not here
+//                (ufs/aws_credentials.h).
 //   addressing:  options.addressing, ?addressing=, "path" for a custom endpoint,
 //                "virtual" for AWS.
 // The environment is read through an EnvGetter so tests need not touch the process env.
@@ -18,11 +24,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "sluice/status.h"
+#include "ufs/aws_credentials.h"
 #include "ufs/options.h"
 
 namespace sluice::ufs {
@@ -33,7 +41,10 @@ struct S3Config {
   std::string endpoint;  // scheme://host[:port], no trailing '/'
   std::string region;
   std::string addressing;                             // "path" or "virtual"
-  std::string access_key, secret_key, session_token;  // empty: unsigned requests
+  std::string access_key, secret_key, session_token;  // static; empty: see `credentials`
+  // Credentials that expire and are fetched again (instance metadata, container, web
+  // identity); null: the static keys above, or unsigned requests when those are empty.
+  std::shared_ptr<CredentialProvider> credentials;
   std::string ca_bundle;                              // AWS_CA_BUNDLE, if set
   std::string uri;  // normalised: s3://bucket[/prefix] (no trailing '/', no query)
 
@@ -59,9 +70,6 @@ Result<S3Config> ResolveS3Config(std::string_view uri, const S3Options& options,
 
 // Reads `profile` from an AWS shared credentials file (INI). NotFound if the file or
 // profile is missing.
-struct AwsCredentials {
-  std::string access_key, secret_key, session_token;
-};
 Result<AwsCredentials> ReadSharedCredentials(const std::string& path, const std::string& profile);
 
 }  // namespace sluice::ufs

@@ -160,5 +160,55 @@ TEST_F(S3ConfigTest, EnvKeyWithoutSecretIsAnError) {
   EXPECT_EQ(Resolve("s3://b").status().code(), StatusCode::kInvalidArgument);
 }
 
+// The sources whose credentials expire come after the static ones, and are only named
+// here (no request is made while resolving).
+TEST_F(S3ConfigTest, CredentialsThatExpireComeFromWebIdentityContainerOrInstanceMetadata) {
+  auto c = Resolve("s3://b");  // AWS's endpoint, nothing configured: the metadata service
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_NE(c->credentials, nullptr);
+  EXPECT_EQ(c->credentials->Name(), "instance metadata");
+  EXPECT_TRUE(c->access_key.empty());
+
+  // A custom endpoint (s3rver, MinIO) asks it only when told where it is.
+  c = Resolve("s3://b?endpoint=http://127.0.0.1:9");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->credentials, nullptr);
+  env_["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:8/";
+  c = Resolve("s3://b?endpoint=http://127.0.0.1:9");
+  ASSERT_NE(c->credentials, nullptr);
+  EXPECT_EQ(c->credentials->Name(), "instance metadata");
+  env_["AWS_EC2_METADATA_DISABLED"] = "TRUE";
+  EXPECT_EQ(Resolve("s3://b")->credentials, nullptr);
+
+  env_["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = "/v2/credentials/x";
+  c = Resolve("s3://b");
+  ASSERT_NE(c->credentials, nullptr);
+  EXPECT_EQ(c->credentials->Name(), "container credentials");
+
+  // A shared credentials file comes before the container endpoint...
+  env_["AWS_SHARED_CREDENTIALS_FILE"] =
+      WriteCredentials("[default]\naws_access_key_id=F\naws_secret_access_key=S\n");
+  c = Resolve("s3://b");
+  EXPECT_EQ(c->credentials, nullptr);
+  EXPECT_EQ(c->access_key, "F");
+
+  // ... and web identity before the file.
+  env_["AWS_WEB_IDENTITY_TOKEN_FILE"] = dir_.path() + "/token";
+  EXPECT_EQ(Resolve("s3://b").status().code(), StatusCode::kInvalidArgument)
+      << "a token file without AWS_ROLE_ARN";
+  env_["AWS_ROLE_ARN"] = "arn:aws:iam::1:role/r";
+  c = Resolve("s3://b");
+  ASSERT_NE(c->credentials, nullptr);
+  EXPECT_EQ(c->credentials->Name(), "web identity");
+  EXPECT_TRUE(c->access_key.empty());
+
+  // Keys in the environment win over all of them.
+  env_["AWS_ACCESS_KEY_ID"] = "E";
+  env_["AWS_SECRET_ACCESS_KEY"] = "ES";
+  c = Resolve("s3://b");
+  EXPECT_EQ(c->credentials, nullptr);
+  EXPECT_EQ(c->access_key, "E");
+}
+
 }  // namespace
 }  // namespace sluice::ufs

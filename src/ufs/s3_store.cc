@@ -33,6 +33,18 @@ CurlClientOptions S3ClientOptions(const S3Config& config, const S3Options& optio
   o.also_retry = [](const HttpResponse& r) {
     return r.status == 400 && r.body.find("<Code>RequestTimeout</Code>") != std::string::npos;
   };
+  // Credentials that expire: each attempt is signed with the current ones.
+  if (config.credentials != nullptr) {
+    o.prepare = [provider = config.credentials,
+                 scope = "aws:amz:" + config.region + ":s3"](HttpRequest* r) -> Status {
+      SLUICE_ASSIGN_OR_RETURN(AwsCredentials c, provider->Get());
+      if (c.access_key.empty()) return Status::OK();  // none to be had: unsigned
+      r->aws_sigv4 = scope;
+      r->userpwd = c.access_key + ":" + c.secret_key;
+      if (!c.session_token.empty()) r->headers.push_back("x-amz-security-token: " + c.session_token);
+      return Status::OK();
+    };
+  }
   return o;
 }
 

@@ -6,9 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "ufs/factory.h"
+#include "ufs/s3_config.h"
+#include "ufs/testing_http_server.h"
 #include "ufs/testing_s3rver.h"
 
 namespace sluice::ufs {
@@ -339,6 +344,62 @@ TEST_F(S3StoreTest, OpensThroughTheFactory) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   Write(s->get(), "via-factory", "F");
   EXPECT_EQ(*store_->Read("via-factory", 0, 1), "F");
+}
+
+// Credentials from a container endpoint (ECS, EKS Pod Identity) sign every request; the
+// store uses what the endpoint hands out, and fails clearly when it cannot get any.
+TEST_F(S3StoreTest, SignsWithCredentialsFetchedFromAContainerEndpoint) {
+  std::atomic<int> fetches{0};
+  std::string key = "S3RVER";
+  std::mutex mu;
+  testing::TestHttpServer endpoint([&](const testing::TestHttpRequest& r) {
+    if (r.target != "/creds" || r.Header("authorization") != "tok") {
+      return testing::TestHttpResponse::Make(403);
+    }
+    ++fetches;
+    std::lock_guard lock(mu);
+    return testing::TestHttpResponse::Make(
+        200, R"({"AccessKeyId":")" + key + R"(","SecretAccessKey":"S3RVER",)"
+             R"("Expiration":"2100-01-01T00:00:00Z"})");
+  });
+  ASSERT_TRUE(endpoint.ok());
+  std::map<std::string, std::string> env{{"HOME", "/nonexistent-home"},
+                                         {"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                                          endpoint.url() + "/creds"},
+                                         {"AWS_CONTAINER_AUTHORIZATION_TOKEN", "tok"}};
+  auto getter = [&](const char* name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    return it == env.end() ? std::nullopt : std::optional(it->second);
+  };
+  S3Options o = server_->Options();
+  o.access_key.clear();
+  o.secret_key.clear();
+  auto open = [&] {
+    auto config = ResolveS3Config(server_->Uri(prefix_), o, getter);
+    EXPECT_TRUE(config.ok()) << config.status().ToString();
+    EXPECT_NE(config->credentials, nullptr);
+    return std::make_unique<S3Store>(*config, o);
+  };
+  auto store = open();
+  EXPECT_EQ(fetches.load(), 0);  // nothing fetched before the first request
+  Write(store.get(), "k", "signed");
+  auto got = store->Read("k", 0, 6);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "signed");
+  EXPECT_EQ(fetches.load(), 1);  // kept until they near their expiration
+
+  {
+    std::lock_guard lock(mu);
+    key = "WRONGKEY";  // s3rver checks signatures: the fetched key is the one used
+  }
+  auto wrong = open()->Read("k", 0, 6);
+  EXPECT_EQ(wrong.status().code(), StatusCode::kPermissionDenied) << wrong.status().ToString();
+
+  env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "bad";  // the endpoint refuses: no credentials
+  auto none = open()->Read("k", 0, 6);
+  EXPECT_EQ(none.status().code(), StatusCode::kUnavailable) << none.status().ToString();
+  EXPECT_NE(none.status().message().find("container credentials"), std::string::npos)
+      << none.status().ToString();
 }
 
 }  // namespace
