@@ -81,24 +81,36 @@ py::bytes Read(const Handle& h, const std::string& path, uint64_t offset, int64_
   // client does not stat the object a second time to clamp the read itself; should the
   // object change meanwhile, the read starts over at whatever version is current.
   constexpr int64_t kTrustedLength = 8 << 20;
-  uint64_t n = static_cast<uint64_t>(length);
-  std::unique_ptr<Reader> known;
-  if (length < 0 || length > kTrustedLength) {
-    auto st = Value(Call(h, [&](Client& cl) { return cl.Stat(p); }));
-    const uint64_t left = st.size > offset ? st.size - offset : 0;
-    n = length < 0 ? left : std::min(n, left);
-    known = c.Open(st);
+  if (length >= 0 && length <= kTrustedLength) {
+    uint64_t at = offset;
+    return ReadBytes(static_cast<uint64_t>(length), [&](std::span<char> out) -> Result<size_t> {
+      auto got = c.Read(p, at, out);
+      if (got.ok()) at += *got;
+      return got;
+    });
   }
-  uint64_t at = offset;
-  return ReadBytes(n, [&](std::span<char> out) -> Result<size_t> {
-    auto got = known != nullptr ? known->ReadAt(at, out) : c.Read(p, at, out);
-    if (known != nullptr && got.status().Is(StatusCode::kFailedPrecondition) && at == offset) {
-      known.reset();
-      got = c.Read(p, at, out);
-    }
-    if (got.ok()) at += *got;
-    return got;
-  });
+  // Should the object change before the first bytes arrive, the read starts over with a
+  // new stat: its size decides the length, so the new version is neither cut to the old
+  // size nor read short. A change after that fails (kFailedPrecondition), never mixes.
+  for (int attempt = 0;; ++attempt) {
+    auto st = Value(Call(h, [&](Client& cl) { return cl.Stat(p); }));
+    if (st.is_dir) Check(Status::InvalidArgument(p + " is a directory"));
+    const uint64_t left = st.size > offset ? st.size - offset : 0;
+    const uint64_t n = length < 0 ? left : std::min(static_cast<uint64_t>(length), left);
+    std::unique_ptr<Reader> known = c.Open(st);
+    uint64_t at = offset;
+    bool changed = false;
+    py::bytes out = ReadBytes(n, [&](std::span<char> buf) -> Result<size_t> {
+      auto got = known->ReadAt(at, buf);
+      if (got.status().Is(StatusCode::kFailedPrecondition) && at == offset && attempt < 2) {
+        changed = true;
+        return size_t{0};
+      }
+      if (got.ok()) at += *got;
+      return got;
+    });
+    if (!changed) return out;
+  }
 }
 
 size_t ReadInto(const Handle& h, const std::string& path, uint64_t offset, const py::buffer& b) {

@@ -206,14 +206,23 @@ class ClientImpl final : public Client {
   }
 
   Result<std::string> ReadAll(const std::string& path) override {
-    SLUICE_ASSIGN_OR_RETURN(auto st, Stat(path));
-    if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
-    std::string data(st.size, '\0');
-    std::string version = st.version;  // members with an older cached stat refresh it
-    SLUICE_ASSIGN_OR_RETURN(
-        size_t n, ReadVersioned(path, 0, std::span<char>(data.data(), data.size()), &version));
-    data.resize(n);
-    return data;
+    // One version whole: when the object changed between the stat and the read (the read
+    // names another version), its bytes were cut to the old size; stat and read again.
+    for (int attempt = 0;; ++attempt) {
+      SLUICE_ASSIGN_OR_RETURN(auto st, Stat(path));
+      if (st.is_dir) return Status::InvalidArgument(path + " is a directory");
+      std::string data(st.size, '\0');
+      std::string version = st.version;  // members with an older cached stat refresh it
+      SLUICE_ASSIGN_OR_RETURN(
+          size_t n, ReadVersioned(path, 0, std::span<char>(data.data(), data.size()), &version));
+      if (version == st.version) {
+        data.resize(n);
+        return data;
+      }
+      if (attempt == 2) {
+        return Status::FailedPrecondition(fmt::format("{} kept changing while read", path));
+      }
+    }
   }
 
   Result<std::unique_ptr<Reader>> Open(const std::string& path) override {
@@ -407,6 +416,7 @@ class ClientImpl final : public Client {
   }
 
   void ReadPiece(const std::string& path, const std::string& want, Piece* p) {
+    p->version.clear();  // not an earlier attempt's: bytes of unknown version agree with none
     V1Request req{
         .op = "read",
         .path = path,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -158,6 +159,34 @@ TEST_F(ClientTest, ObjectCreatedAfterAMissIsReadWhole) {
   auto back = client->ReadAll(path);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(*back == data);
+}
+
+// An object rewritten (through Sluice) between a whole read's stat and its bytes: the read
+// returns one version whole, never the new bytes cut to the old size.
+TEST_F(ClientTest, ReadAllDuringOverwritesReturnsOneWholeVersion) {
+  auto client = Connect(Options());
+  ASSERT_NE(client, nullptr);
+  const std::string path = "/data/new/manifest.json";
+  const std::string small(1000, 'a'), large(3000, 'b');
+  ASSERT_TRUE(client->Write(path, small).ok());
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) (void)client->Write(path, i % 2 == 0 ? large : small);
+  });
+  int torn = 0, failed = 0;
+  for (int i = 0; i < 400; ++i) {
+    auto got = client->ReadAll(path);
+    if (!got.ok()) {
+      ++failed;  // kFailedPrecondition after three changes in a row is allowed
+      EXPECT_EQ(got.status().code(), StatusCode::kFailedPrecondition) << got.status().ToString();
+      continue;
+    }
+    if (*got != small && *got != large) ++torn;
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(torn, 0) << "reads that mixed or cut versions";
+  EXPECT_LT(failed, 400);
 }
 
 }  // namespace
