@@ -626,6 +626,49 @@ def test_kill_9_of_a_worker_under_a_reader_fails_no_read(s3rver, source, config_
         c.stop()
 
 
+def test_kill_9_of_the_worker_taking_a_files_close_loses_no_bytes(s3rver, config_file):
+    """A checkpoint's close() uploads its staging file to the path's owner; that worker is
+    killed mid-upload: the close fails over to the next owner, which writes it whole."""
+    c = make_cluster(s3rver, config_file)
+    m = None
+    try:
+        m = Mount(mount_env(c))
+        os.makedirs(m.path("data", "fuse-kill"), exist_ok=True)
+        path = m.path("data", "fuse-kill/ckpt.bin")
+        before = [w.metrics().get("sluice_writes_committed_total", 0) for w in c.workers]
+        with open(path, "wb") as f:
+            f.write(b"x")
+        after = [w.metrics().get("sluice_writes_committed_total", 0) for w in c.workers]
+        owner = [i for i in range(len(before)) if after[i] > before[i]]
+        assert len(owner) == 1, (before, after)
+        data = os.urandom(192 * MiB)
+        f = open(path, "wb")
+        f.write(data)  # staged locally; close() uploads
+        result = []
+
+        def close():
+            try:
+                f.close()
+                result.append("ok")
+            except OSError as e:
+                result.append(repr(e))
+
+        t = threading.Thread(target=close)
+        t.start()
+        time.sleep(0.3)
+        assert t.is_alive(), "the upload ended before the kill: write more"
+        c.workers[owner[0]].kill()
+        t.join(timeout=120)
+        assert result == ["ok"]
+        got = s3_client(s3rver.endpoint).get_object(
+            Bucket=s3rver.bucket, Key="fuse-kill/ckpt.bin")["Body"].read()
+        assert len(got) == len(data) and got == data
+    finally:
+        if m:
+            m.cleanup()
+        c.stop()
+
+
 def test_sluice_umount_leaves_no_mount(cluster, mountpoint):
     m = Mount(mount_env(cluster), mountpoint=mountpoint)
     try:

@@ -142,6 +142,11 @@ class Client {
   // next owner is tried once `deadline` passed.
   using Source = std::function<Result<size_t>(std::span<char>)>;
   virtual Result<ObjectStat> Write(const std::string& path, uint64_t size, Source source) = 0;
+  // As above, for bytes that can be read again from the start (a file): each attempt gets
+  // a fresh Source from `sources`, so a worker that fails mid-upload (killed, busy) does
+  // not fail the write: it goes to the next owner, as a buffer's would.
+  virtual Result<ObjectStat> Write(const std::string& path, uint64_t size,
+                                   const std::function<Source()>& sources) = 0;
   virtual Result<ObjectStat> Write(const std::string& path, std::string_view data) = 0;
   virtual Status Delete(const std::string& path) = 0;
   // Drops cached pages and metadata of `path` (an object or a directory) on every worker.

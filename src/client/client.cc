@@ -264,7 +264,11 @@ class ClientImpl final : public Client {
     return Stream(path, size, /*replayable=*/false, [&]() -> Source {
       return [&source](std::span<char> out) { return source(out); };
     });
+  }  Result<ObjectStat> Write(const std::string& path, uint64_t size,
+                           const std::function<Source()>& sources) override {
+    return Stream(path, size, /*replayable=*/true, sources);
   }
+
   // Streams a body of `size` bytes from a Source that `attempt` gives for each attempt, to
   // the path's owners in turn. An attempt that fails before the body was read from moves
   // on to the next owner; one that failed later does too only when `replayable` (each

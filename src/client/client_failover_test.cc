@@ -236,6 +236,25 @@ TEST_F(ClientTest, HungWorkerTimesOutAndFailsOver) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(*back == payload);
 
+  // Bytes a Source can give again from the start (a staging file): the same.
+  std::this_thread::sleep_for(o.down_time);
+  int sources = 0;
+  auto f = client->Write(path, payload.size(), std::function<Client::Source()>([&] {
+                           ++sources;
+                           auto at2 = std::make_shared<size_t>(0);
+                           return [&, at2](std::span<char> out) -> Result<size_t> {
+                             size_t n = std::min(out.size(), payload.size() - *at2);
+                             std::memcpy(out.data(), payload.data() + *at2, n);
+                             *at2 += n;
+                             return n;
+                           };
+                         }));
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(sources, 2);
+  back = client->ReadAll(path);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == payload);
+
   // The call's deadline bounds the failover: once it passed, no next owner is tried.
   ClientOptions impatient = o;
   impatient.cluster = ids_[(victim + 1) % kWorkers];  // the hung one cannot give the view

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -66,7 +68,19 @@ int SluiceFs::OpenStaging() const {
   const std::string dir = options_.staging_dir.empty()
                               ? std::filesystem::temp_directory_path().string()
                               : options_.staging_dir;
-  return ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd;
+  // A file system without O_TMPFILE (NFS, vfat, overlayfs before Linux 6.6): a named
+  // temporary file, unlinked at once, is as anonymous.
+  std::string name = dir + "/.sluice-staging-XXXXXX";
+  fd = ::mkostemp(name.data(), O_CLOEXEC);
+  if (fd < 0) return fd;
+  ::unlink(name.c_str());
+  static std::once_flag logged;
+  std::call_once(logged, [&] {
+    SLUICE_LOG_INFO("staging in {}: no O_TMPFILE there, using unlinked named files", dir);
+  });
+  return fd;
 }
 
 struct stat SluiceFs::AttrOf(fuse_ino_t ino, const ObjectStat& s) const {
@@ -143,10 +157,15 @@ std::chrono::duration<double> SluiceFs::OpenTtl() const {
 }
 
 void SluiceFs::Forget(fuse_ino_t ino, uint64_t n) {
+  const std::optional<std::string> path = inodes_.Path(ino);
   inodes_.Forget(ino, n);
   if (!inodes_.Path(ino)) {
     std::lock_guard lock(mu_);
     told_.erase(ino);
+    // The kernel dropped the inode and its cached pages with it: the version they were of
+    // is no longer needed (kept, one entry per file ever opened grew without bound). A
+    // later open of the path gets keep_cache=0, which is always safe.
+    if (path) versions_.erase(*path);
   }
 }
 
@@ -521,7 +540,11 @@ Status SluiceFs::Upload(FileHandle* h) {
   if (h->staging_fd < 0 || !h->dirty || h->unlinked) return Status::OK();
   struct stat st {};
   if (::fstat(h->staging_fd, &st) != 0) return Status::IoError(strerror(errno));
-  auto r = client_->Write(h->path, static_cast<uint64_t>(st.st_size), StagingSource(h->staging_fd));
+  // The staging file can be read again from its start: a worker that dies mid-upload
+  // does not lose the file (a checkpoint's close fails over to the next owner).
+  const int fd = h->staging_fd;
+  auto r = client_->Write(h->path, static_cast<uint64_t>(st.st_size),
+                          std::function<Client::Source()>([fd] { return StagingSource(fd); }));
   if (!r.ok()) {
     SLUICE_LOG_WARN("writing {} failed: {}", h->path, r.status().ToString());
     return r.status();
