@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import pytest
 
@@ -188,6 +189,84 @@ def test_status_and_stop_of_a_job_a_restarted_worker_forgot(s3rver):
         assert stop.returncode != 0
     finally:
         c.stop()
+
+
+def test_a_checkpoint_cut_by_a_crash_is_a_failed_part_not_a_done_one(s3rver):
+    """A worker whose checkpoint of a job cannot be read after a restart (a crash cut it)
+    does not know its part: --status says failed and why, never done."""
+    upload(s3rver, {f"cutckpt/f{i}.bin": os.urandom(3000) for i in range(6)})
+    c = Cluster({"data": s3rver.uri()}, n=2, disk=True)
+    try:
+        env = c.env()
+        r = sluice(env, "load", "-r", "/data/cutckpt", "--detach")
+        assert r.returncode == 0, r.stderr
+        job = r.stdout.strip()
+        deadline = time.time() + 30
+        while json.loads(sluice(env, "load", "--status", job, "--json").stdout)["state"] != "done":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        w = c.workers[0]
+        ckpt = os.path.join(c.disk, str(w.port), "state", "jobs", job + ".json")
+        assert os.path.exists(ckpt)
+        w.kill()
+        with open(ckpt, "r+b") as f:
+            f.truncate(10)
+        w.start()
+        st = sluice(env, "load", "--status", job, "--json")
+        assert st.returncode != 0, st.stdout + st.stderr
+        summary = json.loads(st.stdout)
+        assert summary["state"] == "failed", summary
+        states = sorted(x.get("state") for x in summary["workers"])
+        assert states == ["done", "failed"], summary
+        assert any("checkpoint" in e["error"] for e in summary["errors"]), summary
+    finally:
+        c.stop()
+
+
+def test_a_worker_that_leaves_an_etcd_cluster_makes_its_job_incomplete(s3rver):
+    """Members found through etcd: a worker killed for good drops out of the cluster when
+    its lease ends, and its part (its cached pages) with it. The job it had a part in is
+    then incomplete, naming it, never done."""
+    from conftest import Etcd
+    upload(s3rver, {f"leaver/f{i}.bin": os.urandom(3000) for i in range(12)})
+    etcd = Etcd()
+    c = Cluster({"data": s3rver.uri()}, n=3, etcd=etcd)
+    try:
+        env = c.env()
+        deadline = time.time() + 30  # every worker sees the three (registration takes a refresh)
+        while not all(len(json.loads(urllib.request.urlopen(
+                w.endpoint + "/v1/cluster", timeout=5).read())["members"]) == 3
+                for w in c.workers):
+            assert time.time() < deadline
+            time.sleep(0.2)
+        r = sluice(env, "load", "-r", "/data/leaver", "--detach")
+        assert r.returncode == 0, r.stderr
+        job = r.stdout.strip()
+        deadline = time.time() + 30
+        while json.loads(sluice(env, "load", "--status", job, "--json").stdout)["state"] != "done":
+            assert time.time() < deadline
+            time.sleep(0.1)
+        gone = c.workers[2]
+        gone.kill()
+        deadline = time.time() + 30  # its lease (5 s) ends; the clients' view drops it
+        while True:
+            st = sluice(env, "load", "--status", job, "--json")
+            summary = json.loads(st.stdout)
+            ids = [w["id"] for w in summary["workers"]]
+            errors = [w.get("error", "") for w in summary["workers"]]
+            if any("left the cluster" in e for e in errors):
+                break
+            assert time.time() < deadline, summary
+            time.sleep(0.5)
+        assert st.returncode != 0
+        assert summary["state"] == "incomplete", summary
+        assert f"127.0.0.1:{gone.port}" in ids
+        follow = sluice(env, "load", "--stop", job, "--wait", "1s", timeout=60)
+        assert follow.returncode != 0
+        assert f"127.0.0.1:{gone.port}" in follow.stderr, follow.stderr
+    finally:
+        c.stop()
+        etcd.stop()
 
 
 def test_metadata_only_load_caches_stats_not_bytes(s3rver, cluster):

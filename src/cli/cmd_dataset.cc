@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -126,6 +127,27 @@ Progress Sum(const std::vector<WorkerAnswer>& answers, bool unknown_is_absent = 
   return p;
 }
 
+// Members a job was submitted to (each worker records the cluster's members then) that
+// are no longer in the cluster: their parts went with them. They are added to `answers`
+// as unreachable, so a job is never done without them (docs/load.md).
+void AddDeparted(std::vector<WorkerAnswer>* answers) {
+  std::set<std::string> present, recorded;
+  for (const auto& a : *answers) {
+    present.insert(a.id);
+    if (!a.status.ok()) continue;
+    json j = json::parse(a.json, nullptr, false);
+    if (!j.is_object()) continue;
+    for (const auto& m : j.value("members", json::array())) {
+      if (m.is_string()) recorded.insert(m.get<std::string>());
+    }
+  }
+  for (const auto& id : recorded) {
+    if (present.count(id)) continue;
+    answers->push_back(WorkerAnswer{
+        id, "", Status::Unavailable(fmt::format("{} has left the cluster", id)), ""});
+  }
+}
+
 std::string FormatEta(double seconds) {
   if (seconds < 0 || seconds > 360000) return "--:--";
   auto s = static_cast<int64_t>(seconds);
@@ -212,6 +234,7 @@ int Follow(const LoadFlags& f, Client& c, const std::string& id, const std::stri
   std::map<std::string, Clock::time_point> lost_since;  // unreachable workers
   for (;;) {
     auto answers = c.Broadcast("GET", "load", "/", "&id=" + id);
+    AddDeparted(&answers);
     for (auto& a : answers) {
       if (a.status.Is(StatusCode::kNotFound) && !spec.empty()) {
         // It missed the submission (or lost its state): give it the job.
@@ -285,6 +308,7 @@ int Load(const LoadFlags& f) {
   }
   if (!f.status_id.empty()) {
     auto answers = (*c)->Broadcast("GET", "load", "/", "&id=" + f.status_id);
+    AddDeparted(&answers);
     Progress p = Sum(answers, /*unknown_is_absent=*/true);
     if (p.running + p.finished == 0) {
       return Fail(answers.empty() ? Status::Unavailable("no workers")

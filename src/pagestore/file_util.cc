@@ -53,6 +53,26 @@ int FsyncDir(const std::string& path) {
   return fd.Close();
 }
 
+Status ReplaceFileDurably(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  auto failed = [&](const char* what, int err) {
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(err, fmt::format("cannot write {}: {}", path, what));
+  };
+  ScopedFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.ok()) return failed("open", errno);
+  if (int err = WriteFull(fd.get(), bytes.data(), bytes.size()); err != 0) {
+    return failed("write", err);
+  }
+  if (::fsync(fd.get()) != 0) return failed("fsync", errno);
+  if (int err = fd.Close(); err != 0) return failed("close", err);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("rename", errno);
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  if (int err = FsyncDir(dir); err != 0) return ErrnoStatus(err, "fsync of " + dir);
+  return Status::OK();
+}
+
 Status ErrnoStatus(int err, std::string_view what) {
   std::string message = fmt::format("{}: {}", what, std::strerror(err));
   if (err == ENOSPC || err == EDQUOT) return Status::ResourceExhausted(std::move(message));

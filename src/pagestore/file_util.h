@@ -1,5 +1,6 @@
-// Small POSIX file helpers for the disk tier: full reads and writes that retry on EINTR
-// and short transfers, an owning fd, and errno-to-Status mapping.
+// Small POSIX file helpers for the disk tier and the worker's state files: full reads and
+// writes that retry on EINTR and short transfers, an owning fd, a durable replace, and
+// errno-to-Status mapping.
 //
 // Thread-safety: pure functions over the caller's descriptors.
 #pragma once
@@ -40,6 +41,12 @@ int WriteFull(int fd, const char* data, size_t len);
 int ReadFullAt(int fd, char* data, size_t len, uint64_t offset);
 // fsyncs a directory (after a rename, for durability); returns 0 or an errno.
 int FsyncDir(const std::string& path);
+
+// Replaces the file at `path` with `bytes`, durably: written to `path` + ".tmp", fsync'ed,
+// renamed over `path`, and the directory fsync'ed. On any failure (a full disk included)
+// the temporary file is removed and the old file is left as it was; the error names
+// `path` (kResourceExhausted for ENOSPC/EDQUOT).
+Status ReplaceFileDurably(const std::string& path, std::string_view bytes);
 
 // kResourceExhausted for ENOSPC/EDQUOT, kIoError otherwise: "<what>: <strerror>".
 Status ErrnoStatus(int err, std::string_view what);

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/logging.h"
+#include "pagestore/file_util.h"
 
 namespace sluice::worker {
 namespace {
@@ -291,33 +292,7 @@ Status CacheRules::SavePins(const std::vector<std::string>& pins) const {
   std::error_code ec;
   fs::create_directories(state_dir_, ec);
   const auto path = fs::path(state_dir_) / "pins.json";
-  const auto tmp = fs::path(state_dir_) / "pins.json.tmp";
-  const std::string text = json(pins).dump();
-  auto failed = [&](const char* what, int err) {
-    ::unlink(tmp.c_str());
-    return Status::IoError(
-        fmt::format("cannot save the pins to {}: {} {}", path.string(), what, strerror(err)));
-  };
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return failed("open", errno);
-  for (size_t done = 0; done < text.size();) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return failed("write", err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return failed("fsync", err);
-  }
-  if (::close(fd) != 0) return failed("close", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return failed("rename", errno);
-  return Status::OK();
+  return pagestore::ReplaceFileDurably(path.string(), json(pins).dump());
 }
 
 uint64_t CacheRules::Sweep() {

@@ -12,6 +12,7 @@
 
 #include "common/logging.h"
 #include "common/thread_pool.h"
+#include "pagestore/file_util.h"
 
 namespace sluice::worker {
 namespace {
@@ -30,14 +31,15 @@ constexpr int kListAttempts = 5;      // tries per listing page while the store 
 
 }  // namespace
 
+bool LoadSpec::ValidId(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && id[0] != '.' &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
+}
+
 Status LoadSpec::Validate() const {
-  if (id.empty() || id.size() > 64 ||
-      !std::all_of(id.begin(), id.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-      }) ||
-      id[0] == '.') {
-    return Status::InvalidArgument("a load job id is 1 to 64 of A-Z a-z 0-9 . _ -");
-  }
+  if (!ValidId(id)) return Status::InvalidArgument("a load job id is 1 to 64 of A-Z a-z 0-9 . _ -");
   if (path.empty() || path[0] != '/') {
     return Status::InvalidArgument(fmt::format("'{}' is not a namespace path (/NAME/...)", path));
   }
@@ -85,6 +87,7 @@ struct LoadJobs::Job {
   std::string error;
   std::string cursor;  // the next listing starts after this key
   std::string lister;  // the member whose listing pages this worker reads ("": its own)
+  std::vector<std::string> members;  // the cluster's members when the job was submitted
   bool listing_done = false;
   uint64_t listed = 0, files_total = 0, files_done = 0, bytes_done = 0, failed = 0,
            mismatched = 0;
@@ -107,7 +110,7 @@ struct LoadJobs::Job {
     for (const auto& [p, e] : failures) f.push_back(json{{"path", p}, {"error", e}});
     return json{{"id", spec.id},          {"spec", spec.ToJson()},
                 {"state", state},         {"error", error},
-                {"lister", lister},
+                {"lister", lister},       {"members", members},
                 {"cursor", cursor},       {"listing_done", listing_done},
                 {"listed", listed},       {"files_total", files_total},
                 {"files_done", files_done}, {"bytes_done", bytes_done},
@@ -181,18 +184,10 @@ void LoadJobs::Persist(Job& job) {
     std::lock_guard lock(job.mu);
     text = job.ToJson().dump(-1, ' ', false, json::error_handler_t::replace);
   }
-  const std::string path = FileOf(job.spec.id), tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.good()) {
-      SLUICE_LOG_WARN("load job {}: cannot write its checkpoint {}", job.spec.id, tmp);
-      return;
-    }
+  // Durable, and a write that fails (a full disk) leaves the last checkpoint whole.
+  if (Status s = pagestore::ReplaceFileDurably(FileOf(job.spec.id), text); !s.ok()) {
+    SLUICE_LOG_WARN("load job {}: checkpoint not saved: {}", job.spec.id, s.ToString());
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) SLUICE_LOG_WARN("load job {}: {}: {}", job.spec.id, path, ec.message());
 }
 
 void LoadJobs::LoadPersisted() {
@@ -211,6 +206,9 @@ void LoadJobs::LoadPersisted() {
       job->state = j.value("state", "failed");
       job->error = j.value("error", "");
       job->cursor = j.value("cursor", "");
+      for (const auto& m : j.value("members", json::array())) {
+        if (m.is_string()) job->members.push_back(m.get<std::string>());
+      }
       job->listing_done = j.value("listing_done", false);
       job->listed = j.value("listed", uint64_t{0});
       job->files_total = j.value("files_total", uint64_t{0});
@@ -229,9 +227,18 @@ void LoadJobs::LoadPersisted() {
       // Asked to stop before the worker went away: it stays stopped, never resumed.
       if (j.value("stop_requested", false) && job->state == "running") job->state = "stopped";
     } catch (const std::exception& e) {
-      SLUICE_LOG_WARN("ignoring unreadable load job checkpoint {}: {}", entry.path().string(),
-                      e.what());
-      continue;
+      // A checkpoint that cannot be read (cut by a crash, or of another shape) is a job
+      // this worker no longer knows the state of: it answers as failed, saying so, rather
+      // than forgetting the job (which a status would take for "nothing to do here").
+      SLUICE_LOG_WARN("unreadable load job checkpoint {}: {}", entry.path().string(), e.what());
+      const std::string id = entry.path().stem().string();
+      if (!LoadSpec::ValidId(id)) continue;
+      job = std::make_shared<Job>();
+      job->spec.id = id;
+      job->state = "failed";
+      job->error = fmt::format("its checkpoint {} cannot be read ({}): the part of this worker "
+                               "is unknown; load again",
+                               entry.path().string(), e.what());
     }
     std::lock_guard lock(mu_);
     if (jobs_.count(job->spec.id)) continue;
@@ -290,6 +297,7 @@ Result<json> LoadJobs::Submit(const LoadSpec& spec) {
   job->spec = spec;
   job->started_ms = NowMs();
   if (deps_.lister) job->lister = deps_.lister(spec);  // in the first answer already
+  if (deps_.members) job->members = deps_.members();
   json answer;
   Forget();
   {
@@ -503,6 +511,13 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
     submit(info);
   };
 
+  // A stop that came after every object was loaded (or failed) stopped nothing: done.
+  auto end_state = [&]() -> const char* {
+    std::lock_guard lock(job->mu);
+    const bool all = job->listing_done && job->files_done + job->failed >= job->files_total;
+    return job->stop && !all ? "stopped" : "done";
+  };
+
   // Under-store calls are retried while the store is unavailable (a restart, a blip).
   auto retrying = [&](auto call) {
     decltype(call()) res = Status::Unavailable("not called");
@@ -530,7 +545,7 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
         job->listing_done = true;
       }
       if (job->shutdown && !job->stop) return;
-      return finish(job->stop ? "stopped" : "done", "");
+      return finish(end_state(), "");
     }
   }
 
@@ -574,7 +589,7 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
   drain();
   // Stopped by the worker going away: the checkpoint stays "running", the next start resumes.
   if (job->shutdown && !job->stop) return;
-  finish(job->stop ? "stopped" : "done", "");
+  finish(end_state(), "");
 }
 
 void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info) {

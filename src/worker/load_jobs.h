@@ -54,6 +54,7 @@ struct LoadSpec {
   int concurrency = 16;    // objects loaded at once, 1..256
 
   Status Validate() const;
+  static bool ValidId(std::string_view id);
   nlohmann::json ToJson() const;
   static Result<LoadSpec> FromJson(const nlohmann::json& j);
 };
@@ -87,6 +88,10 @@ class LoadJobs {
         list;
     // The member `list` reads a job's pages from ("" : this worker), for its status.
     std::function<std::string(const LoadSpec& job)> lister;
+    // The ids of the cluster's members now: recorded with a job when it is submitted, so
+    // its followers know whose parts to wait for (a member that leaves the cluster for
+    // good takes its part with it: the job is incomplete, not done). Unset: none recorded.
+    std::function<std::vector<std::string>()> members;
     std::string state_dir;  // "" : nothing persisted
   };
   static constexpr size_t kMaxFailures = 1000;  // failures listed per job (all are counted)

@@ -145,6 +145,11 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
     auto lister = lister_of(job);
     return lister ? lister->id : std::string();
   };
+  deps.members = [self] {
+    std::vector<std::string> ids;
+    for (const auto& m : self->cluster_->placement()->members()) ids.push_back(m.id);
+    return ids;
+  };
   deps.state_dir = state_dir;
   w->jobs_ = std::make_shared<LoadJobs>(std::move(deps));
   w->jobs_->LoadPersisted();
