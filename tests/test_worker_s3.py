@@ -131,9 +131,15 @@ def test_multipart_api(s3):
         s3.complete_multipart_upload(Bucket="data", Key="mp/obj", UploadId=up, MultipartUpload={
             "Parts": [{"PartNumber": 1, "ETag": '"deadbeef"'}]})
     assert code_of(e) == "InvalidPart"
-    s3.complete_multipart_upload(Bucket="data", Key="mp/obj", UploadId=up, MultipartUpload={
+    done = s3.complete_multipart_upload(Bucket="data", Key="mp/obj", UploadId=up, MultipartUpload={
         "Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]})
     assert s3.get_object(Bucket="data", Key="mp/obj")["Body"].read() == p1 + p2
+    # A retried Complete (the client's read timed out) answers the object it made, as S3's.
+    again = s3.complete_multipart_upload(Bucket="data", Key="mp/obj", UploadId=up,
+                                         MultipartUpload={"Parts": [
+                                             {"PartNumber": 1, "ETag": e1},
+                                             {"PartNumber": 2, "ETag": e2}]})
+    assert again["ETag"] == done["ETag"]
     up2 = s3.create_multipart_upload(Bucket="data", Key="mp/aborted")["UploadId"]
     s3.upload_part(Bucket="data", Key="mp/aborted", UploadId=up2, PartNumber=1, Body=b"x")
     s3.abort_multipart_upload(Bucket="data", Key="mp/aborted", UploadId=up2)
@@ -142,6 +148,48 @@ def test_multipart_api(s3):
     assert code_of(e) == "NoSuchUpload"
     with pytest.raises(ClientError):
         s3.head_object(Bucket="data", Key="mp/aborted")
+
+
+def test_a_slow_complete_keeps_the_connection_alive_with_spaces(tmp_path):
+    """Past complete_keepalive, CompleteMultipartUpload answers 200 at once and sends
+    spaces while the parts stream (as S3 does), so clients with a read timeout do not give
+    up on large objects; boto3 reads such an answer as any other."""
+    from conftest import yaml_config
+    import urllib.request
+    with yaml_config("complete_keepalive: 0s\n") as cfg:
+        w = Worker({"data": f"file://{tmp_path}"}, extra=["--config", cfg])
+        try:
+            s3 = s3_client(w.endpoint)
+            parts = [os.urandom(5 << 20), os.urandom(5 << 20), os.urandom(999)]
+
+            def staged(key):
+                up = s3.create_multipart_upload(Bucket="data", Key=key)["UploadId"]
+                tags = [s3.upload_part(Bucket="data", Key=key, UploadId=up, PartNumber=i + 1,
+                                       Body=p)["ETag"] for i, p in enumerate(parts)]
+                return up, [{"PartNumber": i + 1, "ETag": t} for i, t in enumerate(tags)]
+
+            up, listed = staged("ka/raw")
+            body = "<CompleteMultipartUpload>" + "".join(
+                f"<Part><PartNumber>{p['PartNumber']}</PartNumber><ETag>{p['ETag']}</ETag></Part>"
+                for p in listed) + "</CompleteMultipartUpload>"
+            req = urllib.request.Request(f"{w.endpoint}/data/ka/raw?uploadId={up}",
+                                         data=body.encode(), method="POST")
+            with urllib.request.urlopen(req, timeout=60) as r:
+                assert r.status == 200
+                assert r.headers.get("Content-Length") is None  # chunked: sent as it goes
+                text = r.read().decode()
+            decl = '<?xml version="1.0" encoding="UTF-8"?>\n'
+            assert text.startswith(decl + " "), text[:80]
+            assert "<CompleteMultipartUploadResult" in text
+            assert s3.get_object(Bucket="data", Key="ka/raw")["Body"].read() == b"".join(parts)
+
+            up, listed = staged("ka/boto")
+            res = s3.complete_multipart_upload(Bucket="data", Key="ka/boto", UploadId=up,
+                                               MultipartUpload={"Parts": listed})
+            assert res["ETag"] == s3.head_object(Bucket="data", Key="ka/boto")["ETag"]
+            assert s3.get_object(Bucket="data", Key="ka/boto")["Body"].read() == b"".join(parts)
+        finally:
+            w.stop()
 
 
 def test_deletes(s3):

@@ -215,7 +215,7 @@ Status CheckConfigKeys(const YAML::Node& root) {
       {"log_level", "server", "mounts", "memory", "cache_dirs", "eviction", "fsync", "cache",
        "s3", "s3_credentials", "cluster_token", "insecure", "staging_dir", "peers", "etcd",
        "cluster_name", "advertise", "lease_ttl", "forward_timeout", "placement", "ttl_rules",
-       "mount_quotas", "state_dir", "cluster"},
+       "mount_quotas", "state_dir", "cluster", "complete_keepalive"},
       "the top level");
 }
 
@@ -233,6 +233,8 @@ Status ApplyWorkerYaml(const std::string& yaml_text, WorkerConfig* c) {
     SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "cluster_token", &c->cluster_token));
     SLUICE_RETURN_IF_ERROR(yaml::ReadBool(root, "insecure", &c->insecure));
     SLUICE_RETURN_IF_ERROR(yaml::ReadString(root, "staging_dir", &c->staging_dir));
+    SLUICE_RETURN_IF_ERROR(
+        yaml::ReadDuration(root, "complete_keepalive", &c->complete_keepalive));
     if (const auto n = root["server"]) SLUICE_RETURN_IF_ERROR(ApplyServer(n, &c->server));
     if (const auto cr = root["s3_credentials"]) {
       if (!cr.IsSequence()) return Status::InvalidArgument("config: 's3_credentials' must be a list");

@@ -43,6 +43,9 @@ struct WorkerConfig {
   // Where uploads are staged (multipart parts, write-through copies). Default: the first
   // cache dir's "staging" folder, else a folder under the system temp dir.
   std::string staging_dir;
+  // How long a CompleteMultipartUpload streams its parts before it answers 200 and keeps
+  // the connection alive with spaces (S3ServiceOptions::complete_keepalive).
+  Duration complete_keepalive = std::chrono::seconds(5);
   PageStoreConfig pages;
   CacheOptions cache;
   ufs::UnderStoreOptions ufs;

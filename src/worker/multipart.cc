@@ -219,30 +219,60 @@ std::vector<MultipartUploads::OpenUpload> MultipartUploads::ListUploads(
 
 Result<ufs::ObjectInfo> MultipartUploads::Complete(
     std::string_view upload_id, std::string_view path,
-    const std::vector<std::pair<int, std::string>>& parts) {
+    const std::vector<std::pair<int, std::string>>& parts, const std::function<void()>& progress) {
   State state;
   {
-    std::lock_guard lock(mu_);
-    auto it = uploads_.find(upload_id);
-    if (it == uploads_.end() || it->second.path != path || it->second.completing) {
-      return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+    std::unique_lock lock(mu_);
+    for (;;) {
+      const int64_t now = NowNs();
+      std::erase_if(completed_, [&](const auto& e) {
+        return now - e.second.at_ns > std::chrono::nanoseconds(kCompletedKept).count();
+      });
+      if (auto done = completed_.find(upload_id);
+          done != completed_.end() && done->second.path == path) {
+        return done->second.info;  // a retry of a Complete that succeeded
+      }
+      auto it = uploads_.find(upload_id);
+      if (it == uploads_.end() || it->second.path != path) {
+        return Status::NotFound(fmt::format("NoSuchUpload: no upload '{}'", upload_id));
+      }
+      if (!it->second.completing) {
+        it->second.completing = true;  // the part files stay as they are until we are done
+        state = it->second;
+        break;
+      }
+      // Another Complete of it is streaming (the client gave up waiting and asked again):
+      // its result is ours.
+      completed_cv_.wait_for(lock, std::chrono::seconds(1));
+      if (progress) {
+        lock.unlock();
+        progress();
+        lock.lock();
+      }
     }
-    it->second.completing = true;  // the part files stay as they are until we are done
-    state = it->second;
   }
-  Result<ufs::ObjectInfo> info = CompleteLocked(upload_id, path, parts, state);
+  Result<ufs::ObjectInfo> info = CompleteLocked(upload_id, path, parts, state, progress);
   if (!info.ok()) {  // the upload stays open: the client may fix its part list and retry
-    std::lock_guard lock(mu_);
-    if (auto it = uploads_.find(upload_id); it != uploads_.end()) it->second.completing = false;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = uploads_.find(upload_id); it != uploads_.end()) it->second.completing = false;
+    }
+    completed_cv_.notify_all();
     return info;
   }
+  {
+    std::lock_guard lock(mu_);
+    completed_[std::string(upload_id)] = Completed{std::string(path), *info, NowNs()};
+  }
   Drop(upload_id);
+  completed_cv_.notify_all();
   return info;
 }
 
 Result<ufs::ObjectInfo> MultipartUploads::CompleteLocked(
     std::string_view upload_id, std::string_view path,
-    const std::vector<std::pair<int, std::string>>& parts, State& state) {
+    const std::vector<std::pair<int, std::string>>& parts, State& state,
+    const std::function<void()>& progress) {
   if (parts.empty()) return Status::InvalidArgument("MalformedXML: no parts");
   for (size_t i = 0; i < parts.size(); ++i) {
     auto p = state.parts.find(parts[i].first);
@@ -277,6 +307,7 @@ Result<ufs::ObjectInfo> MultipartUploads::CompleteLocked(
         return Status::IoError(fmt::format("staged part {}: {}", n, std::strerror(errno)));
       }
       if (r == 0) break;
+      if (progress) progress();
       Status s = up->Append(std::string_view(buf.data(), static_cast<size_t>(r)));
       if (!s.ok()) {
         close(fd);

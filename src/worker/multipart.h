@@ -11,6 +11,8 @@
 // Thread-safety: all methods are thread-safe; one upload's parts may arrive concurrently.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <optional>
 #include <mutex>
@@ -63,8 +65,15 @@ class MultipartUploads {
   std::vector<OpenUpload> ListUploads(std::string_view path_prefix);
   // Completes with the named parts (ascending, ETags must match: InvalidPart otherwise;
   // every part but the last at least kMinPartBytes: EntityTooSmall otherwise).
+  // `progress` (when set) is called at least every second while the parts stream or while
+  // this call waits for another Complete of the same upload (for keep-alive bytes).
+  // Idempotent, as S3's: a Complete of an upload being completed waits for that one and
+  // answers its result; one of an upload completed in the last kCompletedKept answers the
+  // object it made (a client whose read timed out retries, and must not get NoSuchUpload).
   Result<ufs::ObjectInfo> Complete(std::string_view upload_id, std::string_view path,
-                                   const std::vector<std::pair<int, std::string>>& parts);
+                                   const std::vector<std::pair<int, std::string>>& parts,
+                                   const std::function<void()>& progress = {});
+  static constexpr std::chrono::minutes kCompletedKept{10};
   Status Abort(std::string_view upload_id, std::string_view path);
 
  private:
@@ -79,7 +88,7 @@ class MultipartUploads {
   // Streams the staged parts into the under store. REQUIRES: state marked completing.
   Result<ufs::ObjectInfo> CompleteLocked(std::string_view upload_id, std::string_view path,
                                          const std::vector<std::pair<int, std::string>>& parts,
-                                         State& state);
+                                         State& state, const std::function<void()>& progress);
   // Forgets an upload and removes its staging.
   void Drop(std::string_view upload_id);
   // Drops uploads with no activity for a day (clients that never completed nor aborted).
@@ -89,7 +98,14 @@ class MultipartUploads {
   const std::string root_;  // <staging>/uploads
   const std::string creator_;  // UploadIdPrefix of this member, or ""
   std::mutex mu_;
+  std::condition_variable completed_cv_;  // a Complete ended (ok or not)
   std::map<std::string, State, std::less<>> uploads_;  // GUARDED_BY(mu_)
+  struct Completed {
+    std::string path;
+    ufs::ObjectInfo info;
+    int64_t at_ns = 0;
+  };
+  std::map<std::string, Completed, std::less<>> completed_;  // GUARDED_BY(mu_), kCompletedKept
 };
 
 }  // namespace sluice::worker

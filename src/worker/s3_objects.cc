@@ -408,12 +408,39 @@ void S3Service::CompleteMultipart(Call& c) {
   if (!parts.ok()) return SendStatusError(c, parts.status());
   std::vector<std::pair<int, std::string>> list;
   for (const auto& p : *parts) list.emplace_back(p.part_number, p.etag);
-  auto info = uploads_->Complete(c.Get("uploadId"), c.Path(), list);
+  // Keep-alive: past complete_keepalive, the 200 and the XML declaration go out, then a
+  // space every interval while the parts stream; the result (or an <Error>) ends the body.
+  constexpr std::string_view kDecl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  auto last = std::chrono::steady_clock::now();
+  bool started = false;
+  auto keepalive = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last < options_.complete_keepalive) return;
+    last = now;
+    if (!started) {
+      started = true;
+      c.out.SetStatus(200);
+      c.out.SetHeader("Content-Type", kXml);  // no Content-Length: chunked
+      (void)c.out.Write(kDecl);  // a client gone is not a reason to stop completing
+    } else {
+      (void)c.out.Write(" ");
+    }
+  };
+  auto info = uploads_->Complete(c.Get("uploadId"), c.Path(), list, keepalive);
   InvalidateListings(c.bucket);
-  if (!info.ok()) return SendStatusError(c, info.status());
-  c.status = 200;
-  (void)c.out.Send(200, kXml,
-                   net::RenderCompleteMultipartUpload(c.Path(), c.bucket, c.key, S3ETag(*info)));
+  if (!started) {
+    if (!info.ok()) return SendStatusError(c, info.status());
+    c.status = 200;
+    (void)c.out.Send(200, kXml,
+                     net::RenderCompleteMultipartUpload(c.Path(), c.bucket, c.key, S3ETag(*info)));
+    return;
+  }
+  std::string doc =
+      info.ok() ? net::RenderCompleteMultipartUpload(c.Path(), c.bucket, c.key, S3ETag(*info))
+                : net::RenderS3ErrorXml(ErrorFor(c, info.status()), c.Resource(), c.request_id);
+  if (doc.starts_with(kDecl)) doc.erase(0, kDecl.size());  // sent first
+  c.status = info.ok() ? 200 : ErrorFor(c, info.status()).http_status;
+  if (c.out.Write(doc).ok()) (void)c.out.Finish();
 }
 
 void S3Service::AbortMultipart(Call& c) {

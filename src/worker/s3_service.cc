@@ -147,6 +147,10 @@ void S3Service::SendError(Call& c, const net::S3Error& e) {
 }
 
 void S3Service::SendStatusError(Call& c, const Status& s, bool is_bucket) {
+  SendError(c, ErrorFor(c, s, is_bucket));
+}
+
+net::S3Error S3Service::ErrorFor(Call& c, const Status& s, bool is_bucket) const {
   net::S3Error e = net::S3ErrorFromStatus(s, is_bucket);
   // A message "Code: text" names the S3 code precisely.
   std::string_view msg = s.message();
@@ -164,7 +168,7 @@ void S3Service::SendStatusError(Call& c, const Status& s, bool is_bucket) {
     e.message = e.code == "NoSuchKey" ? "The specified key does not exist."
                                       : "The specified bucket does not exist";
   }
-  SendError(c, e);
+  return e;
 }
 
 namespace {

@@ -51,6 +51,11 @@ struct S3ServiceOptions {
   // stay in memory (outside the tier's budget) until sent, at most this much per
   // connection.
   uint64_t max_inline_bytes = 4 * kMiB;
+  // A CompleteMultipartUpload still streaming its parts after this long answers 200 at
+  // once and sends a space every this long until its result (S3 does so): clients with a
+  // 60 s read timeout (botocore) would give up on large objects, then retry into
+  // NoSuchUpload. An error after that is a 200 whose body is the <Error> (as S3's).
+  Duration complete_keepalive = std::chrono::seconds(5);
   BlockSource* blocks = nullptr;  // stripes large objects over the cluster; not owned
 };
 
@@ -81,6 +86,8 @@ class S3Service {
   bool RefuseSubresources(Call& c, std::initializer_list<std::string_view> taken);
   void SendError(Call& c, const net::S3Error& e);
   void SendStatusError(Call& c, const Status& s, bool is_bucket = false);
+  // The S3 error a Status stands for (a message "Code: text" names the code).
+  net::S3Error ErrorFor(Call& c, const Status& s, bool is_bucket = false) const;
 
   // For a PutObject or CompleteMultipartUpload with If-Match or If-None-Match: stats the
   // key afresh and, when the write must not happen, answers 412 PreconditionFailed or 404

@@ -85,6 +85,7 @@ Result<std::unique_ptr<Worker>> Worker::Create(WorkerConfig config) {
   so.credentials = c.s3_credentials;
   so.listing_ttl = c.cache.metadata_ttl;
   so.max_part_bytes = c.server.max_body_bytes;
+  so.complete_keepalive = c.complete_keepalive;
   if (c.cluster.HasMembers()) {
     w->blocks_ = std::make_unique<Peers>(w->cluster_.get(), c.cluster_token);
     so.blocks = w->blocks_.get();
