@@ -1,4 +1,5 @@
 // HttpServer limits, timeouts, failures and shutdown, driven by raw sockets.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -203,6 +204,37 @@ TEST_F(HttpServerLimitsTest, StalledBodyGets408AfterRequestTimeout) {
   options.request_timeout = 300ms;
   StalledBodyGets408(options);
   EXPECT_GE(server_->GetStats().timeouts, 1u);
+}
+
+TEST_F(HttpServerLimitsTest, AnUploadStillComingPastRequestTimeoutIsNotCut) {
+  // request_timeout bounds a trickle, not a large upload arriving at min_body_rate or more.
+  ServerOptions options;
+  options.request_timeout = 300ms;
+  options.min_body_rate = 20 * 1024;
+  auto consumer = std::make_shared<BodyConsumer>();
+  Start([consumer](auto& r, auto& b, auto& w) { (*consumer)(r, b, w); }, options);
+  RawClient raw(port());
+  constexpr int kChunks = 20;  // 20 x 8 KiB over ~1 s: ~160 KiB/s, 3x the timeout
+  ASSERT_TRUE(raw.Send(fmt::format("PUT /u HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                                   kChunks * 8192)));
+  for (int i = 0; i < kChunks; ++i) {
+    ASSERT_TRUE(raw.Send(std::string(8192, 'u')));
+    std::this_thread::sleep_for(50ms);
+  }
+  const std::string response = raw.ReadResponse(kWait);
+  EXPECT_EQ(RawClient::StatusOf(response), 200) << response;
+  EXPECT_EQ(consumer->error_code.load(), -1);
+
+  // A trickle below the rate is cut at request_timeout as before.
+  RawClient slow(port());
+  ASSERT_TRUE(slow.Send("PUT /t HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"));
+  const auto start = Clock::now();
+  for (int i = 0; i < 40 && Clock::now() - start < 2s; ++i) {
+    if (!slow.Send("x")) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(slow.WaitForEof(kWait));
+  EXPECT_EQ(RawClient::StatusOf(slow.buffer()), 408) << slow.buffer();
 }
 
 TEST_F(HttpServerLimitsTest, StalledHeadGets408) {

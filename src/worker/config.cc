@@ -39,7 +39,7 @@ Status ApplyServer(const YAML::Node& n, net::ServerOptions* o) {
   SLUICE_RETURN_IF_ERROR(yaml::CheckKeys(
       n,
       {"listen", "io_threads", "handler_threads", "max_header_bytes", "max_body_bytes",
-       "max_connections", "request_timeout", "head_timeout", "idle_timeout"},
+       "max_connections", "request_timeout", "min_body_rate", "head_timeout", "idle_timeout"},
       "server"));
   SLUICE_RETURN_IF_ERROR(yaml::ReadString(n, "listen", &o->listen));
   SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "io_threads", &o->io_threads));
@@ -50,6 +50,7 @@ Status ApplyServer(const YAML::Node& n, net::ServerOptions* o) {
   SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "max_body_bytes", &o->max_body_bytes));
   SLUICE_RETURN_IF_ERROR(yaml::ReadNumber(n, "max_connections", &o->max_connections));
   SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(n, "request_timeout", &o->request_timeout));
+  SLUICE_RETURN_IF_ERROR(yaml::ReadSize(n, "min_body_rate", &o->min_body_rate));
   SLUICE_RETURN_IF_ERROR(yaml::ReadDuration(n, "head_timeout", &o->head_timeout));
   return yaml::ReadDuration(n, "idle_timeout", &o->idle_timeout);
 }
