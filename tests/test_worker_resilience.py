@@ -6,6 +6,7 @@ import random
 import socket
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -46,7 +47,21 @@ def test_under_store_going_away_gives_503_then_recovers():
         s3 = s3_client(w.endpoint)
         s3.put_object(Bucket="data", Key="cached", Body=b"hot bytes")
         assert s3.get_object(Bucket="data", Key="cached")["Body"].read() == b"hot bytes"
+        # An object whose stat (with its stored headers) is cached, its bytes not.
+        s3_client(store.endpoint).put_object(
+            Bucket=store.bucket, Key="gz", Body=b"\x1f\x8b...", ContentEncoding="gzip",
+            ContentDisposition="attachment; filename=x.gz")
+        assert s3.head_object(Bucket="data", Key="gz")["ContentEncoding"] == "gzip"
         store.kill()
+        # Its error document carries none of the object's headers (a browser would
+        # gunzip the XML, or save it as x.gz).
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request(
+                w.endpoint + "/data/gz", headers={"Range": "bytes=0-1"}), timeout=60)
+        assert e.value.code == 503
+        for h in ("Content-Encoding", "Content-Disposition", "Content-Range", "ETag"):
+            assert e.value.headers.get(h) is None, (h, dict(e.value.headers))
+        assert b"<Error>" in e.value.read()
         # Cached data is still served while its metadata is fresh.
         assert s3.get_object(Bucket="data", Key="cached")["Body"].read() == b"hot bytes"
         # What is not cached fails cleanly with 503, not a hang or a crash.

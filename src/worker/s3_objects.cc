@@ -167,16 +167,22 @@ void S3Service::GetObject(Call& c, bool head) {
     hint = std::strtoull(std::string(range.substr(6)).c_str(), nullptr, 10);
   }
   std::shared_ptr<const ufs::ObjectHeaders> sent;  // the stored headers set so far
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    if (attempt > 0) {  // the version that changed under us: none of its headers may stay
-      for (const char* h : {"ETag", "Last-Modified", "Accept-Ranges", "Content-Range",
-                            "Content-Type", "Content-Length"}) {
-        c.out.RemoveHeader(h);
-      }
-      if (sent) {
-        for (const auto& [name, value] : *sent) c.out.RemoveHeader(name);
-      }
+  // Before another version's answer or an error document (whose Content-Encoding: gzip or
+  // Content-Disposition a browser would apply to the XML): none of the object's headers
+  // may stay.
+  auto clear_object_headers = [&] {
+    if (c.out.HeadersSent()) return;
+    for (const char* h : {"ETag", "Last-Modified", "Accept-Ranges", "Content-Range",
+                          "Content-Type", "Content-Length", "Content-Language", "Expires",
+                          "Cache-Control", "Content-Disposition", "Content-Encoding"}) {
+      c.out.RemoveHeader(h);
     }
+    if (sent) {
+      for (const auto& [name, value] : *sent) c.out.RemoveHeader(name);
+    }
+  };
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (attempt > 0) clear_object_headers();  // the version that changed under us
     auto info = head ? cache_->Stat(path) : cache_->StatForRead(path, hint, options_.read_chunk);
     // A cold open of a "directory" key fails as such; a plain stat tells what it is.
     if (!info.ok() && info.status().Is(StatusCode::kInvalidArgument)) info = cache_->Stat(path);
@@ -244,8 +250,10 @@ void S3Service::GetObject(Call& c, bool head) {
     }
     // Changed between stat and read, nothing sent yet: serve the new version (once).
     if (!c.out.HeadersSent() && s.Is(StatusCode::kFailedPrecondition)) continue;
+    clear_object_headers();
     return SendStatusError(c, s);  // mid-body: the server closes the connection
   }
+  clear_object_headers();
   SendError(c, net::S3Error::Of(503, "SlowDown", "the object keeps changing; retry"));
 }
 
