@@ -251,6 +251,13 @@ def test_malformed_requests(worker, s3):
     got = raw_request(worker.port, b"GET /data/enc%2Fa%2Fb HTTP/1.1\r\nHost: a\r\n"
                                    b"Connection: close\r\n\r\n")
     assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"ok")
+    # A PUT with neither Content-Length nor chunked framing has no body in HTTP/1.1: 411,
+    # and the object stays as it was (it was stored empty, and "hello" read as a request).
+    s3.put_object(Bucket="data", Key="enc/unframed", Body=b"before")
+    got = raw_request(worker.port, b"PUT /data/enc/unframed HTTP/1.1\r\nHost: a\r\n\r\nhello")
+    assert got.startswith(b"HTTP/1.1 411"), got[:200]
+    assert b"MissingContentLength" in got or b"Content-Length: " in got
+    assert s3.get_object(Bucket="data", Key="enc/unframed")["Body"].read() == b"before"
     # The worker is still healthy after all of it.
     assert s3.get_object(Bucket="data", Key="enc/a/b")["Body"].read() == b"ok"
 

@@ -309,8 +309,22 @@ bool S3Service::TryInline(const net::HttpRequest& req, net::ResponseWriter& out)
   return true;
 }
 
+namespace {
+
+// A body with neither Content-Length nor chunked framing is no body in HTTP/1.1: its bytes
+// would be read as the next request, and the object stored empty. S3 answers 411.
+bool Unframed(const net::HttpRequest& req) {
+  return !req.content_length && !req.HasHeader("Transfer-Encoding");
+}
+
+const net::S3Error kMissingContentLength = net::S3Error::Of(
+    411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+
+}  // namespace
+
 void S3Service::PutObject(Call& c) {
   c.op = "PutObject";
+  if (Unframed(c.req)) return SendError(c, kMissingContentLength);
   if (c.req.HasHeader("x-amz-copy-source")) {
     return SendError(c, net::S3Error::Of(501, "NotImplemented", "CopyObject is not supported"));
   }
@@ -385,6 +399,7 @@ void S3Service::CreateMultipart(Call& c) {
 
 void S3Service::UploadPart(Call& c) {
   c.op = "UploadPart";
+  if (Unframed(c.req)) return SendError(c, kMissingContentLength);
   if (c.req.HasHeader("x-amz-copy-source")) {
     return SendError(c,
                      net::S3Error::Of(501, "NotImplemented", "UploadPartCopy is not supported"));
