@@ -294,8 +294,14 @@ bool Exchange::NoBody() const {
 void Exchange::BuildHead() {
   bool no_body = NoBody();
   chunked_ = false;
+  // A request body left unread that End will not drain (more than kMaxDrainBytes, or of
+  // unknown length) means closing: said in the head (RFC 9112 9.6), or the close would
+  // reset a client still sending and lose this answer at its end.
+  const auto left = parser_->content_length_remaining();
+  const bool undrained = !parser_->is_done() && (!left || *left > kMaxDrainBytes);
   close_ = !keep_alive_ || close_requested_ || shared_.stopping.load(std::memory_order_relaxed) ||
-           body_error_.has_value() || (expect_continue_ && !continue_sent_ && !parser_->is_done());
+           body_error_.has_value() || (expect_continue_ && !continue_sent_ && !parser_->is_done()) ||
+           undrained;
   if (!no_body && !content_length_) {
     if (parser_->version() >= 11) {
       chunked_ = true;

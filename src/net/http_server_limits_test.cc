@@ -237,6 +237,26 @@ TEST_F(HttpServerLimitsTest, AnUploadStillComingPastRequestTimeoutIsNotCut) {
   EXPECT_EQ(RawClient::StatusOf(slow.buffer()), 408) << slow.buffer();
 }
 
+TEST_F(HttpServerLimitsTest, AnAnswerLeavingALargeBodyUnreadSaysConnectionClose) {
+  // A handler that answers without reading a 50 MB body (an error, a refusal): the server
+  // will close rather than drain it, and says so in the head, so the client stops sending
+  // and reads the answer instead of meeting a reset.
+  Start(Ok);
+  RawClient raw(port());
+  ASSERT_TRUE(raw.Send("PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: 52428800\r\n\r\n" +
+                       std::string(64 * 1024, 'b')));
+  const std::string response = raw.ReadResponse(kWait);
+  EXPECT_EQ(RawClient::StatusOf(response), 200) << response;
+  EXPECT_NE(response.find("Connection: close"), std::string::npos) << response;
+
+  // A small unread body is drained instead: the connection is kept, and says nothing.
+  RawClient small(port());
+  ASSERT_TRUE(small.Send("PUT /s HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789"));
+  const std::string kept = small.ReadResponse(kWait);
+  EXPECT_EQ(RawClient::StatusOf(kept), 200) << kept;
+  EXPECT_EQ(kept.find("Connection: close"), std::string::npos) << kept;
+}
+
 TEST_F(HttpServerLimitsTest, StalledHeadGets408) {
   ServerOptions options;
   options.request_timeout = 300ms;
