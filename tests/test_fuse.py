@@ -476,6 +476,19 @@ def test_a_file_unlinked_while_being_written_does_not_come_back(mnt, s3rver):
     assert open(keep).read() == "stays"
 
 
+def test_a_key_that_is_also_a_prefix_lists_once_as_the_file(mnt, s3rver):
+    """Keys x/b and x/b/c: one entry `b`, the file a lookup finds (two entries of one inode,
+    a file and a directory, made the kernel mark it bad: EIO)."""
+    upload(s3rver, {f"{PREFIX}/dup/x/b": b"file b", f"{PREFIX}/dup/x/b/c": b"under b",
+                    f"{PREFIX}/dup/x/z": b"z"})
+    d = mnt.path("data", f"{PREFIX}/dup/x")
+    assert sorted(os.listdir(d)) == ["b", "z"]
+    entries = {e.name: e.is_file() for e in os.scandir(d)}  # readdirplus attributes
+    assert entries == {"b": True, "z": True}
+    with open(os.path.join(d, "b"), "rb") as f:
+        assert f.read() == b"file b"
+
+
 def test_cp_mv_and_rm_of_directory_trees(mnt, s3rver, tmp_path):
     """What people do in a shell: cp -r a tree in, mv it (a directory rename is EXDEV, so mv
     copies and deletes), rm -r it; each exits 0 and the store follows."""

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -279,6 +280,14 @@ Result<std::vector<SluiceFs::DirEntry>> SluiceFs::ListDir(const std::string& pat
     }
     token = page.next_token;
   } while (!token.empty());
+  // A key that is also a prefix ("x/b" and "x/b/c"): one entry, the file, as a lookup of
+  // it finds (its stat is one HEAD, which finds the object). Two entries of one name and
+  // one inode, a file and a directory, made the kernel mark the inode bad (EIO).
+  std::set<std::string> files;
+  for (const auto& e : out) {
+    if (!e.stat.is_dir) files.insert(e.name);
+  }
+  std::erase_if(out, [&](const DirEntry& e) { return e.stat.is_dir && files.count(e.name); });
   std::lock_guard lock(mu_);
   const std::string dir = path == "/" ? "/" : path + "/";
   const auto now = std::chrono::steady_clock::now();
