@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import SLUICE, Cluster, free_port, s3_client, upload, yaml_config
 
@@ -474,6 +475,33 @@ def test_a_file_unlinked_while_being_written_does_not_come_back(mnt, s3rver):
         with pytest.raises(Exception):
             store.head_object(Bucket=s3rver.bucket, Key=f"fuse-unlink/{os.path.basename(p)}")
     assert open(keep).read() == "stays"
+
+
+def test_renaming_a_file_still_open_for_writing_moves_its_upload(mnt, s3rver):
+    """`rename(tmp, dst)` before the writer's close (with or without an fsync before it):
+    the open file takes the new name and its bytes land there whole; the old name is
+    gone (before, rename failed with ENOENT, or the bytes came back under the old name)."""
+    store = s3_client(s3rver.endpoint)
+    d = mnt.path("data", f"{PREFIX}/ren")
+    os.makedirs(d, exist_ok=True)
+    for synced in (False, True):
+        tmp, dst = os.path.join(d, f"tmp{synced}"), os.path.join(d, f"dst{synced}")
+        f = open(tmp, "wb", buffering=0)
+        f.write(b"first part, ")
+        if synced:
+            os.fsync(f.fileno())  # written through under the old name
+        os.rename(tmp, dst)
+        f.write(b"second part")
+        assert os.stat(dst).st_size == len(b"first part, second part")
+        f.close()
+        key = f"{PREFIX}/ren/dst{synced}"
+        got = store.get_object(Bucket=s3rver.bucket, Key=key)["Body"].read()
+        assert got == b"first part, second part", synced
+        with pytest.raises(ClientError):
+            store.head_object(Bucket=s3rver.bucket, Key=f"{PREFIX}/ren/tmp{synced}")
+        assert not os.path.exists(tmp)
+        with open(dst, "rb") as r:
+            assert r.read() == b"first part, second part"
 
 
 def test_a_key_that_is_also_a_prefix_lists_once_as_the_file(mnt, s3rver):

@@ -723,6 +723,21 @@ void SluiceFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
   auto to_dir = inodes_.Path(newparent);
   if (!from_dir || !to_dir) return (void)fuse_reply_err(req, ESTALE);
   const std::string from = ChildPath(*from_dir, name), to = ChildPath(*to_dir, newname);
+  // A file still being written (`write tmp; rename(tmp, dst)` before close, or after an
+  // fsync): the open file takes the new name, and its upload at close goes there.
+  FileHandle* h = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = writing_.find(from); it != writing_.end()) {
+      h = it->second;
+      ++h->borrowers;  // a Release meanwhile does not free it under us
+    }
+  }
+  if (h != nullptr) {
+    int err = RenameWriting(h, from, to);
+    GiveBack(h);
+    return (void)fuse_reply_err(req, err);
+  }
   auto st = StatPath(from);
   if (!st.ok()) return ReplyErr(req, st.status());
   if (st->is_dir) return (void)fuse_reply_err(req, EXDEV);
@@ -743,6 +758,38 @@ void SluiceFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
     std::erase_if(told_, [&](const auto& t) { return t.second.stat.path == from; });
   }
   fuse_reply_err(req, 0);
+}
+
+int SluiceFs::RenameWriting(FileHandle* h, const std::string& from, const std::string& to) {
+  std::lock_guard hl(h->mu);  // waits for an upload under way (a flush) to end
+  {
+    std::lock_guard lock(mu_);
+    auto it = writing_.find(from);
+    if (h->staging_fd < 0 || it == writing_.end() || it->second != h) return ENOENT;  // closed
+    writing_.erase(it);
+    if (auto other = writing_.find(to); other != writing_.end()) {
+      other->second->unlinked = true;  // replaced: that open file loses its name
+      writing_.erase(other);
+    }
+    writing_[to] = h;
+    h->path = to;
+    h->dirty = true;  // the bytes belong at `to` now, flushed or not
+    versions_.erase(from);
+    versions_.erase(to);
+    std::erase_if(told_, [&](const auto& t) {
+      return t.second.stat.path == from || t.second.stat.path == to;
+    });
+  }
+  inodes_.Rename(from, to);
+  // What an earlier flush wrote at `from`, or the object an O_TRUNC open was replacing:
+  // the old name is gone (nothing there, a file never flushed: fine).
+  Status s = client_->Delete(from);
+  if (!s.ok() && !s.Is(StatusCode::kNotFound)) {
+    SLUICE_LOG_WARN("rename {} -> {}: the old name stays in the store: {}", from, to,
+                    s.ToString());
+    return ErrnoOf(s);
+  }
+  return 0;
 }
 
 // statfs: the cluster's capacity and use (refreshed at most every 5 s).

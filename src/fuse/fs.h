@@ -102,6 +102,10 @@ class SluiceFs {
   void Confirm(fuse_ino_t ino, const ObjectStat& s);
   // How long an open trusts a stat the cluster gave (MountOptions::open_ttl resolved).
   std::chrono::duration<double> OpenTtl() const;
+  // Rename of a file open for writing (lent by writing_): the handle takes `to`; an
+  // object at `from` (an earlier flush's, or the one being replaced) is deleted. Returns
+  // an errno (0: done).
+  int RenameWriting(FileHandle* h, const std::string& from, const std::string& to);
   // Returns a handle lent by writing_ (FileHandle::borrowers); deletes it if it was
   // released meanwhile.
   void GiveBack(FileHandle* h);
