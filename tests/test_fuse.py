@@ -504,6 +504,28 @@ def test_renaming_a_file_still_open_for_writing_moves_its_upload(mnt, s3rver):
             assert r.read() == b"first part, second part"
 
 
+def test_a_file_being_written_is_listed_and_readable_before_its_close(mnt):
+    """A log or checkpoint still open for writing: ls shows it (as stat does) and a reader
+    gets the bytes written so far; after the close, the object's."""
+    d = mnt.path("data", f"{PREFIX}/live")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "train.log")
+    w = open(path, "wb", buffering=0)
+    try:
+        w.write(b"epoch 1 loss 0.9\n")
+        assert "train.log" in os.listdir(d)
+        with open(path, "rb") as r:
+            assert r.read() == b"epoch 1 loss 0.9\n"
+        w.write(b"epoch 2 loss 0.5\n")
+        with open(path, "rb") as r:
+            assert r.read() == b"epoch 1 loss 0.9\nepoch 2 loss 0.5\n"
+        assert {e.name: e.stat().st_size for e in os.scandir(d)}["train.log"] == 34
+    finally:
+        w.close()
+    with open(path, "rb") as r:
+        assert r.read() == b"epoch 1 loss 0.9\nepoch 2 loss 0.5\n"
+
+
 def test_a_key_that_is_also_a_prefix_lists_once_as_the_file(mnt, s3rver):
     """Keys x/b and x/b/c: one entry `b`, the file a lookup finds (two entries of one inode,
     a file and a directory, made the kernel mark it bad: EIO)."""

@@ -114,20 +114,29 @@ bool SluiceFs::IsLocalDir(const std::string& path) {
   return false;
 }
 
+namespace {
+
+// The stat of a file being written: its staging file's size and mtime.
+std::optional<ObjectStat> StagedStat(const std::string& path, int staging_fd) {
+  struct stat st {};
+  if (::fstat(staging_fd, &st) != 0) return std::nullopt;
+  ObjectStat s;
+  s.path = path;
+  s.size = static_cast<uint64_t>(st.st_size);
+  s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return s;
+}
+
+}  // namespace
+
 Result<ObjectStat> SluiceFs::StatPath(const std::string& path) {
   if (path == "/") return DirStat("/");
   {
     std::lock_guard lock(mu_);
     if (IsLocalDir(path)) return DirStat(path);
-    struct stat st {};
     // (Release closes the staging file only once the handle is out of writing_.)
-    if (auto it = writing_.find(path);
-        it != writing_.end() && ::fstat(it->second->staging_fd, &st) == 0) {
-      ObjectStat s;
-      s.path = path;
-      s.size = static_cast<uint64_t>(st.st_size);
-      s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-      return s;
+    if (auto it = writing_.find(path); it != writing_.end()) {
+      if (auto s = StagedStat(path, it->second->staging_fd)) return *s;
     }
   }
   return client_->Stat(path);
@@ -300,6 +309,20 @@ Result<std::vector<SluiceFs::DirEntry>> SluiceFs::ListDir(const std::string& pat
       }
     }
   }
+  // Files being written through this mount are listed as stat shows them (staged).
+  for (auto it = writing_.lower_bound(dir); it != writing_.end() && it->first.starts_with(dir);
+       ++it) {
+    if (it->first.find('/', dir.size()) != std::string::npos) continue;
+    std::string name = it->first.substr(dir.size());
+    auto staged = StagedStat(it->first, it->second->staging_fd);
+    if (!staged) continue;
+    auto e = std::find_if(out.begin(), out.end(), [&](const auto& x) { return x.name == name; });
+    if (e == out.end()) {
+      out.push_back({name, *staged});
+    } else if (!e->stat.is_dir) {
+      e->stat = *staged;
+    }
+  }
   return out;
 }
 
@@ -391,6 +414,11 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fi->direct_io = 1;
     std::lock_guard lock(mu_);
     writing_[*path] = h.get();
+  } else if (int fd = DupStaging(*path); fd >= 0) {
+    // Being written through this mount (a log, a checkpoint not closed yet): read what is
+    // staged, as stat shows it, straight from the staging file; nothing cached.
+    h->staging_fd = fd;
+    fi->direct_io = 1;
   } else {
     // An open trusts the stat the cluster gave for this file within open_ttl (1 s by
     // default: a walk lists a directory, then reads its files, with no request per file);
@@ -437,6 +465,13 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (raw->staging_fd >= 0) ::close(raw->staging_fd);
     delete raw;
   }
+}
+
+int SluiceFs::DupStaging(const std::string& path) {
+  std::lock_guard lock(mu_);  // Release takes a handle out of writing_ before its close
+  auto it = writing_.find(path);
+  if (it == writing_.end() || it->second->staging_fd < 0) return -1;
+  return ::fcntl(it->second->staging_fd, F_DUPFD_CLOEXEC, 0);
 }
 
 // read: a sequential reader continues its Reader (which reads ahead); others read at

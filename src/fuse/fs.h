@@ -102,6 +102,8 @@ class SluiceFs {
   void Confirm(fuse_ino_t ino, const ObjectStat& s);
   // How long an open trusts a stat the cluster gave (MountOptions::open_ttl resolved).
   std::chrono::duration<double> OpenTtl() const;
+  // A descriptor of the staging file of `path` when it is being written here, else -1.
+  int DupStaging(const std::string& path);
   // Rename of a file open for writing (lent by writing_): the handle takes `to`; an
   // object at `from` (an earlier flush's, or the one being replaced) is deleted. Returns
   // an errno (0: done).
