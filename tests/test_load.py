@@ -269,6 +269,35 @@ def test_a_worker_that_leaves_an_etcd_cluster_makes_its_job_incomplete(s3rver):
         etcd.stop()
 
 
+def test_a_stop_reaches_a_worker_that_was_down_when_it_was_sent(s3rver):
+    """`--stop` while a worker is down: that worker resumes the job from its checkpoint when
+    it returns, so the stop is sent again; it does not load its whole share after the
+    stop (and the command does not wait for it to)."""
+    upload(s3rver, {f"stopdown/f{i:02}.bin": os.urandom(100_000) for i in range(30)})
+    c = Cluster({"data": s3rver.uri()}, n=2, disk=True)
+    try:
+        env = c.env()
+        r = sluice(env, "load", "-r", "/data/stopdown", "--detach", "--bandwidth", "200KB")
+        assert r.returncode == 0, r.stderr
+        job = r.stdout.strip()
+        time.sleep(1.5)  # both have loaded a little and written a checkpoint
+        down = c.workers[1]
+        down.kill()
+        stop = subprocess.Popen([SLUICE, "load", "--stop", job, "--wait", "60s", "--json"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        time.sleep(1)
+        down.start()  # resumes the job ("running"): the follower tells it again
+        out, err = stop.communicate(timeout=30)
+        summary = json.loads(out)
+        assert summary["state"] == "stopped", (summary, err)
+        states = {w["id"]: w.get("state") for w in summary["workers"]}
+        assert states[f"127.0.0.1:{down.port}"] == "stopped", summary
+        assert summary["files_done"] < 30
+    finally:
+        c.stop()
+
+
 def test_metadata_only_load_caches_stats_not_bytes(s3rver, cluster):
     upload(s3rver, {f"meta/f{i}.bin": b"x" * 1000 for i in range(50)})
     env = cluster.env()

@@ -244,6 +244,16 @@ int Follow(const LoadFlags& f, Client& c, const std::string& id, const std::stri
       }
     }
     if (spec.empty()) {
+      // Following a stop: a worker that was down when it was sent resumes the job from
+      // its checkpoint when it returns; it is told again.
+      bool again = false;
+      for (const auto& a : answers) {
+        if (!a.status.ok()) continue;
+        json j = json::parse(a.json, nullptr, false);
+        again = again || (j.is_object() && j.value("state", "") == "running" &&
+                          !j.value("stop_requested", false));
+      }
+      if (again) (void)c.Broadcast("POST", "load/stop", "/", "&id=" + id);
       // Following a job without its spec (--stop): a worker that does not know the job
       // has no part in it.
       std::erase_if(answers, [](const WorkerAnswer& a) { return a.status.Is(StatusCode::kNotFound); });

@@ -354,7 +354,19 @@ Result<json> LoadJobs::Get(const std::string& id) {
 Result<json> LoadJobs::Stop(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) return Status::NotFound(fmt::format("no load job {}", id));
+  if (it == jobs_.end()) {
+    // A job this worker missed (down at its submission): remembered as stopped, so the
+    // follower that resubmits it to latecomers does not start it here after its stop.
+    if (LoadSpec::ValidId(id) && jobs_.size() < kMaxJobs) {
+      auto tomb = std::make_shared<Job>();
+      tomb->spec.id = id;
+      tomb->state = "stopped";
+      tomb->stop = true;
+      tomb->started_ms = tomb->ended_ms = NowMs();
+      jobs_[id] = tomb;
+    }
+    return Status::NotFound(fmt::format("no load job {}", id));
+  }
   it->second->stop = true;
   Persist(*it->second);  // a worker killed before the job winds down must not resume it
   std::lock_guard l(it->second->mu);
