@@ -299,6 +299,10 @@ def test_listings_follow_fsspec_conventions(fs, objects):
                                                                      "data/tree/b"}
     assert fs.find("data/tree/top.bin") == ["data/tree/top.bin"]
     assert fs.find("data/nothing") == []
+    # From the root: every mount's files (the root's listing names only the mounts).
+    everything = fs.find("")
+    assert set(files) <= set(everything) and all(n.startswith("data/") for n in everything)
+    assert fs.find("sluice://") == everything
     assert fs.glob("data/tree/*/*.bin") == files[:3]
     assert fs.glob("sluice://data/tree/*.txt") == ["data/tree/c.txt"]
     assert fs.du("data/tree") == 11 + 22 + 33 + 44 + 55
