@@ -599,6 +599,41 @@ def test_an_object_replaced_through_s3_is_read_whole_through_the_mount(mnt, clus
         assert got == new, name
 
 
+def test_a_reader_of_the_old_version_does_not_mix_it_into_a_new_readers_bytes(mnt, cluster):
+    """Handle A reads version 1 (its read-ahead holds more of it); the object is replaced;
+    handle B opens version 2. What A reads next fills the page cache both share: B must
+    still read version 2 whole (it bypasses the cache while A is open)."""
+    s3 = s3_client(cluster.workers[0].endpoint)
+    key, size = "fuse-mix/obj.bin", 8 * MiB
+    v1, v2 = b"1" * size, b"2" * size
+    s3.put_object(Bucket="data", Key=key, Body=v1)
+    path = mnt.path("data", key)
+    a = open(path, "rb", buffering=0)
+    try:
+        assert a.read(MiB) == v1[:MiB]  # sequential: A's Reader reads ahead of this
+        s3.put_object(Bucket="data", Key=key, Body=v2)
+        time.sleep(1.2)  # the default open_ttl
+        deadline = time.time() + 3
+        while True:
+            with open(path, "rb", buffering=0) as probe:
+                first = probe.read(1)
+            if first == b"2" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert first == b"2"
+        b = open(path, "rb", buffering=0)
+        try:
+            # A goes on from its read-ahead: version 1's bytes, into the shared page cache.
+            more = a.read(2 * MiB)
+            assert more == v1[MiB:3 * MiB]
+            got = b.read()
+            assert len(got) == size and got == v2, set(got)
+        finally:
+            b.close()
+    finally:
+        a.close()
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -448,9 +448,22 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     {
       std::lock_guard lock(mu_);
+      const std::string& v = h->reader->stat().version;
+      auto& open = open_versions_[ino];
+      const bool mixed = std::any_of(open.begin(), open.end(), [&](const auto& o) { return o != v; });
+      open.push_back(v);
       auto& seen = versions_[*path];
-      fi->keep_cache = seen == h->reader->stat().version ? 1 : 0;
-      seen = h->reader->stat().version;
+      if (mixed) {
+        // Another handle still reads another version of this inode, and what it reads
+        // fills the page cache every handle shares: this one bypasses the cache, and no
+        // version is trusted there until those handles are gone.
+        fi->direct_io = 1;
+        fi->keep_cache = 0;
+        seen.clear();
+      } else {
+        fi->keep_cache = seen == v ? 1 : 0;
+        seen = v;
+      }
     }
     // Attributes only (offset < 0): the first read asks getattr for the size.
     if (stale_size && session_ != nullptr) {
@@ -494,12 +507,14 @@ void SluiceFs::Read(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi) 
     // pages this very read holds) and not keep this file's pages at the next open.
     auto fresh = client_->Open(h->path);
     if (!fresh.ok()) return ReplyErr(req, fresh.status());
-    h->reader = std::move(fresh).value();
     {
       std::lock_guard l(mu_);
+      ForgetOpenVersion(h->ino, h->reader->stat().version);
+      open_versions_[h->ino].push_back(fresh.value()->stat().version);
       versions_.erase(h->path);  // the kernel's pages may be the old version's
       told_.erase(h->ino);
     }
+    h->reader = std::move(fresh).value();
     if (session_ != nullptr) (void)fuse_lowlevel_notify_inval_inode(session_, h->ino, -1, 0);
     n = ReadInto(h, static_cast<uint64_t>(off), std::span<char>(buf.data(), size));
   }
@@ -620,8 +635,21 @@ void SluiceFs::Flush(fuse_req_t req, fuse_file_info* fi) {
   fuse_reply_err(req, ErrnoOf(s));
 }
 
+void SluiceFs::ForgetOpenVersion(fuse_ino_t ino, const std::string& version) {
+  auto it = open_versions_.find(ino);
+  if (it == open_versions_.end()) return;
+  if (auto v = std::find(it->second.begin(), it->second.end(), version); v != it->second.end()) {
+    it->second.erase(v);
+  }
+  if (it->second.empty()) open_versions_.erase(it);
+}
+
 void SluiceFs::Release(fuse_req_t req, fuse_file_info* fi) {
   FileHandle* h = Handle(fi);
+  if (h->reader != nullptr && h->staging_fd < 0) {
+    std::lock_guard lock(mu_);
+    ForgetOpenVersion(h->ino, h->reader->stat().version);
+  }
   {
     std::lock_guard lock(h->mu);
     // Normally done by flush already. After a failed flush the application was told

@@ -132,6 +132,9 @@ class SluiceFs {
 
   std::mutex mu_;
   std::unordered_map<std::string, std::string> versions_;  // path -> version last opened
+  // The versions the read handles open on each inode are at (one entry per handle).
+  std::unordered_map<uint64_t, std::vector<std::string>> open_versions_;  // GUARDED_BY(mu_)
+  void ForgetOpenVersion(fuse_ino_t ino, const std::string& version);  // REQUIRES: mu_
   struct Told {
     ObjectStat stat;
     std::chrono::steady_clock::time_point at;
