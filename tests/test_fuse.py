@@ -526,6 +526,22 @@ def test_a_file_being_written_is_listed_and_readable_before_its_close(mnt):
         assert r.read() == b"epoch 1 loss 0.9\nepoch 2 loss 0.5\n"
 
 
+def test_fstat_of_an_open_file_whose_name_is_gone(mnt):
+    """POSIX: fstat answers from the open file, not its name (C tools and some runtimes
+    fstat after unlinking a temporary file)."""
+    d = mnt.path("data", f"{PREFIX}/fst")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "scratch")
+    fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, b"x" * 1234)
+        os.unlink(path)
+        assert not os.path.exists(path)
+        assert os.fstat(fd).st_size == 1234
+    finally:
+        os.close(fd)
+
+
 def test_a_key_that_is_also_a_prefix_lists_once_as_the_file(mnt, s3rver):
     """Keys x/b and x/b/c: one entry `b`, the file a lookup finds (two entries of one inode,
     a file and a directory, made the kernel mark it bad: EIO)."""

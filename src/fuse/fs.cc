@@ -221,6 +221,14 @@ void SluiceFs::GetAttr(fuse_req_t req, fuse_ino_t ino) {
   auto path = inodes_.Path(ino);
   if (!path) return (void)fuse_reply_err(req, ESTALE);
   auto st = StatPath(*path);
+  if (!st.ok() && st.status().Is(StatusCode::kNotFound)) {
+    // fstat of a file open for writing whose name is gone (unlinked): POSIX answers from
+    // the open file, not its name. (The kernel sends no file handle with an fstat.)
+    std::lock_guard lock(mu_);  // Release takes a handle out of orphans_ before its close
+    if (auto o = orphans_.find(ino); o != orphans_.end()) {
+      if (auto staged = StagedStat(*path, o->second->staging_fd)) st = *staged;
+    }
+  }
   if (!st.ok()) return ReplyErr(req, st.status());
   struct stat attr = AttrOf(ino, *st);
   Tell(ino, *st);
@@ -555,6 +563,9 @@ void SluiceFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   if (h->staging_fd < 0) return (void)fuse_reply_err(req, errno);
   h->dirty = true;
   fi->direct_io = 1;
+  fuse_entry_param e{};
+  e.ino = inodes_.Lookup(path);
+  h->ino = e.ino;  // what an upload's bookkeeping and an fstat after unlink go by
   FileHandle* raw = h.release();
   fi->fh = reinterpret_cast<uint64_t>(raw);
   {
@@ -562,8 +573,6 @@ void SluiceFs::Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
     writing_[path] = raw;
     versions_.erase(path);
   }
-  fuse_entry_param e{};
-  e.ino = inodes_.Lookup(path);
   ObjectStat st;
   st.path = path;
   st.mtime_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -609,6 +618,13 @@ Status SluiceFs::Upload(FileHandle* h) {
     return r.status();
   }
   h->dirty = false;
+  if (h->unlinked) {
+    // Unlinked while this upload ran (its stat found nothing yet): the name is gone, and
+    // the object the upload just made must go with it.
+    Status gone = client_->Delete(h->path);
+    if (!gone.ok() && !gone.Is(StatusCode::kNotFound)) return gone;
+    return Status::OK();
+  }
   std::string parent = h->path.substr(0, h->path.rfind('/'));
   std::lock_guard lock(mu_);
   versions_[h->path] = r->version;
@@ -662,6 +678,9 @@ void SluiceFs::Release(fuse_req_t req, fuse_file_info* fi) {
         if (auto it = writing_.find(h->path); it != writing_.end() && it->second == h) {
           writing_.erase(it);
         }
+        if (auto o = orphans_.find(h->ino); o != orphans_.end() && o->second == h) {
+          orphans_.erase(o);
+        }
       }
       ::close(h->staging_fd);
       h->staging_fd = -1;
@@ -696,6 +715,7 @@ void SluiceFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     std::lock_guard lock(mu_);
     if (auto w = writing_.find(path); w != writing_.end()) {
       w->second->unlinked = true;
+      orphans_[w->second->ino] = w->second;
       writing_.erase(w);
       was_writing = true;
     }
@@ -832,6 +852,7 @@ int SluiceFs::RenameWriting(FileHandle* h, const std::string& from, const std::s
     writing_.erase(it);
     if (auto other = writing_.find(to); other != writing_.end()) {
       other->second->unlinked = true;  // replaced: that open file loses its name
+      orphans_[other->second->ino] = other->second;
       writing_.erase(other);
     }
     writing_[to] = h;

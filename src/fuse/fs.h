@@ -145,6 +145,9 @@ class SluiceFs {
   // the write in the background).
   std::map<std::string, std::chrono::steady_clock::time_point> local_dirs_;
   std::map<std::string, FileHandle*> writing_;  // files open for writing
+  // Files open for writing whose name is gone (unlinked, or replaced by a rename), by
+  // inode: what fstat of them answers from. GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, FileHandle*> orphans_;
   // statfs's answer, refreshed at most every 5 s. Its own lock: asking the cluster must
   // not hold up every other operation on mu_.
   std::mutex statfs_mu_;
