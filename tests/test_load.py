@@ -21,6 +21,23 @@ def sluice(env, *args, timeout=300):
     return run_sluice(list(args), env, timeout=timeout)
 
 
+def detached(env, path, *extra):
+    """Starts `sluice load -r PATH --detach EXTRA...`; returns the job's id."""
+    r = sluice(env, "load", "-r", path, "--detach", *extra)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def loaded_detached(env, path):
+    """Starts `sluice load -r PATH --detach` and waits until the job is done; its id."""
+    job = detached(env, path)
+    deadline = time.time() + 30
+    while json.loads(sluice(env, "load", "--status", job, "--json").stdout)["state"] != "done":
+        assert time.time() < deadline
+        time.sleep(0.1)
+    return job
+
+
 def worker_env(w):
     env = dict(os.environ)
     env["SLUICE_CLUSTER"] = f"127.0.0.1:{w.port}"
@@ -95,9 +112,7 @@ def test_a_dead_lister_does_not_stall_the_load(s3rver, five_thousand, tmp_path):
     c = Cluster({"data": s3rver.uri()}, n=3, disk=True)
     try:
         env = c.env()
-        r = sluice(env, "load", "-r", "/data/ld", "--detach", "--concurrency", "2")
-        assert r.returncode == 0, r.stderr
-        job = r.stdout.strip()
+        job = detached(env, "/data/ld", "--concurrency", "2")
         # One member lists for the job; the others read its pages and name it.
         views = [json.loads(urllib.request.urlopen(f"{w.endpoint}/v1/load?id={job}",
                                                    timeout=10).read()) for w in c.workers]
@@ -169,13 +184,7 @@ def test_status_and_stop_of_a_job_a_restarted_worker_forgot(s3rver):
     c = Cluster({"data": s3rver.uri()}, n=2)
     try:
         env = c.env()
-        r = sluice(env, "load", "-r", "/data/forgot", "--detach")
-        assert r.returncode == 0, r.stderr
-        job = r.stdout.strip()
-        deadline = time.time() + 30
-        while json.loads(sluice(env, "load", "--status", job, "--json").stdout)["state"] != "done":
-            assert time.time() < deadline
-            time.sleep(0.1)
+        job = loaded_detached(env, "/data/forgot")
         c.workers[0].kill()
         c.workers[0].start()
         st = sluice(env, "load", "--status", job, "--json")
@@ -198,13 +207,7 @@ def test_a_checkpoint_cut_by_a_crash_is_a_failed_part_not_a_done_one(s3rver):
     c = Cluster({"data": s3rver.uri()}, n=2, disk=True)
     try:
         env = c.env()
-        r = sluice(env, "load", "-r", "/data/cutckpt", "--detach")
-        assert r.returncode == 0, r.stderr
-        job = r.stdout.strip()
-        deadline = time.time() + 30
-        while json.loads(sluice(env, "load", "--status", job, "--json").stdout)["state"] != "done":
-            assert time.time() < deadline
-            time.sleep(0.1)
+        job = loaded_detached(env, "/data/cutckpt")
         w = c.workers[0]
         ckpt = os.path.join(c.disk, str(w.port), "state", "jobs", job + ".json")
         assert os.path.exists(ckpt)
@@ -239,13 +242,7 @@ def test_a_worker_that_leaves_an_etcd_cluster_makes_its_job_incomplete(s3rver):
                 for w in c.workers):
             assert time.time() < deadline
             time.sleep(0.2)
-        r = sluice(env, "load", "-r", "/data/leaver", "--detach")
-        assert r.returncode == 0, r.stderr
-        job = r.stdout.strip()
-        deadline = time.time() + 30
-        while json.loads(sluice(env, "load", "--status", job, "--json").stdout)["state"] != "done":
-            assert time.time() < deadline
-            time.sleep(0.1)
+        job = loaded_detached(env, "/data/leaver")
         gone = c.workers[2]
         gone.kill()
         deadline = time.time() + 30  # its lease (5 s) ends; the clients' view drops it
@@ -277,9 +274,7 @@ def test_a_stop_reaches_a_worker_that_was_down_when_it_was_sent(s3rver):
     c = Cluster({"data": s3rver.uri()}, n=2, disk=True)
     try:
         env = c.env()
-        r = sluice(env, "load", "-r", "/data/stopdown", "--detach", "--bandwidth", "200KB")
-        assert r.returncode == 0, r.stderr
-        job = r.stdout.strip()
+        job = detached(env, "/data/stopdown", "--bandwidth", "200KB")
         time.sleep(1.5)  # both have loaded a little and written a checkpoint
         down = c.workers[1]
         down.kill()
