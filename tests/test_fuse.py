@@ -502,6 +502,17 @@ def test_renaming_a_file_still_open_for_writing_moves_its_upload(mnt, s3rver):
         assert not os.path.exists(tmp)
         with open(dst, "rb") as r:
             assert r.read() == b"first part, second part"
+    # The usual atomic write: close, then rename (the release of the closed file comes
+    # after, in the background: the rename often meets the file still open).
+    for i in range(10):
+        tmp, dst = os.path.join(d, f"ck.tmp{i}"), os.path.join(d, f"ck{i}")
+        with open(tmp, "wb") as f:
+            f.write(b"checkpoint %d" % i)
+        os.replace(tmp, dst)
+        got = store.get_object(Bucket=s3rver.bucket, Key=f"{PREFIX}/ren/ck{i}")["Body"].read()
+        assert got == b"checkpoint %d" % i
+        with pytest.raises(ClientError):
+            store.head_object(Bucket=s3rver.bucket, Key=f"{PREFIX}/ren/ck.tmp{i}")
 
 
 def test_a_file_being_written_is_listed_and_readable_before_its_close(mnt):

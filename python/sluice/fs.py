@@ -121,10 +121,16 @@ class SluiceFileSystem(AbstractFileSystem):
     def find(self, path, maxdepth=None, withdirs=False, detail=False, **kwargs):
         """Every file under path (one recursive listing; the base class walks when
         maxdepth or withdirs ask for directories)."""
+        path = self._strip_protocol(path)
         if maxdepth is not None or withdirs:
             return super().find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail,
                                 **kwargs)
-        path = self._strip_protocol(path)
+        if not path:  # the root's listing names the mounts only: every mount's files
+            out = {}
+            for m in self.ls("", detail=False):
+                out.update(self.find(m, detail=True))
+            names = sorted(out)
+            return {n: out[n] for n in names} if detail else names
         out = {}
         try:
             objects, _ = self._list(path, "")

@@ -264,7 +264,9 @@ class ClientImpl final : public Client {
     return Stream(path, size, /*replayable=*/false, [&]() -> Source {
       return [&source](std::span<char> out) { return source(out); };
     });
-  }  Result<ObjectStat> Write(const std::string& path, uint64_t size,
+  }
+
+  Result<ObjectStat> Write(const std::string& path, uint64_t size,
                            const std::function<Source()>& sources) override {
     return Stream(path, size, /*replayable=*/true, sources);
   }
@@ -502,15 +504,17 @@ Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bo
                         [&](const placement::Member* m) { return !t_->IsDown(m->endpoint); });
   // No X-Sluice-Ring header: a worker with other ring settings forwards the write to the
   // owner it knows, where a 409 would fail a body that cannot be sent again.
-  const auto deadline = std::chrono::steady_clock::now() + t_->options().deadline;
+  // The call's deadline bounds the failover, counted from the last byte that moved: an
+  // upload that streamed for an hour before its worker died still goes to the next owner,
+  // one that made no progress for `deadline` does not (a stall ends an attempt anyway:
+  // see the stall limit below).
+  auto last_progress = std::chrono::steady_clock::now();
   Status last = Status::Unavailable("no workers");
   bool first = true;
   for (const auto* m : owners) {
-    // The call's deadline bounds the failover, not an attempt under way (a long upload
-    // that keeps moving bytes is not cut: see the stall limit below).
-    if (std::chrono::steady_clock::now() >= deadline) {
+    if (std::chrono::steady_clock::now() - last_progress >= t_->options().deadline) {
       last = Status::DeadlineExceeded(
-          fmt::format("deadline of {} ms passed ({})", t_->options().deadline.count(),
+          fmt::format("no progress for the deadline of {} ms ({})", t_->options().deadline.count(),
                       last.message()));
       break;
     }
@@ -578,6 +582,7 @@ Result<ObjectStat> ClientImpl::Stream(const std::string& path, uint64_t size, bo
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
     t_->requests++;
+    last_progress = std::max(last_progress, st.last_move);
     if (!st.error.ok()) return st.error;
     if (rc == CURLE_OK) {
       ufs::HttpResponse r;

@@ -220,15 +220,17 @@ void SluiceFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void SluiceFs::GetAttr(fuse_req_t req, fuse_ino_t ino) {
   auto path = inodes_.Path(ino);
   if (!path) return (void)fuse_reply_err(req, ESTALE);
-  auto st = StatPath(*path);
-  if (!st.ok() && st.status().Is(StatusCode::kNotFound)) {
-    // fstat of a file open for writing whose name is gone (unlinked): POSIX answers from
-    // the open file, not its name. (The kernel sends no file handle with an fstat.)
+  // A file open for writing whose name is gone (unlinked, or replaced by a rename): POSIX
+  // answers an fstat from the open file, not from what its old name now is. (The kernel
+  // sends no file handle with an fstat: orphans are kept by inode.)
+  std::optional<ObjectStat> orphan;
+  {
     std::lock_guard lock(mu_);  // Release takes a handle out of orphans_ before its close
     if (auto o = orphans_.find(ino); o != orphans_.end()) {
-      if (auto staged = StagedStat(*path, o->second->staging_fd)) st = *staged;
+      orphan = StagedStat(*path, o->second->staging_fd);
     }
   }
+  Result<ObjectStat> st = orphan ? Result<ObjectStat>(*orphan) : StatPath(*path);
   if (!st.ok()) return ReplyErr(req, st.status());
   struct stat attr = AttrOf(ino, *st);
   Tell(ino, *st);
@@ -482,7 +484,11 @@ void SluiceFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fi->fh = reinterpret_cast<uint64_t>(raw);
   if (fuse_reply_open(req, fi) != 0) {
     std::lock_guard lock(mu_);
-    writing_.erase(raw->path);
+    if (auto it = writing_.find(raw->path); it != writing_.end() && it->second == raw) {
+      writing_.erase(it);
+    }
+    if (auto o = orphans_.find(raw->ino); o != orphans_.end() && o->second == raw) orphans_.erase(o);
+    if (raw->reader != nullptr) ForgetOpenVersion(raw->ino, raw->reader->stat().version);
     if (raw->staging_fd >= 0) ::close(raw->staging_fd);
     delete raw;
   }
@@ -620,9 +626,18 @@ Status SluiceFs::Upload(FileHandle* h) {
   h->dirty = false;
   if (h->unlinked) {
     // Unlinked while this upload ran (its stat found nothing yet): the name is gone, and
-    // the object the upload just made must go with it.
-    Status gone = client_->Delete(h->path);
-    if (!gone.ok() && !gone.Is(StatusCode::kNotFound)) return gone;
+    // the object the upload just made goes with it — unless the name is someone else's
+    // by now (a new file written there, a rename onto it), or the object another version.
+    bool ours = false;
+    {
+      std::lock_guard lock(mu_);
+      ours = writing_.find(h->path) == writing_.end();
+    }
+    auto now = ours ? client_->Stat(h->path) : Result<ObjectStat>(Status::NotFound(""));
+    if (now.ok() && now->version == r->version) {
+      Status gone = client_->Delete(h->path);
+      if (!gone.ok() && !gone.Is(StatusCode::kNotFound)) return gone;
+    }
     return Status::OK();
   }
   std::string parent = h->path.substr(0, h->path.rfind('/'));
@@ -640,7 +655,7 @@ Status SluiceFs::Upload(FileHandle* h) {
 }
 
 // flush (every close) and fsync: the object is written through now; its errors reach close.
-void SluiceFs::Flush(fuse_req_t req, fuse_file_info* fi) {
+void SluiceFs::Flush(fuse_req_t req, fuse_file_info* fi, bool closing) {
   FileHandle* h = Handle(fi);
   std::lock_guard lock(h->mu);
   // A close before anything was written (a shell's `cmd > file` closes its copy of the
@@ -648,6 +663,7 @@ void SluiceFs::Flush(fuse_req_t req, fuse_file_info* fi) {
   if (!h->written) return (void)fuse_reply_err(req, 0);
   const Status s = Upload(h);
   h->flush_failed = !s.ok();
+  h->closed = closing && s.ok();
   fuse_reply_err(req, ErrnoOf(s));
 }
 
@@ -728,6 +744,8 @@ void SluiceFs::Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   }
   if (st->is_dir) return (void)fuse_reply_err(req, EISDIR);
   Status s = client_->Delete(path);
+  // The writer's upload, seeing its name gone, may have deleted it first.
+  if (was_writing && s.Is(StatusCode::kNotFound)) s = Status::OK();
   {
     std::lock_guard lock(mu_);
     versions_.erase(path);
@@ -819,7 +837,9 @@ void SluiceFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
   if (h != nullptr) {
     int err = RenameWriting(h, from, to);
     GiveBack(h);
-    return (void)fuse_reply_err(req, err);
+    // > 0: an errno; 0: done; < 0: nothing left to upload (closed, the release still on its
+    // way): the object at `from` is renamed as any other, below.
+    if (err >= 0) return (void)fuse_reply_err(req, err);
   }
   auto st = StatPath(from);
   if (!st.ok()) return ReplyErr(req, st.status());
@@ -845,10 +865,14 @@ void SluiceFs::Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
 
 int SluiceFs::RenameWriting(FileHandle* h, const std::string& from, const std::string& to) {
   std::lock_guard hl(h->mu);  // waits for an upload under way (a flush) to end
+  // Closed and flushed (`write; close; rename`: the release comes after, in the
+  // background), or released meanwhile: the bytes are in the store, nothing here moves.
+  // (After an fsync, with the file still open, the open file moves.)
+  if (h->staging_fd < 0 || (h->closed && !h->dirty)) return -1;
   {
     std::lock_guard lock(mu_);
     auto it = writing_.find(from);
-    if (h->staging_fd < 0 || it == writing_.end() || it->second != h) return ENOENT;  // closed
+    if (it == writing_.end() || it->second != h) return -1;
     writing_.erase(it);
     if (auto other = writing_.find(to); other != writing_.end()) {
       other->second->unlinked = true;  // replaced: that open file loses its name
@@ -936,8 +960,10 @@ const fuse_lowlevel_ops* SluiceFs::Ops() {
     o.write = [](fuse_req_t r, fuse_ino_t, const char* b, size_t s, off_t o, fuse_file_info* fi) {
       Fs(r)->Write(r, b, s, o, fi);
     };
-    o.flush = [](fuse_req_t r, fuse_ino_t, fuse_file_info* fi) { Fs(r)->Flush(r, fi); };
-    o.fsync = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info* fi) { Fs(r)->Flush(r, fi); };
+    o.flush = [](fuse_req_t r, fuse_ino_t, fuse_file_info* fi) { Fs(r)->Flush(r, fi, true); };
+    o.fsync = [](fuse_req_t r, fuse_ino_t, int, fuse_file_info* fi) {
+      Fs(r)->Flush(r, fi, false);
+    };
     o.release = [](fuse_req_t r, fuse_ino_t, fuse_file_info* fi) { Fs(r)->Release(r, fi); };
     o.unlink = [](fuse_req_t r, fuse_ino_t p, const char* n) { Fs(r)->Unlink(r, p, n); };
     o.mkdir = [](fuse_req_t r, fuse_ino_t p, const char* n, mode_t) { Fs(r)->MkDir(r, p, n); };

@@ -37,6 +37,9 @@ struct FileHandle {
   // The last flush's upload failed and close reported it: release does not write the
   // bytes anyway, behind the application's back (a later write or fsync clears it).
   bool flush_failed = false;
+  // A close (flush) uploaded every byte, and nothing was written since: what a rename
+  // before the release (which comes after close, in the background) finds.
+  bool closed = false;
   // Lent out of writing_ to an operation without a file handle (truncate by path):
   // GUARDED_BY(SluiceFs::mu_). Release leaves the deleting to the last borrower.
   int borrowers = 0;
@@ -71,7 +74,8 @@ class SluiceFs {
   void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               fuse_file_info* fi);
   void Write(fuse_req_t req, const char* buf, size_t size, off_t off, fuse_file_info* fi);
-  void Flush(fuse_req_t req, fuse_file_info* fi);
+  // flush (`closing`: a close) or fsync.
+  void Flush(fuse_req_t req, fuse_file_info* fi, bool closing);
   void Release(fuse_req_t req, fuse_file_info* fi);
   void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
   void MkDir(fuse_req_t req, fuse_ino_t parent, const char* name);
@@ -106,7 +110,8 @@ class SluiceFs {
   int DupStaging(const std::string& path);
   // Rename of a file open for writing (lent by writing_): the handle takes `to`; an
   // object at `from` (an earlier flush's, or the one being replaced) is deleted. Returns
-  // an errno (0: done).
+  // an errno (0: done), or -1 when the handle has nothing left to upload (closed and
+  // flushed): then `from` is renamed as a stored object.
   int RenameWriting(FileHandle* h, const std::string& from, const std::string& to);
   // Returns a handle lent by writing_ (FileHandle::borrowers); deletes it if it was
   // released meanwhile.

@@ -83,7 +83,8 @@ void Exchange::Begin(RequestParser* parser, const HttpRequest* request,
   parser_ = parser;
   request_ = request;
   deadline_ = deadline;
-  begun_ = Clock::now();
+  window_start_ = Clock::now();
+  window_bytes_ = 0;
   body_received_ = 0;
   draining_ = false;
   stalled_since_.reset();
@@ -229,11 +230,16 @@ Result<size_t> Exchange::RecvSome(char* out, size_t size) {
     if (now >= deadline_) {
       // An upload still arriving at min_body_rate on average is not cut at
       // request_timeout (a 5 GiB PUT at 17 MB/s would be); a trickle is.
-      const double secs = std::chrono::duration<double>(now - begun_).count();
+      // The rate is measured over the last window (the whole request for the first, 10 s
+      // after that): a fast start does not buy a trickle hours of handler time.
+      const double secs = std::chrono::duration<double>(now - window_start_).count();
       const uint64_t floor = shared_.options.min_body_rate;
       if (!draining_ && floor > 0 && secs > 0 &&
-          static_cast<double>(body_received_) / secs >= static_cast<double>(floor)) {
-        deadline_ = now + std::chrono::seconds(1);  // checked again then
+          static_cast<double>(body_received_ - window_bytes_) / secs >=
+              static_cast<double>(floor)) {
+        window_start_ = now;
+        window_bytes_ = body_received_;
+        deadline_ = now + std::chrono::seconds(10);  // checked again then
       } else {
         return BodyFailed(Status::DeadlineExceeded("request body not received in time"), 408);
       }

@@ -109,8 +109,9 @@ class Exchange final : public BodyReader, public ResponseWriter {
   RequestParser* parser_ = nullptr;
   const HttpRequest* request_ = nullptr;
   Clock::time_point deadline_;
-  Clock::time_point begun_;     // when the handler got the request
-  uint64_t body_received_ = 0;  // bytes of the body (and its framing) received so far
+  Clock::time_point window_start_;  // past request_timeout: the body's rate is measured
+  uint64_t window_bytes_ = 0;       // from here (body_received_ then), window by window
+  uint64_t body_received_ = 0;      // bytes of the body (and its framing) received so far
   bool draining_ = false;       // the handler is done: what is left is read to be dropped
   std::optional<Clock::time_point> stalled_since_;  // the body's bytes stopped coming at
   bool is_head_ = false;

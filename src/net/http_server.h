@@ -33,8 +33,9 @@ struct ServerOptions {
   uint64_t max_body_bytes = 5ULL * 1024 * 1024 * 1024;  // S3's single-PUT limit
   size_t max_connections = 4096;
   Duration request_timeout = std::chrono::minutes(5);  // to receive a request's head + body
-  // Past request_timeout, a body still arriving at this many bytes per second on average
-  // (since the request began) goes on (0: cut at request_timeout whatever its rate).
+  // Past request_timeout, a body still arriving at this many bytes per second goes on,
+  // measured over the whole request then over each 10 s after (0: cut at request_timeout
+  // whatever its rate).
   uint64_t min_body_rate = 256 * 1024;
   // To receive a request's head, once its first byte came (at most request_timeout): a
   // client trickling a head cannot hold a connection for long.

@@ -140,15 +140,31 @@ RefreshingProvider::RefreshingProvider(std::string name, Fetch fetch, WallClock 
     : name_(std::move(name)), fetch_(std::move(fetch)), now_(std::move(now)) {}
 
 Result<AwsCredentials> RefreshingProvider::Get() {
-  std::lock_guard lock(mu_);
-  const int64_t now = now_();
-  const auto valid_until = [](const AwsCredentials& c, int64_t margin_ns) {
-    return c.expires_ns == 0 ? INT64_MAX : c.expires_ns - margin_ns;
-  };
+  std::unique_lock lock(mu_);
   const int64_t margin = duration_cast<nanoseconds>(kRefreshBefore).count();
-  if (have_ && now < valid_until(current_, margin)) return current_;
-  if (now >= retry_at_ns_) {
-    Result<AwsCredentials> fresh = fetch_();
+  const auto valid = [&](int64_t now, int64_t before_ns) {
+    return have_ && (current_.expires_ns == 0 || now < current_.expires_ns - before_ns);
+  };
+  for (;;) {
+    const int64_t now = now_();
+    if (valid(now, margin)) return current_;
+    // Due for a refresh. Credentials still valid are used meanwhile: by everyone while one
+    // caller fetches, and by everyone until the next try after a failed one.
+    if (refreshing_ || now < retry_at_ns_) {
+      if (valid(now, 0)) return current_;
+      if (!refreshing_) {
+        return Status::Unavailable(fmt::format("no valid credentials from {}: {}", name_,
+                                               last_error_.message()));
+      }
+      refreshed_cv_.wait(lock, [&] { return !refreshing_; });  // none valid: wait for it
+      continue;
+    }
+    refreshing_ = true;
+    lock.unlock();
+    Result<AwsCredentials> fresh = fetch_();  // without the lock: a slow endpoint stalls
+    lock.lock();                              // only this caller
+    refreshing_ = false;
+    refreshed_cv_.notify_all();
     if (fresh.ok()) {
       current_ = std::move(fresh).value();
       have_ = true;
@@ -157,12 +173,12 @@ Result<AwsCredentials> RefreshingProvider::Get() {
       return current_;
     }
     last_error_ = fresh.status();
-    retry_at_ns_ = now + duration_cast<nanoseconds>(kRetryAfterFailure).count();
+    retry_at_ns_ = now_() + duration_cast<nanoseconds>(kRetryAfterFailure).count();
     SLUICE_LOG_WARN("{}: refreshing credentials failed: {}", name_, last_error_.ToString());
+    if (valid(now_(), 0)) return current_;  // still valid: use them
+    return Status::Unavailable(
+        fmt::format("no valid credentials from {}: {}", name_, last_error_.message()));
   }
-  if (have_ && now < valid_until(current_, 0)) return current_;  // still valid: use them
-  return Status::Unavailable(fmt::format("no valid credentials from {}: {}", name_,
-                                         last_error_.message()));
 }
 
 namespace {
@@ -175,6 +191,7 @@ class ImdsProvider : public CredentialProvider {
   ImdsProvider(ImdsSource src, WallClock now)
       : src_(std::move(src)),
         http_(EndpointOptions()),
+        clock_(now),
         inner_("instance metadata",
                [this]() -> Result<AwsCredentials> {
                  bool absent = false;
@@ -183,7 +200,11 @@ class ImdsProvider : public CredentialProvider {
                    SLUICE_LOG_INFO("no credentials configured and {} ({}): S3 requests "
                                    "are unsigned",
                                    c.status().message(), src_.endpoint);
-                   return AwsCredentials{};  // kept for good: expires_ns 0
+                   // Asked again now and then (a blip at start must not leave a machine
+                   // that has a role unsigned for good); meanwhile requests go unsigned.
+                   AwsCredentials none;
+                   none.expires_ns = clock_() + duration_cast<nanoseconds>(kAbsentFor).count();
+                   return none;
                  }
                  if (c.ok()) answered_ = true;
                  return c;
@@ -193,9 +214,11 @@ class ImdsProvider : public CredentialProvider {
   const std::string& Name() const override { return inner_.Name(); }
 
  private:
+  static constexpr std::chrono::minutes kAbsentFor{15};  // asked again 5 min before its end
   const ImdsSource src_;
   CurlClient http_;
-  bool answered_ = false;  // only touched by the fetch, under inner_'s lock
+  const WallClock clock_;
+  bool answered_ = false;  // only touched by the fetch (one at a time)
   RefreshingProvider inner_;
 };
 

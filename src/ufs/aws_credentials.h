@@ -12,15 +12,18 @@
 //   again at most every kRetryAfterFailure; with none valid, Get() fails (kUnavailable,
 //   naming the source and why), so a request fails clearly rather than going out unsigned.
 // - Empty credentials (access_key "") mean "sign nothing": only the auto-detected instance
-//   metadata provider returns them, when no metadata service answers at all on the first
-//   try (not on EC2) or it names no role; that answer is kept for good, as requests were
-//   unsigned before this provider existed.
+//   metadata provider returns them, when no metadata service answers at all (not on EC2)
+//   or it names no role, as requests were unsigned before this provider existed; that
+//   answer is kept 15 minutes (asked again after 10), so a blip at start does not leave
+//   a machine that has a role unsigned for good.
 // - The web identity token file is read again at every refresh (the kubelet rotates it).
 //
-// Thread-safety: Get() is thread-safe; one caller fetches while the others wait for it.
+// Thread-safety: Get() is thread-safe. One caller fetches, without the lock; the others
+// use the current credentials meanwhile while they are valid, else wait for that fetch.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -64,6 +67,8 @@ class RefreshingProvider : public CredentialProvider {
   const Fetch fetch_;
   const WallClock now_;
   std::mutex mu_;
+  std::condition_variable refreshed_cv_;  // a fetch ended
+  bool refreshing_ = false;    // GUARDED_BY(mu_): a caller is fetching (without mu_)
   bool have_ = false;          // GUARDED_BY(mu_)
   AwsCredentials current_;     // GUARDED_BY(mu_)
   Status last_error_;          // GUARDED_BY(mu_)

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <fstream>
 #include <mutex>
+#include <future>
+#include <thread>
 
 #include "ufs/curl_client.h"
 #include "ufs/testing_env.h"
@@ -90,6 +92,34 @@ TEST(RefreshingProviderTest, FailedRefreshKeepsValidCredentialsAndBacksOff) {
   fail = false;
   wall.now += 5 * kSecond;
   EXPECT_TRUE(p.Get().ok());  // back
+}
+
+TEST(RefreshingProviderTest, ASlowRefreshDoesNotHoldUpCallersWhileTheOldOnesAreValid) {
+  FakeWall wall;
+  std::atomic<int> fetches{0};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  RefreshingProvider p(
+      "slow",
+      [&]() -> Result<AwsCredentials> {
+        if (++fetches > 1) released.wait();  // the endpoint hangs until the test lets it go
+        return AwsCredentials{"k" + std::to_string(fetches.load()), "s", "", kNow + 600 * kSecond};
+      },
+      wall.clock());
+  ASSERT_TRUE(p.Get().ok());
+  wall.now += 400 * kSecond;  // in the refresh window, still valid
+  std::thread refresher([&] { EXPECT_EQ(p.Get()->access_key, "k2"); });
+  while (fetches.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Another request while that fetch hangs: it gets the valid credentials, not a wait.
+  auto other = std::async(std::launch::async, [&] { return p.Get(); });
+  const bool answered = other.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  release.set_value();
+  refresher.join();
+  ASSERT_TRUE(answered) << "a caller waited for another caller's refresh";
+  auto c = other.get();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->access_key, "k1");
+  EXPECT_EQ(fetches.load(), 2);
 }
 
 TEST(CredentialParsingTest, JsonAndStsAnswers) {

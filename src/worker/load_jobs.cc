@@ -368,7 +368,9 @@ Result<json> LoadJobs::Stop(const std::string& id) {
     return Status::NotFound(fmt::format("no load job {}", id));
   }
   it->second->stop = true;
-  Persist(*it->second);  // a worker killed before the job winds down must not resume it
+  // A worker killed before the job winds down must not resume it. (A stop remembered for
+  // a job this worker never had has nothing to save.)
+  if (!it->second->spec.path.empty()) Persist(*it->second);
   std::lock_guard l(it->second->mu);
   return it->second->ToJson();
 }

@@ -262,6 +262,12 @@ Result<ufs::ObjectInfo> MultipartUploads::Complete(
   }
   {
     std::lock_guard lock(mu_);
+    if (completed_.size() >= kMaxCompletedKept) {  // the oldest answer goes first
+      completed_.erase(std::min_element(completed_.begin(), completed_.end(),
+                                        [](const auto& a, const auto& b) {
+                                          return a.second.at_ns < b.second.at_ns;
+                                        }));
+    }
     completed_[std::string(upload_id)] = Completed{std::string(path), *info, NowNs()};
   }
   Drop(upload_id);

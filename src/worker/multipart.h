@@ -74,6 +74,7 @@ class MultipartUploads {
                                    const std::vector<std::pair<int, std::string>>& parts,
                                    const std::function<void()>& progress = {});
   static constexpr std::chrono::minutes kCompletedKept{10};
+  static constexpr size_t kMaxCompletedKept = 10000;  // answers kept at most (oldest dropped)
   Status Abort(std::string_view upload_id, std::string_view path);
 
  private:

@@ -324,10 +324,10 @@ const net::S3Error kMissingContentLength = net::S3Error::Of(
 
 void S3Service::PutObject(Call& c) {
   c.op = "PutObject";
-  if (Unframed(c.req)) return SendError(c, kMissingContentLength);
   if (c.req.HasHeader("x-amz-copy-source")) {
     return SendError(c, net::S3Error::Of(501, "NotImplemented", "CopyObject is not supported"));
   }
+  if (Unframed(c.req)) return SendError(c, kMissingContentLength);
   const std::optional<std::string> want_md5 = ContentMd5(c.req);
   if (!want_md5) return SendError(c, kInvalidDigest);
   if (RefuseConditionalWrite(c)) return;
@@ -399,11 +399,11 @@ void S3Service::CreateMultipart(Call& c) {
 
 void S3Service::UploadPart(Call& c) {
   c.op = "UploadPart";
-  if (Unframed(c.req)) return SendError(c, kMissingContentLength);
   if (c.req.HasHeader("x-amz-copy-source")) {
     return SendError(c,
                      net::S3Error::Of(501, "NotImplemented", "UploadPartCopy is not supported"));
   }
+  if (Unframed(c.req)) return SendError(c, kMissingContentLength);
   const std::string number_text = c.Get("partNumber");
   int number = 0;
   auto [end, ec] =
