@@ -16,8 +16,10 @@
 // Failover: a connection failure or a timeout marks a worker down for `down_time` and the
 // request goes to the next replica, then the next members on the ring; when none answers
 // and `ufs_fallback` is on (the default), the under store is read directly; then an error.
-// Each request attempt has `request_timeout`; the whole call has `deadline`. Application
-// errors (NotFound, PermissionDenied, ...) are returned as they are, never failed over.
+// Each request attempt has `request_timeout`; the whole call has `deadline`: once it has
+// passed, no next worker is tried and the call fails with kDeadlineExceeded (no under-store
+// fallback behind the caller's limit). Application errors (NotFound, PermissionDenied,
+// ...) are returned as they are, never failed over.
 //
 // Thread-safety: a Client is thread-safe and meant to be shared; a Reader is not.
 #pragma once

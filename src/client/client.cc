@@ -66,7 +66,7 @@ class ClientImpl final : public Client {
     V1Request req{.op = "stat", .path = path};
     auto resp = t_->Call(req);
     if (!resp.ok()) {
-      if (!t_->options().ufs_fallback || !IsTransport(resp.status())) return resp.status();
+      if (!t_->options().ufs_fallback || !FallBack(resp.status())) return resp.status();
       return DirectStat(path, resp.status());
     }
     SLUICE_ASSIGN_OR_RETURN(auto j, ParseJson(*resp, path));
@@ -393,6 +393,9 @@ class ClientImpl final : public Client {
   static bool IsTransport(const Status& s) {
     return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
   }
+  // Whether a failed call goes to the under store directly: no worker could serve it
+  // (kUnavailable). Not when the call's own deadline passed (kDeadlineExceeded).
+  static bool FallBack(const Status& s) { return s.code() == StatusCode::kUnavailable; }
 
   WorkerReport Report(const placement::Member& m) {
     WorkerReport r;
@@ -433,7 +436,7 @@ class ClientImpl final : public Client {
         .sink = std::span<char>(p->dst, p->length)};
     auto resp = t_->Call(req);
     if (!resp.ok()) {
-      p->got = IsTransport(resp.status()) && t_->options().ufs_fallback
+      p->got = FallBack(resp.status()) && t_->options().ufs_fallback
                    ? DirectRead(path, p, resp.status())
                    : Result<size_t>(resp.status());
       return;

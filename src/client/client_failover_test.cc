@@ -264,6 +264,12 @@ TEST_F(ClientTest, HungWorkerTimesOutAndFailsOver) {
   auto d = c2->Write(path, std::string_view(payload));
   EXPECT_EQ(d.status().code(), StatusCode::kDeadlineExceeded) << d.status().ToString();
   EXPECT_EQ(c2->Stats().failovers, 0u);
+  // A read whose owner hangs past the deadline: kDeadlineExceeded, and no under-store
+  // read behind the caller's limit (it was kUnavailable, then a direct read).
+  std::this_thread::sleep_for(o.down_time);  // the hung owner is asked first again
+  auto rd = c2->ReadAll("/data/small.txt");
+  EXPECT_EQ(rd.status().code(), StatusCode::kDeadlineExceeded) << rd.status().ToString();
+  EXPECT_EQ(c2->Stats().ufs_fallbacks, 0u);
   ::close(fd);
 }
 

@@ -275,8 +275,14 @@ Result<ufs::HttpResponse> Transport::CallWith(const View& view, const V1Request&
   std::string tried;
   Status last = Status::Unavailable("no workers");
   int attempts = 0;
+  bool out_of_time = false;
   for (const auto* m : owners) {
-    if (attempts++ >= options_.max_attempts || Clock::now() >= deadline) break;
+    if (attempts >= options_.max_attempts) break;
+    if (Clock::now() >= deadline) {
+      out_of_time = true;
+      break;
+    }
+    attempts++;
     if (attempts > 1) failovers++;
     auto resp = CallOne(m->endpoint, req, view.placement->fingerprint());
     // A busy worker: the next owner may serve it (or the under store directly).
@@ -289,6 +295,13 @@ Result<ufs::HttpResponse> Transport::CallWith(const View& view, const V1Request&
     if (!resp.ok()) MarkDown(m->endpoint);
     tried += (tried.empty() ? "" : ", ") + m->id;
     SLUICE_LOG_DEBUG("worker {} failed ({}); trying the next", m->id, last.ToString());
+  }
+  // The call's deadline passed before every owner was tried: the caller's limit, not the
+  // cluster's state (no under-store fallback follows).
+  if (out_of_time) {
+    return Status::DeadlineExceeded(fmt::format("{}: deadline of {} ms passed (tried {}): {}",
+                                                req.path, options_.deadline.count(), tried,
+                                                last.message()));
   }
   return Status::Unavailable(
       fmt::format("no worker could serve {} (tried {}): {}", req.path, tried, last.message()));
