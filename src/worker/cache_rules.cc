@@ -110,10 +110,30 @@ bool CacheRules::PinnedLocked(const std::string& path) const {
   return std::any_of(pins_.begin(), pins_.end(), [&](const auto& p) { return PathCovers(p, path); });
 }
 
+void CacheRules::RememberPinnedLocked(const Hash128& file_id, const std::string& path) {
+  pinned_files_.try_emplace(file_id, path);
+  auto [it, fresh] = pinned_by_path_.try_emplace(path, file_id);
+  if (fresh || it->second == file_id) return;
+  // A new version of a pinned path: the old one's pages are no one's data any more, and
+  // pinned they could never be evicted. Released (made evictable) by the next AfterStore.
+  pinned_files_.erase(it->second);
+  superseded_.push_back(it->second);
+  it->second = file_id;
+}
+
+void CacheRules::ForgetPinnedLocked(const Hash128& file_id) {
+  auto it = pinned_files_.find(file_id);
+  if (it == pinned_files_.end()) return;
+  if (auto p = pinned_by_path_.find(it->second); p != pinned_by_path_.end() && p->second == file_id) {
+    pinned_by_path_.erase(p);
+  }
+  pinned_files_.erase(it);
+}
+
 bool CacheRules::NoteStoredLocked(const std::string& path, const Hash128& file_id,
                                   const TtlRule* ttl) {
   const bool pinned = PinnedLocked(path);
-  if (pinned) pinned_files_.try_emplace(file_id, path);
+  if (pinned) RememberPinnedLocked(file_id, path);
   if (ttl != nullptr && !expiries_.count(file_id)) {
     expiries_[file_id] = Expiry{path, clock_->Now() + ttl->ttl};
   }
@@ -135,11 +155,14 @@ void CacheRules::AfterStore(const ufs::Resolved& where, const Hash128& file_id,
   const std::string path = PathOf(where);
   const TtlRule* ttl = TtlFor(path);
   bool pinned_now = false;
+  std::vector<Hash128> superseded;
   {
     std::lock_guard lock(mu_);
     pinned_now = NoteStoredLocked(path, file_id, ttl);
-    if (!pinned_now && used.pinned) pinned_files_.erase(file_id);
+    if (!pinned_now && used.pinned) ForgetPinnedLocked(file_id);
+    superseded.swap(superseded_);
   }
+  for (const Hash128& old : superseded) pages_->SetPinned(old, false);
   if (pinned_now == used.pinned) return;
   pages_->SetPinned(file_id, pinned_now);
   if (!pinned_now) return;
@@ -149,7 +172,7 @@ void CacheRules::AfterStore(const ufs::Resolved& where, const Hash128& file_id,
   {
     std::lock_guard lock(mu_);
     still = PinnedLocked(path);
-    if (!still) pinned_files_.erase(file_id);
+    if (!still) ForgetPinnedLocked(file_id);
   }
   if (!still) pages_->SetPinned(file_id, false);
 }
@@ -198,6 +221,10 @@ Result<uint64_t> CacheRules::Unpin(const std::string& raw) {
     for (auto it = pinned_files_.begin(); it != pinned_files_.end();) {
       if (PathCovers(path, it->second) && !PinnedLocked(it->second)) {  // no other pin
         release.push_back(it->first);
+        if (auto p = pinned_by_path_.find(it->second);
+            p != pinned_by_path_.end() && p->second == it->first) {
+          pinned_by_path_.erase(p);
+        }
         it = pinned_files_.erase(it);
       } else {
         ++it;
@@ -264,7 +291,7 @@ Result<uint64_t> CacheRules::Mark(const std::string& path, bool pinned) {
     marked += changed;
     if (pinned && changed > 0) {
       std::lock_guard lock(mu_);
-      pinned_files_.try_emplace(id, p);
+      RememberPinnedLocked(id, p);
     }
   }));
   return marked;

@@ -134,6 +134,11 @@ class CacheRules : public ReadThroughCache::PagePolicy {
   // Every file id pinned since start (stored under a pin, or marked), with its path: an
   // unpin releases them all, versions the store no longer lists included.
   std::map<Hash128, std::string> pinned_files_;  // GUARDED_BY(mu_)
+  // The newest pinned version of each path: a newer one supersedes it. GUARDED_BY(mu_)
+  std::unordered_map<std::string, Hash128> pinned_by_path_;
+  std::vector<Hash128> superseded_;  // GUARDED_BY(mu_): to unpin at the next AfterStore
+  void RememberPinnedLocked(const Hash128& file_id, const std::string& path);  // REQUIRES: mu_
+  void ForgetPinnedLocked(const Hash128& file_id);                             // REQUIRES: mu_
   std::atomic<uint64_t> expired_{0}, expired_pages_{0};
   std::atomic<bool> cancelled_{false};
 };

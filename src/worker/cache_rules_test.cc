@@ -140,6 +140,22 @@ TEST_F(CacheRulesTest, UnpinReleasesPagesWhenTheListingFailsAndUnsavedPinsAreRef
   EXPECT_EQ(again.Pins(), std::vector<std::string>{"/data/kept"});
 }
 
+// A pinned object rewritten again and again (a "latest" checkpoint under a pin): only the
+// newest version stays pinned; the old ones' pages become evictable (pinned, they could
+// never leave the cache, and the rules kept one entry per version until unpin).
+TEST_F(CacheRulesTest, ANewVersionOfAPinnedObjectReleasesTheOldOne) {
+  Start({});
+  ASSERT_TRUE(rules_->Pin("/data/models").ok());
+  for (char v : {'1', '2', '3'}) {
+    fake_->Replace("models/latest", std::string(kPage, v));
+    cache_->InvalidateStat("/data/models/latest");
+    Read("/data/models/latest");
+    EXPECT_EQ(pages_->GetStats().pinned_pages, 1u) << "version " << v;
+  }
+  ASSERT_TRUE(rules_->Unpin("/data/models").ok());
+  EXPECT_EQ(pages_->GetStats().pinned_pages, 0u);
+}
+
 // A pin or unpin between a store's OnStore and its puts: AfterStore puts the pages right.
 TEST_F(CacheRulesTest, APinOrUnpinDuringAStoreStillTakesEffect) {
   Start({});
