@@ -12,7 +12,8 @@ import urllib.request
 
 import pytest
 
-from conftest import SLUICE, Cluster, Worker, free_port, run_sluice, upload, yaml_config
+from conftest import (SLUICE, Cluster, Worker, free_port, run_sluice, s3_client, upload,
+                      yaml_config)
 
 MiB = 1024 * 1024
 
@@ -404,6 +405,34 @@ def test_verify_finds_an_object_changed_behind_the_cache(s3rver, cluster, tmp_pa
     assert cat.stdout == "changed behind the cache"
     again = sluice(env, "load", "-r", "/data/ver", "--verify", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["mismatched"] == 0
+
+
+def test_verify_does_not_take_a_write_through_sluice_for_a_change_behind_it(s3rver):
+    """A job's listing is a snapshot: an object written through Sluice after it was taken
+    is newer in the cache than in the listing. --verify must not count it as changed
+    behind the cache (nor drop its fresh pages), and its stat stays the new one."""
+    upload(s3rver, {f"snap/f{i:02}.bin": bytes([i]) * 100_000 for i in range(30)})
+    w = Worker({"data": s3rver.uri()})
+    try:
+        env = worker_env(w)
+        proc = subprocess.Popen([SLUICE, "load", "-r", "/data/snap", "--verify", "--json",
+                                 "--bandwidth", "1MiB/s", "--concurrency", "1"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.time() + 30
+        while w.metrics().get("sluice_load_files_total", 0) < 2:  # listed, under way
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        s3_client(w.endpoint).put_object(Bucket="data", Key="snap/f29.bin", Body=b"new")
+        out, err = proc.communicate(timeout=120)
+        s = json.loads(out)
+        assert s["mismatched"] == 0, s
+        assert proc.returncode == 0, (s, err)
+        assert sluice(env, "cat", "/data/snap/f29.bin").stdout == "new"
+        stat = json.loads(sluice(env, "stat", "/data/snap/f29.bin", "--json").stdout)
+        assert stat["size"] == 3, stat
+    finally:
+        w.stop()
 
 
 def load_while_the_store_dies(s3rver, w, path, after_files, extra=()):

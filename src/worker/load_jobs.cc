@@ -606,37 +606,59 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
   finish(end_state(), "");
 }
 
-void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info) {
+void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& listed) {
   const LoadSpec& spec = job.spec;
-  const std::string path = "/" + where.mount + "/" + info.key;
-  // What the cache held before: with --verify, a cached stat of another version means the
-  // object changed behind the cache.
+  const std::string path = "/" + where.mount + "/" + listed.key;
+  ufs::ObjectInfo info = listed;
   bool mismatch = false;
-  if (spec.verify) {
-    if (auto cached = deps_.cache->CachedStat(path);
-        cached && cached->info.Version() != info.Version()) {
-      mismatch = true;
+  if (auto cached = deps_.cache->CachedStat(path);
+      cached && cached->info.Version() != listed.Version()) {
+    // The cache knows another version than the listing. The listing may be the stale one
+    // (a job's pages are a snapshot, and the object was written through Sluice since):
+    // the store says which is current.
+    if (auto now = where.store->Stat(listed.key); now.ok() && !now->is_dir) {
+      info = *now;
+      if (info.key.empty()) info.key = listed.key;
+    }
+    if (info.Version() != cached->info.Version()) {
+      // The cache's version is not the store's: it changed behind the cache.
+      mismatch = spec.verify;
       deps_.cache->Forget(path, cached->info);
     }
   }
-  deps_.cache->Remember(path, info);  // the listing's stat is the newest known
+  deps_.cache->Remember(path, info);  // the newest stat known
   uint64_t loaded = 0;
   if (!spec.metadata_only) {
     const uint64_t bs = deps_.block_size();
-    const uint64_t blocks = info.size > bs ? (info.size + bs - 1) / bs : 1;
+    uint64_t blocks = info.size > bs ? (info.size + bs - 1) / bs : 1;
     thread_local std::string buf;
     // With --verify, a block whose cached bytes differ from the store's drops every page
     // of the object (blocks loaded before it included), so the owned blocks are all
     // loaded again, from the store, in a second pass.
     bool verify = spec.verify;
+    bool restated = false;
     for (uint64_t b = 0; b < blocks; ++b) {
       if (job.Halted()) return;
       if (!deps_.owns(path, blocks > 1 ? b : 0, spec.replicas)) continue;
       const uint64_t off = blocks > 1 ? b * bs : 0;
       const uint64_t len = blocks > 1 ? std::min(bs, info.size - off) : info.size;
       (void)ReadThroughCache::TakeRefusedPut();
-      Status s = LoadRange(job, path, off, len, &buf);
+      Status s = LoadRange(job, path, off, len, &buf, info.Version());
       if (job.Halted()) return;  // stopped midway: not loaded, not failed
+      if (s.Is(StatusCode::kFailedPrecondition) && !restated) {
+        // The object changed since the listing named it (written since, through Sluice or
+        // not): what the store holds now is loaded instead, from the first block.
+        restated = true;
+        if (auto now = where.store->Stat(listed.key); now.ok() && !now->is_dir) {
+          info = *now;
+          if (info.key.empty()) info.key = listed.key;
+          deps_.cache->Remember(path, info);
+          blocks = info.size > bs ? (info.size + bs - 1) / bs : 1;
+          loaded = 0;
+          b = static_cast<uint64_t>(-1);
+          continue;
+        }
+      }
       if (s.ok() && verify) {
         Result<bool> same = VerifyRange(job, where, info, off, len, &buf);
         if (job.Halted()) return;
@@ -678,15 +700,15 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
 }
 
 Status LoadJobs::LoadRange(Job& job, const std::string& path, uint64_t offset, uint64_t length,
-                           std::string* buf) {
+                           std::string* buf, std::string_view version) {
   if (length == 0) return deps_.cache->Stat(path).status();
   for (uint64_t done = 0; done < length;) {
     const uint64_t n = std::min(kChunk, length - done);
     job.Throttle(n);
     if (job.Halted()) return Status::OK();
     buf->resize(n);
-    SLUICE_ASSIGN_OR_RETURN(size_t got,
-                            deps_.cache->Read(path, offset + done, std::span<char>(buf->data(), n)));
+    SLUICE_ASSIGN_OR_RETURN(
+        size_t got, deps_.cache->Read(path, offset + done, std::span<char>(buf->data(), n), version));
     if (got == 0) {
       return Status::IoError(fmt::format("{} ended at {} of {} bytes", path, offset + done,
                                          offset + length));

@@ -132,9 +132,11 @@ class LoadJobs {
  private:
   struct Job;
   void Run(std::shared_ptr<Job> job);
-  void LoadObject(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info);
+  void LoadObject(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& listed);
+  // Reads [offset, offset + length) of `path` at `version` through the cache
+  // (kFailedPrecondition when the object is another version now).
   Status LoadRange(Job& job, const std::string& path, uint64_t offset, uint64_t length,
-                   std::string* buf);
+                   std::string* buf, std::string_view version);
   Result<bool> VerifyRange(Job& job, const ufs::Resolved& where, const ufs::ObjectInfo& info,
                            uint64_t offset, uint64_t length, std::string* cached);
   void Persist(Job& job);
