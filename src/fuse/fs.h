@@ -1,4 +1,5 @@
-// SluiceFs: the state behind the low-level FUSE operations (fs.cc); internal to src/fuse.
+// SluiceFs: the state behind the low-level FUSE operations (fs.cc, fs_dir.cc, fs_file.cc,
+// fs_names.cc: see fs_internal.h); internal to src/fuse.
 // The operations themselves are static trampolines in fs.cc that find this object through
 // fuse_req_userdata.
 #pragma once
@@ -59,7 +60,7 @@ class SluiceFs {
   void SetSession(fuse_session* se) { session_ = se; }
   static const fuse_lowlevel_ops* Ops();
 
-  // The operations (see fs.cc for each one's contract).
+  // The operations (see fs*.cc for each one's contract).
   void Init(fuse_conn_info* conn);
   void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
   void Forget(fuse_ino_t ino, uint64_t n);
