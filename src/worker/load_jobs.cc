@@ -29,6 +29,12 @@ int64_t NowMs() {
 constexpr uint64_t kChunk = 4 << 20;  // bytes read per call while loading or verifying
 constexpr int kListAttempts = 5;      // tries per listing page while the store is away
 
+// Placement blocks of an object of `size` bytes: one up to the block size (the object is
+// placed whole), else one per block.
+uint64_t BlocksOf(uint64_t size, uint64_t block_size) {
+  return size > block_size ? (size + block_size - 1) / block_size : 1;
+}
+
 }  // namespace
 
 bool LoadSpec::ValidId(std::string_view id) {
@@ -427,7 +433,7 @@ void LoadJobs::PrefetchOne(const std::string& path) {
     return;
   }
   const uint64_t bs = deps_.block_size();
-  const uint64_t blocks = st->size > bs ? (st->size + bs - 1) / bs : 1;
+  const uint64_t blocks = BlocksOf(st->size, bs);
   thread_local std::string buf;
   bool any = false;
   for (uint64_t b = 0; b < blocks; ++b) {
@@ -514,7 +520,7 @@ void LoadJobs::Run(std::shared_ptr<Job> job) {
     if (info.is_dir) return;
     const std::string path = "/" + r->mount + "/" + info.key;
     const uint64_t bs = deps_.block_size();
-    const uint64_t blocks = info.size > bs ? (info.size + bs - 1) / bs : 1;
+    const uint64_t blocks = BlocksOf(info.size, bs);
     bool mine = false;
     for (uint64_t b = 0; b < blocks && !mine; ++b) mine = deps_.owns(path, blocks > 1 ? b : 0, spec.replicas);
     if (!mine) return;
@@ -610,16 +616,22 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
   const LoadSpec& spec = job.spec;
   const std::string path = "/" + where.mount + "/" + listed.key;
   ufs::ObjectInfo info = listed;
+  // The store's stat of the object now, into `info` (kept as it was if the store cannot
+  // say). Returns whether it could.
+  auto restat = [&] {
+    auto now = where.store->Stat(listed.key);
+    if (!now.ok() || now->is_dir) return false;
+    info = *now;
+    if (info.key.empty()) info.key = listed.key;
+    return true;
+  };
   bool mismatch = false;
   if (auto cached = deps_.cache->CachedStat(path);
       cached && cached->info.Version() != listed.Version()) {
     // The cache knows another version than the listing. The listing may be the stale one
     // (a job's pages are a snapshot, and the object was written through Sluice since):
     // the store says which is current.
-    if (auto now = where.store->Stat(listed.key); now.ok() && !now->is_dir) {
-      info = *now;
-      if (info.key.empty()) info.key = listed.key;
-    }
+    (void)restat();
     if (info.Version() != cached->info.Version()) {
       // The cache's version is not the store's: it changed behind the cache.
       mismatch = spec.verify;
@@ -630,7 +642,7 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
   uint64_t loaded = 0;
   if (!spec.metadata_only) {
     const uint64_t bs = deps_.block_size();
-    uint64_t blocks = info.size > bs ? (info.size + bs - 1) / bs : 1;
+    uint64_t blocks = BlocksOf(info.size, bs);
     thread_local std::string buf;
     // With --verify, a block whose cached bytes differ from the store's drops every page
     // of the object (blocks loaded before it included), so the owned blocks are all
@@ -649,11 +661,9 @@ void LoadJobs::LoadObject(Job& job, const ufs::Resolved& where, const ufs::Objec
         // The object changed since the listing named it (written since, through Sluice or
         // not): what the store holds now is loaded instead, from the first block.
         restated = true;
-        if (auto now = where.store->Stat(listed.key); now.ok() && !now->is_dir) {
-          info = *now;
-          if (info.key.empty()) info.key = listed.key;
+        if (restat()) {
           deps_.cache->Remember(path, info);
-          blocks = info.size > bs ? (info.size + bs - 1) / bs : 1;
+          blocks = BlocksOf(info.size, bs);
           loaded = 0;
           b = static_cast<uint64_t>(-1);
           continue;
