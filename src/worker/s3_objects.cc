@@ -458,11 +458,16 @@ void S3Service::CompleteMultipart(Call& c) {
                      net::RenderCompleteMultipartUpload(c.Path(), c.bucket, c.key, S3ETag(*info)));
     return;
   }
-  std::string doc =
-      info.ok() ? net::RenderCompleteMultipartUpload(c.Path(), c.bucket, c.key, S3ETag(*info))
-                : net::RenderS3ErrorXml(ErrorFor(c, info.status()), c.Resource(), c.request_id);
+  std::string doc;
+  if (info.ok()) {
+    doc = net::RenderCompleteMultipartUpload(c.Path(), c.bucket, c.key, S3ETag(*info));
+    c.status = 200;
+  } else {
+    const net::S3Error e = ErrorFor(c, info.status());
+    doc = net::RenderS3ErrorXml(e, c.Resource(), c.request_id);
+    c.status = e.http_status;
+  }
   if (doc.starts_with(kDecl)) doc.erase(0, kDecl.size());  // sent first
-  c.status = info.ok() ? 200 : ErrorFor(c, info.status()).http_status;
   if (c.out.Write(doc).ok()) (void)c.out.Finish();
 }
 
